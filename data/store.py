@@ -1,0 +1,321 @@
+"""Repository over one SQLAlchemy session: the only door from flows and bot into the tables.
+
+A ``Store`` never commits; the caller's unit of work (``data.db.transaction``) does, so a whole
+message (state, ticket, events, outbox rows, processed id) lands together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from data.clock import local
+from data.models import (
+    Bill,
+    BindingCode,
+    Building,
+    ChannelAccount,
+    Compound,
+    Conversation,
+    InboundMessage,
+    OutboxMessage,
+    Resident,
+    Staff,
+    Ticket,
+    TicketCounter,
+    TicketEvent,
+    Unit,
+)
+from data.settings import CompoundSettings
+
+OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")
+STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
+
+TICKET_PREFIX = {
+    "repair": "BX",  # 报修
+    "complaint": "TS",  # 投诉
+    "booking": "YY",  # 预约
+    "emergency": "JJ",  # 紧急
+    "enquiry": "ZX",  # 咨询
+    "handoff": "RG",  # 人工
+    "suggestion": "JY",  # 建议
+    "praise": "BY",  # 表扬
+}
+
+
+class Store:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- compound ------------------------------------------------------------------------------
+    def compound(self, compound_id: int | None = None) -> Compound:
+        query = select(Compound).order_by(Compound.id)
+        if compound_id is not None:
+            query = query.where(Compound.id == compound_id)
+        found = self.session.scalars(query.limit(1)).first()
+        if found is None:
+            raise LookupError("no compound in the store; load the demo or import your data first")
+        return found
+
+    def settings(self, compound: Compound) -> CompoundSettings:
+        return CompoundSettings.from_json(compound.settings)
+
+    # -- accounts and identity -----------------------------------------------------------------
+    def account(self, channel: str, external_id: str, display_name: str = "") -> ChannelAccount:
+        found = self.session.scalars(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+            )
+        ).first()
+        if found is None:
+            found = ChannelAccount(channel=channel, external_id=external_id, display_name=display_name)
+            self.session.add(found)
+            self.session.flush()
+        elif display_name and found.display_name != display_name:
+            found.display_name = display_name
+        return found
+
+    def accounts_of_unit(self, unit_id: int) -> Sequence[ChannelAccount]:
+        return self.session.scalars(
+            select(ChannelAccount)
+            .join(Resident, ChannelAccount.resident_id == Resident.id)
+            .where(Resident.unit_id == unit_id)
+            .order_by(ChannelAccount.id)
+        ).all()
+
+    def bind(self, account: ChannelAccount, resident: Resident, now: datetime) -> None:
+        account.resident_id = resident.id
+        account.resident = resident
+        account.bound_at = now
+        account.failed_binding_attempts = 0
+
+    def redeem_binding_code(self, code: str, now: datetime) -> Resident | None:
+        """The resident a one-time code belongs to, marking it used; None if unknown or used."""
+        found = self.session.get(BindingCode, code.upper())
+        if found is None or found.used_at is not None:
+            return None
+        found.used_at = now
+        return self.session.get(Resident, found.resident_id)
+
+    def find_unit(self, building: int, unit_no: int | None, room: str) -> Unit | None:
+        """The unit at that address; without a unit number, only when the room is unambiguous."""
+        query = select(Unit).join(Building).where(Building.number == building, Unit.room == room)
+        if unit_no is not None:
+            query = query.where(Unit.unit_no == unit_no)
+        found = self.session.scalars(query.limit(2)).all()
+        return found[0] if len(found) == 1 else None
+
+    def residents_of_unit(self, unit_id: int) -> Sequence[Resident]:
+        return self.session.scalars(
+            select(Resident).where(Resident.unit_id == unit_id).order_by(Resident.id)
+        ).all()
+
+    # -- conversation state and idempotent intake ------------------------------------------------
+    def conversation(self, channel: str, external_id: str, now: datetime) -> Conversation:
+        found = self.session.scalars(
+            select(Conversation).where(
+                Conversation.channel == channel, Conversation.external_id == external_id
+            )
+        ).first()
+        if found is None:
+            found = Conversation(channel=channel, external_id=external_id, state={}, updated_at=now)
+            self.session.add(found)
+        return found
+
+    def claim_inbound(self, channel: str, message_id: str, external_id: str, now: datetime) -> bool:
+        """Record a message id; False if it was seen before (a retry)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(
+                    InboundMessage(
+                        channel=channel, message_id=message_id, external_id=external_id, received_at=now
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def inbound(self, channel: str, message_id: str) -> InboundMessage | None:
+        return self.session.scalars(
+            select(InboundMessage).where(
+                InboundMessage.channel == channel, InboundMessage.message_id == message_id
+            )
+        ).first()
+
+    # -- tickets -------------------------------------------------------------------------------
+    def next_ticket_number(self, kind: str, now: datetime) -> str:
+        key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
+        bumped = self.session.execute(
+            update(TicketCounter)
+            .where(TicketCounter.key == key)
+            .values(value=TicketCounter.value + 1)
+            .returning(TicketCounter.value)
+        ).scalar()
+        if bumped is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(TicketCounter(key=key, value=1))
+                bumped = 1
+            except IntegrityError:  # another process made the row first
+                return self.next_ticket_number(kind, now)
+        return f"{key}-{bumped:04d}"
+
+    def add_ticket(self, ticket: Ticket) -> Ticket:
+        self.session.add(ticket)
+        self.session.flush()
+        return ticket
+
+    def add_event(
+        self,
+        ticket: Ticket,
+        at: datetime,
+        actor: str,
+        kind: str,
+        note: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> TicketEvent:
+        event = TicketEvent(ticket=ticket, at=at, actor=actor, kind=kind, note=note, data=data or {})
+        self.session.add(event)
+        ticket.updated_at = at
+        return event
+
+    def ticket(self, number: str) -> Ticket | None:
+        return self.session.scalars(select(Ticket).where(Ticket.number == number.upper())).first()
+
+    def open_tickets(
+        self,
+        unit_id: int,
+        kind: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> Sequence[Ticket]:
+        query = select(Ticket).where(Ticket.unit_id == unit_id, Ticket.status.in_(OPEN_STATUSES))
+        if kind is not None:
+            query = query.where(Ticket.kind == kind)
+        if category is not None:
+            query = query.where(Ticket.category == category)
+        if since is not None:
+            query = query.where(Ticket.created_at >= since)
+        return self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all()
+
+    def recent_tickets(self, unit_id: int, since: datetime) -> Sequence[Ticket]:
+        """Open tickets of the unit and those closed since ``since`` (for status queries)."""
+        query = (
+            select(Ticket)
+            .where(Ticket.unit_id == unit_id)
+            .where(Ticket.status.in_(OPEN_STATUSES) | (Ticket.updated_at >= since))
+            .order_by(Ticket.created_at.desc())
+            .limit(10)
+        )
+        return self.session.scalars(query).unique().all()
+
+    def tickets(self, status: str | None = None, kind: str | None = None, limit: int = 200) -> Sequence[Ticket]:
+        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+        if status == "open":
+            query = query.where(Ticket.status.in_(OPEN_STATUSES))
+        elif status is not None:
+            query = query.where(Ticket.status == status)
+        if kind is not None:
+            query = query.where(Ticket.kind == kind)
+        return self.session.scalars(query).unique().all()
+
+    def bookings_between(self, category: str, start: datetime, end: datetime) -> Sequence[Ticket]:
+        return self.session.scalars(
+            select(Ticket).where(
+                Ticket.kind == "booking",
+                Ticket.category == category,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.preferred_start >= start,
+                Ticket.preferred_start < end,
+            )
+        ).all()
+
+    # -- staff ---------------------------------------------------------------------------------
+    def staff_member(self, name_or_id: str) -> Staff | None:
+        query = select(Staff).where(Staff.active.is_(True))
+        if name_or_id.isdigit():
+            return self.session.scalars(query.where(Staff.id == int(name_or_id))).first()
+        return self.session.scalars(query.where(Staff.name == name_or_id)).first()
+
+    def staff_by_role(self, compound_id: int, role: str) -> Sequence[Staff]:
+        return self.session.scalars(
+            select(Staff)
+            .where(Staff.compound_id == compound_id, Staff.role == role, Staff.active.is_(True))
+            .order_by(Staff.id)
+        ).all()
+
+    # -- bills ---------------------------------------------------------------------------------
+    def bills(self, unit_id: int) -> Sequence[Bill]:
+        return self.session.scalars(
+            select(Bill).where(Bill.unit_id == unit_id).order_by(Bill.period, Bill.item)
+        ).all()
+
+    # -- outbox --------------------------------------------------------------------------------
+    def enqueue(
+        self,
+        channel: str,
+        recipient: str,
+        kind: str,
+        text: str,
+        now: datetime,
+        *,
+        due_at: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        urgent: bool = False,
+        ticket: Ticket | None = None,
+        dedupe_key: str | None = None,
+    ) -> OutboxMessage:
+        message = OutboxMessage(
+            created_at=now,
+            due_at=due_at or now,
+            channel=channel,
+            recipient=recipient,
+            kind=kind,
+            text=text,
+            payload=payload or {},
+            urgent=urgent,
+            ticket_id=ticket.id if ticket is not None else None,
+            dedupe_key=dedupe_key,
+        )
+        self.session.add(message)
+        return message
+
+    def pending_outbox(self, channels: Sequence[str], now: datetime, limit: int = 100) -> Sequence[OutboxMessage]:
+        return self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.channel.in_(channels),
+                OutboxMessage.due_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        ).all()
+
+    def count(self, model: type[Any]) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight of ``now``'s local day, as an aware datetime."""
+    at = local(now)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def workdays_after(start: datetime, days: int) -> datetime:
+    """``days`` working days (Mon-Fri) after ``start``, same time of day."""
+    at = local(start)
+    while days > 0:
+        at += timedelta(days=1)
+        if at.weekday() < 5:
+            days -= 1
+    return at
+
+
+def today(now: datetime) -> date:
+    return local(now).date()
