@@ -1,0 +1,289 @@
+"""Time expressions resolved against ``now`` in Asia/Shanghai.
+
+Rules (documented because they are choices, not facts):
+
+* A date without a time is the whole day: 00:00 to 23:59.
+* A part of day alone is a range: 凌晨 00-06, 早上 07-09, 上午 08-12, 中午 12-14, 下午 14-18,
+  傍晚 17-19, 晚上 18-21, 夜里 21-23:59, 白天 08-18.
+* A bare hour 1-6 with no part of day means the afternoon (三点 -> 15:00): nobody books a visit at 3 am.
+* Future first: residents book visits. A time or part of day without a date that has already passed
+  today moves to tomorrow; a day of the month (3号, 12月3号) before today moves to the next month/year;
+  a bare weekday (周六) is the next one, today included. 这周X is this (Monday-based) week's day even if
+  it has passed, 下周X next week's.
+* 现在/马上/尽快 are ``now`` as a point; 半小时后 is a point; 两小时内 a range from now.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from nlu.entities._numbers import to_int
+from nlu.types import Entity, TimeSpan
+
+SH = ZoneInfo("Asia/Shanghai")
+
+_CN = "零〇一二两三四五六七八九十"
+_NUM = rf"(?:\d{{1,2}}|[{_CN}]{{1,3}})"
+
+_REL_DAYS = {
+    "今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "听日": 1,
+    "后天": 2, "后日": 2, "大后天": 3, "昨天": -1, "昨日": -1, "前天": -2,
+}  # fmt: skip
+# 今晚 = 今天晚上; 听日/听朝/听晚 are Cantonese (聽日 after t2s) for tomorrow / tomorrow morning / evening.
+_DAY_AND_POD = {
+    "今晚": (0, "晚上"), "明晚": (1, "晚上"), "听晚": (1, "晚上"), "今夜": (0, "夜里"),
+    "今早": (0, "早上"), "明早": (1, "早上"), "听朝": (1, "早上"),
+}  # fmt: skip
+# (start hour, end hour) of each part of day; 24 means 23:59.
+_POD_RANGE = {
+    "凌晨": (0, 6), "清晨": (6, 8), "早上": (7, 9), "早晨": (7, 9), "一早": (7, 9), "朝早": (7, 9),
+    "早": (7, 9), "上午": (8, 12), "中午": (12, 14), "晌午": (12, 14), "下午": (14, 18),
+    "晏昼": (14, 18), "下昼": (14, 18), "傍晚": (17, 19), "晚上": (18, 21), "晚间": (18, 21),
+    "晚": (18, 21), "夜里": (21, 24), "夜间": (21, 24), "半夜": (21, 24), "深夜": (21, 24),
+    "白天": (8, 18),
+}  # fmt: skip
+_PM_PODS = frozenset({"下午", "晏昼", "下昼", "傍晚", "晚上", "晚间", "晚"})
+_NIGHT_PODS = frozenset({"夜里", "夜间", "半夜", "深夜"})
+_WEEKDAY = (
+    {c: i for i, c in enumerate("一二三四五六")}
+    | {"日": 6, "天": 6, "末": 5}
+    | {str(i + 1): i for i in range(7)}
+)
+_MINUTE_WORDS = {"半": 30, "一刻": 15, "三刻": 45, "整": 0}
+
+_POD_WORDS = "|".join(sorted((p for p in _POD_RANGE if len(p) > 1), key=len, reverse=True))
+_CLOCK_AHEAD = rf"(?={_NUM}(?:点|时|:))"
+# 点 as "point (of an argument)": 两点建议 is not 14:00.
+_NOT_A_CLOCK = r"(?!建议|意见|要求|问题|原因|看法|想法|需求|疑问|不满|理由|说明)"
+_SEP = r"\s*(?:到|至|-|~|—)\s*"
+
+
+def _pod(tag: str) -> str:
+    # Single-character 早/晚 only directly before a clock time: 早点来 and 太晚了 are not times.
+    return rf"(?P<pod{tag}>{_POD_WORDS}|早{_CLOCK_AHEAD}|晚{_CLOCK_AHEAD})"
+
+
+def _clock(tag: str) -> str:
+    return (
+        rf"(?:(?P<h{tag}>\d{{1,2}}):(?P<m{tag}>\d{{2}})"
+        rf"|(?P<H{tag}>{_NUM})(?P<dian{tag}>点钟|点|时){_NOT_A_CLOCK}"
+        rf"(?P<mm{tag}>半|一刻|三刻|整|(?P<M{tag}>\d{{1,2}}|[{_CN}]{{1,3}})分?)?)"
+    )
+
+
+_DATE = (
+    rf"(?:(?P<dp>{'|'.join(_DAY_AND_POD)})"
+    rf"|(?P<rel>{'|'.join(sorted(_REL_DAYS, key=len, reverse=True))})"
+    r"|(?P<wp>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7末])"
+    r"|(?<![\d])(?P<iy>\d{4})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})(?!\d)"
+    r"|(?<![\d])(?:(?P<y>\d{4})年)?(?:(?P<mo>\d{1,2}|[一二三四五六七八九十]{1,2})月份?)?"
+    r"(?P<d>\d{1,2}|[一二三四五六七八九十]{1,3})(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#\d]))"
+)
+_CLOCK_RANGE = (
+    rf"(?:{_clock('1')}(?:{_SEP}(?:{_pod('2')}\s*)?{_clock('2')})?"
+    rf"|(?P<rb>{_NUM}){_SEP}{_clock('3')})"
+)
+_WEEK = r"(?P<wk>下下个?|下个?|这个?|本)(?:周|星期|礼拜)(?![一二三四五六日天1-7末])"
+_TIME = re.compile(rf"{_WEEK}|(?:{_DATE}\s*的?\s*)?(?:{_pod('1')}\s*)?(?:{_CLOCK_RANGE})?")
+
+_NOW_WORDS = "现在|马上|立刻|立即|尽快|尽早|赶紧|赶快|越快越好|即刻|asap"
+_RELATIVE = re.compile(
+    rf"(?P<now>{_NOW_WORDS})"
+    rf"|(?:(?P<an>{_NUM})\s*个?\s*(?P<ah>半)?|(?P<ah0>半))\s*个?\s*(?P<au>小时|钟头|分钟|天)"
+    r"\s*(?P<ak>以后|之后|后|以内|之内|内)"
+)
+
+
+def _at(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    # hour may be 24+ (晚上12点, 半夜两点): timedelta carries it into the next day.
+    return datetime.combine(day, time(0), SH) + timedelta(hours=hour, minutes=minute)
+
+
+def _whole_days(first: date, last: date) -> TimeSpan:
+    return TimeSpan(_at(first), _at(last, 23, 59))
+
+
+def _weekday_date(prefix: str | None, weekday: int, today: date) -> date:
+    monday = today - timedelta(days=today.weekday())
+    if not prefix:
+        return today + timedelta(days=(weekday - today.weekday()) % 7)
+    weeks = {"下": 1, "下个": 1, "下下": 2, "下下个": 2, "上": -1, "上个": -1}.get(prefix, 0)
+    return monday + timedelta(days=7 * weeks + weekday)
+
+
+def _calendar_date(year: int | None, month: int | None, day: int, today: date) -> date | None:
+    try:
+        if year is not None and month is not None:
+            return date(year, month, day)
+        if month is not None:
+            found = date(today.year, month, day)
+            return found if found >= today else date(today.year + 1, month, day)
+        found = date(today.year, today.month, day)
+        if found >= today:
+            return found
+        return date(today.year + today.month // 12, today.month % 12 + 1, day)
+    except ValueError:  # 2月30号, 11月31号
+        return None
+
+
+_NO_DATE = (None, None)
+
+
+def _date_part(m: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    """(first day, last day) of the date named, _NO_DATE if none is named, None if it is invalid."""
+    if m["dp"]:
+        day = today + timedelta(days=_DAY_AND_POD[m["dp"]][0])
+        return day, day
+    if m["rel"]:
+        day = today + timedelta(days=_REL_DAYS[m["rel"]])
+        return day, day
+    if m["wd"]:
+        day = _weekday_date(m["wp"], _WEEKDAY[m["wd"]], today)
+        return day, day + timedelta(days=1 if m["wd"] == "末" else 0)
+    if m["iy"]:
+        found = _calendar_date(int(m["iy"]), int(m["im"]), int(m["id"]), today)
+    elif m["d"]:
+        day_of_month = to_int(m["d"])
+        month = to_int(m["mo"]) if m["mo"] else None
+        year = int(m["y"]) if m["y"] else None
+        if not day_of_month or (m["mo"] and not month):
+            return None
+        found = _calendar_date(year, month, day_of_month, today)
+    else:
+        return _NO_DATE
+    return (found, found) if found else None
+
+
+def _hour(hour: int, pod: str | None) -> int | None:
+    """Hour of day (may exceed 23 for the small hours of the next day) from a 12-hour reading."""
+    if hour > 24:
+        return None
+    if pod is None:
+        return hour + 12 if 1 <= hour <= 6 else hour
+    if pod in ("中午", "晌午"):
+        return hour + 12 if 1 <= hour <= 2 else hour
+    if pod in _PM_PODS:
+        if hour == 12 and pod != "下午":
+            return 24
+        return hour + 12 if 1 <= hour <= 11 else hour
+    if pod in _NIGHT_PODS:
+        if 7 <= hour <= 12:
+            return hour + 12
+        return hour + 24 if hour <= 5 else hour
+    return hour
+
+
+def _clock_value(m: re.Match[str], tag: str, pod: str | None) -> tuple[int, int] | None:
+    """(hour, minute) of clock number ``tag``, None if absent or impossible."""
+    if m[f"h{tag}"]:
+        hour, minute = int(m[f"h{tag}"]), int(m[f"m{tag}"])
+    elif m[f"H{tag}"]:
+        hour = to_int(m[f"H{tag}"])
+        words = m[f"mm{tag}"]
+        minute = _MINUTE_WORDS.get(words) if words in _MINUTE_WORDS else to_int(m[f"M{tag}"] or "0")
+        if hour is None or minute is None:
+            return None
+    else:
+        return None
+    adjusted = _hour(hour, pod)
+    if adjusted is None or minute > 59:
+        return None
+    return adjusted, minute
+
+
+def _clock_part(m: re.Match[str], pod: str | None) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(start, end) clock times; start == end for a single time."""
+    if m["rb"]:
+        end = _clock_value(m, "3", pod)
+        start_hour = to_int(m["rb"])
+        if end is None or start_hour is None or (start := _hour(start_hour, pod)) is None:
+            return None
+        return ((start, 0), end) if (start, 0) < end else (end, end)
+    start = _clock_value(m, "1", pod)
+    if start is None:
+        return None
+    end = _clock_value(m, "2", m["pod2"] or pod) if (m["H2"] or m["h2"]) else None
+    return (start, end) if end is not None and end > start else (start, start)
+
+
+def _is_vague_one(m: re.Match[str], has_context: bool) -> bool:
+    # 一点 alone is "a little" (快一点, 便宜一点), not 1 o'clock; 一点半 or 下午一点 are times.
+    return m["H1"] == "一" and not m["mm1"] and m["dian1"] == "点" and not has_context
+
+
+def _week_span(prefix: str, today: date) -> TimeSpan:
+    if prefix in ("这", "这个", "本"):
+        return _whole_days(today, today + timedelta(days=6 - today.weekday()))
+    monday = _weekday_date(prefix, 0, today)
+    return _whole_days(monday, monday + timedelta(days=6))
+
+
+def _resolve(m: re.Match[str], now: datetime) -> TimeSpan | None:
+    today = now.date()
+    if m["wk"]:
+        return _week_span(m["wk"], today)
+    dates = _date_part(m, today)
+    if dates is None:
+        return None
+    first, last = dates
+    pod = m["pod1"] or (_DAY_AND_POD[m["dp"]][1] if m["dp"] else None)
+    has_clock = bool(m["H1"] or m["h1"] or m["rb"])
+    if has_clock and _is_vague_one(m, first is not None or pod is not None):
+        has_clock = False
+        if first is None and pod is None:
+            return None
+    if has_clock:
+        clocks = _clock_part(m, pod)
+        if clocks is None:
+            return None
+        day = first or today
+        span = TimeSpan(_at(day, *clocks[0]), _at(day, *clocks[1]))
+    elif pod is not None:
+        start_hour, end_hour = _POD_RANGE[pod]
+        day = first or today
+        span = TimeSpan(_at(day, start_hour), _at(day, 23, 59) if end_hour == 24 else _at(day, end_hour))
+    elif first is not None and last is not None:
+        return _whole_days(first, last)
+    else:
+        return None
+    if first is None and span.end < now:  # future first: 9点 said at 10:00 is tomorrow
+        span = TimeSpan(span.start + timedelta(days=1), span.end + timedelta(days=1))
+    return span
+
+
+def _relative(m: re.Match[str], now: datetime) -> TimeSpan | None:
+    if m["now"]:
+        return TimeSpan(now, now)
+    count = to_int(m["an"]) if m["an"] else 0
+    if count is None:
+        return None
+    half = 0.5 if (m["ah"] or m["ah0"]) else 0.0
+    unit = m["au"]
+    if unit == "天":
+        if half:
+            return None
+        if m["ak"] in ("以内", "之内", "内"):
+            return TimeSpan(now, _at(now.date() + timedelta(days=count), 23, 59))
+        day = now.date() + timedelta(days=count)
+        return _whole_days(day, day)
+    minutes = (count + half) * (1 if unit == "分钟" else 60)
+    later = now + timedelta(minutes=minutes)
+    if m["ak"] in ("以内", "之内", "内"):
+        return TimeSpan(now, later)
+    return TimeSpan(later, later)
+
+
+def find_datetimes(text: str, now: datetime) -> Iterator[Entity]:
+    for m in _RELATIVE.finditer(text):
+        span = _relative(m, now)
+        if span is not None:
+            yield Entity("datetime", span, m[0], m.start(), m.end())
+    for m in _TIME.finditer(text):
+        if m.end() == m.start():
+            continue
+        span = _resolve(m, now)
+        if span is not None:
+            yield Entity("datetime", span, m[0].rstrip(" 的"), m.start(), m.start() + len(m[0].rstrip(" 的")))
