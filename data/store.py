@@ -203,6 +203,38 @@ class Store:
             query = query.where(Ticket.created_at >= since)
         return self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all()
 
+    def latest_open_ticket(self, account_id: int, kind: str, since: datetime) -> Ticket | None:
+        return self.session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.account_id == account_id,
+                Ticket.kind == kind,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.created_at >= since,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(1)
+        ).first()
+
+    def open_common_ticket(
+        self, compound_id: int, category: str, place: str, since: datetime
+    ) -> Ticket | None:
+        """An open common-area repair of the same kind at the same place (for merging repeats)."""
+        return self.session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.compound_id == compound_id,
+                Ticket.kind == "repair",
+                Ticket.area == "common",
+                Ticket.category == category,
+                Ticket.location == place,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.created_at >= since,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(1)
+        ).first()
+
     def recent_tickets(self, unit_id: int, since: datetime) -> Sequence[Ticket]:
         """Open tickets of the unit and those closed since ``since`` (for status queries)."""
         query = (

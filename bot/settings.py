@@ -1,0 +1,85 @@
+"""Process settings, read once: environment first, then an optional TOML file, then defaults.
+
+Secrets are kept out of ``repr`` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SECRET = {"secret": True}
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/propbot.db"
+    propbot_nlu: str = "embedded"  # embedded | rasa
+    rasa_url: str = "http://127.0.0.1:5005"
+    telegram_token: str = field(default="", repr=False, metadata=SECRET)
+    telegram_webhook_secret: str = field(default="", repr=False, metadata=SECRET)
+    telegram_staff_chat_id: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"  # overridden by tests' fake server
+    telegram_polling: bool = False
+    wechat_app_id: str = ""
+    wechat_app_secret: str = field(default="", repr=False, metadata=SECRET)
+    wechat_token: str = field(default="", repr=False, metadata=SECRET)
+    wechat_aes_key: str = field(default="", repr=False, metadata=SECRET)
+    wechat_api_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)
+    wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_app_id and self.wechat_token)
+
+
+def load_settings(environ: dict[str, str] | None = None, config_file: str | None = None) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``) over ``PROPBOT_CONFIG``'s TOML file."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or env.get("PROPBOT_CONFIG")
+    from_file = _read_toml(Path(path)) if path else {}
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        raw = env.get(spec.name.upper(), from_file.get(spec.name))
+        if raw is None:
+            continue
+        values[spec.name] = _convert(spec.name, raw, type(getattr(Settings, spec.name)))
+    settings = Settings(**values)
+    if settings.propbot_nlu not in ("embedded", "rasa"):
+        raise SettingsError(f"PROPBOT_NLU must be 'embedded' or 'rasa', not {settings.propbot_nlu!r}")
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return {k.lower(): v for k, v in tomllib.load(handle).items()}
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _convert(name: str, raw: Any, kind: type) -> Any:
+    if kind is bool:
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name.upper()} must be a whole number, not {raw!r}") from exc
+    return str(raw)

@@ -1,0 +1,107 @@
+"""Single-turn answers: greetings, help, enquiries, suggestions, praise, 转人工, out of scope."""
+
+from __future__ import annotations
+
+from data.models import Ticket
+from flows.tickets import NewTicket, format_time, open_ticket
+from flows.turn import Turn
+
+MENU = ("我要报修", "我要投诉", "查询物业费", "预约服务", "查询进度", "转人工")
+HELP_WORDS = frozenset({"帮助", "help", "/help", "菜单", "功能", "?", "？", "你能做什么", "你会什么", "怎么用"})
+
+ENQUIRY_TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("电话", "联系方式", "号码", "怎么联系"), "物业服务中心电话：{office}；24小时值班电话：{duty}。"),
+    (("几点", "上班", "下班", "时间", "营业", "开门", "办公"), "物业服务中心办公时间：{hours}。"),
+    (("地址", "在哪", "位置", "怎么走"), "物业服务中心地址：{address}。"),
+    (("缴费", "交费", "付款"), "缴费方式：{payment}。"),
+)
+
+
+def greet(turn: Turn) -> None:
+    name = f"{turn.resident.name}您好" if turn.resident is not None else "您好"
+    turn.say(
+        f"{name}！我是{turn.compound.name}物业的智能客服，可以帮您报修、投诉、查询缴费、预约服务、查询进度。"
+        "请问有什么可以帮您？",
+        *MENU,
+    )
+
+
+def help_text(turn: Turn) -> None:
+    turn.say(
+        "我可以帮您：\n"
+        "· 报修：比如“厨房水管漏水了”\n"
+        "· 投诉：比如“楼上装修太吵了”\n"
+        "· 查询缴费：比如“我家物业费还欠多少”\n"
+        "· 预约服务：比如“周六想约个保洁”\n"
+        "· 查询进度：比如“我报的修什么时候来”\n"
+        "· 转人工：回复“转人工”\n"
+        f"紧急情况（着火、燃气泄漏、被困电梯、水管爆裂）请直接告诉我，或拨打24小时值班电话 {turn.compound.duty_phone}。",
+        *MENU,
+    )
+
+
+def thanks(turn: Turn) -> None:
+    turn.say("不客气，这是我们应该做的！还有其他需要随时找我。")
+
+
+def goodbye(turn: Turn) -> None:
+    turn.say("好的，祝您生活愉快！有需要随时找我。")
+
+
+def acknowledge(turn: Turn) -> None:
+    turn.say("好的。请问还有什么可以帮您？", *MENU)
+
+
+def out_of_scope(turn: Turn) -> None:
+    turn.say(
+        "抱歉，这个问题我暂时回答不了。我可以帮您报修、投诉、查询缴费、预约服务、查询进度；"
+        "需要人工服务请回复“转人工”。",
+        *MENU,
+    )
+
+
+def enquiry(turn: Turn) -> None:
+    compound = turn.compound
+    facts = {
+        "office": compound.office_phone, "duty": compound.duty_phone, "hours": compound.office_hours,
+        "address": compound.office_address, "payment": compound.payment_methods,
+    }
+    answers = [text.format(**facts) for words, text in ENQUIRY_TOPICS if any(w in turn.text for w in words)]
+    if answers:
+        turn.say("\n".join(answers))
+        return
+    # Cannot answer now: promise a reply time, which becomes a follow-up task for the front desk.
+    ticket = _record(turn, "enquiry")
+    turn.say(
+        f"您的问题我已经记下了（单号 {ticket.number}），需要向同事确认后答复您，"
+        f"最晚 {format_time(ticket.reply_by)} 前给您回复。"
+    )
+
+
+def suggestion(turn: Turn) -> None:
+    ticket = _record(turn, "suggestion")
+    turn.say(f"谢谢您的宝贵建议！已经记录（单号 {ticket.number}），我们会认真研究，有结果会告诉您。")
+
+
+def praise(turn: Turn) -> None:
+    _record(turn, "praise")
+    turn.say("非常感谢您的肯定！我们会把您的表扬转达给相关同事，继续努力为您做好服务。")
+
+
+def handoff(turn: Turn) -> None:
+    ticket = _record(turn, "handoff")
+    turn.say(
+        f"好的，已为您转接人工客服（单号 {ticket.number}），工作人员会尽快在这里回复您。"
+        f"办公时间：{turn.compound.office_hours}。紧急情况请拨打24小时值班电话 {turn.compound.duty_phone}。"
+    )
+
+
+def _record(turn: Turn, kind: str) -> Ticket:
+    return open_ticket(
+        turn.store,
+        turn.compound,
+        turn.account,
+        NewTicket(kind=kind, description=turn.text, location=turn.unit.label if turn.unit else ""),
+        turn.now,
+        turn.actor,
+    )

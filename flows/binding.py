@@ -1,0 +1,75 @@
+"""绑定房屋: an unknown chat account proves who it is with a one-time code from the office, or with
+unit + the phone number registered for that unit. Nothing about any unit is shown before that."""
+
+from __future__ import annotations
+
+import re
+
+from flows.slots import spot_unit
+from flows.turn import Turn
+
+CODE = re.compile(r"^[a-z0-9]{4,10}$", re.IGNORECASE)
+
+
+class BindingFlow:
+    name = "binding"
+
+    def start(self, turn: Turn) -> None:
+        turn.state["pending"] = turn.text
+        self._prompt(turn, "您好，欢迎使用{name}物业服务！为了保护您的信息，第一次使用请先绑定房屋。\n")
+
+    def resume(self, turn: Turn) -> bool:
+        account = turn.account
+        if account.failed_binding_attempts >= turn.settings.binding_attempts:
+            self._locked(turn)
+            return True
+        text = turn.text.replace(" ", "")
+        if CODE.match(text) and not turn.parse.value("phone"):
+            resident = turn.store.redeem_binding_code(text, turn.now)
+            if resident is None:
+                return self._failed(turn, "这个绑定码无效或已经使用过了，请核对后重试。")
+        else:
+            unit = spot_unit(turn, {})
+            phone = turn.parse.value("phone")
+            if unit is None and phone is None:
+                return False  # not a binding attempt at all; the engine decides what it is
+            if unit is None or phone is None:
+                return self._failed(turn, "需要同时提供房号和登记的手机号哦。", counts=False)
+            found = turn.store.find_unit(unit["building"], unit.get("unit"), unit["room"])
+            if found is None:
+                return self._failed(turn, f"没有找到“{unit['label']}”这个房屋，请核对楼栋、单元和房号。")
+            resident = next((r for r in turn.store.residents_of_unit(found.id) if r.phone == phone), None)
+            if resident is None:
+                return self._failed(turn, "手机号与该房屋登记的信息不一致。")
+        turn.store.bind(account, resident, turn.now)
+        turn.say(f"绑定成功！{resident.name}您好，已为您绑定 {resident.unit.label}。")
+        turn.finish()
+        return True
+
+    def ask_again(self, turn: Turn) -> None:
+        self._prompt(turn, "")
+
+    def _prompt(self, turn: Turn, greeting: str) -> None:
+        turn.say(
+            greeting.format(name=turn.compound.name)
+            + "请发送物业服务中心给您的绑定码（例如 SUN123），"
+            "或者发送“房号 + 登记的手机号”，例如：3栋2单元1502 13800138000"
+        )
+        turn.stay(self.name)
+
+    def _failed(self, turn: Turn, reason: str, counts: bool = True) -> bool:
+        if counts:
+            turn.account.failed_binding_attempts += 1
+            if turn.account.failed_binding_attempts >= turn.settings.binding_attempts:
+                self._locked(turn)
+                return True
+        turn.say(reason + "如有疑问请致电物业服务中心 " + turn.compound.office_phone + "。")
+        turn.stay(self.name)
+        return True
+
+    def _locked(self, turn: Turn) -> None:
+        turn.say(
+            "为保护业主信息，绑定尝试次数过多，已暂停线上绑定。请携带身份证件到物业服务中心办理，"
+            f"或致电 {turn.compound.office_phone}。紧急情况请拨打24小时值班电话 {turn.compound.duty_phone}。"
+        )
+        turn.finish()

@@ -1,0 +1,110 @@
+"""投诉: what happened, where, when, and what the resident would like done."""
+
+from __future__ import annotations
+
+from flows import slots as s
+from flows.form import SKIPPED, Form, Slot, Values
+from flows.repair import _spot_place
+from flows.tickets import NewTicket, format_time, open_ticket
+from flows.turn import Turn
+
+# Topic by keyword, first match wins; management counts complaints by these.
+TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("staff", ("态度", "服务差", "不理人", "骂", "凶", "客服", "保安", "管家")),
+    ("noise", ("噪音", "吵", "声音", "半夜", "装修声", "广场舞")),
+    ("construction", ("违建", "私搭", "乱搭", "违章", "搭建", "封阳台")),
+    ("parking", ("停车", "车位", "乱停", "堵车", "占道")),
+    ("pets", ("狗", "猫", "宠物", "狗屎", "遛狗")),
+    ("rubbish", ("垃圾", "臭", "异味")),
+    ("cleaning", ("卫生", "保洁", "打扫", "脏", "清洁")),
+    ("security", ("安全", "陌生人", "门禁", "偷", "监控")),
+    ("repair_quality", ("修", "维修", "师傅", "没修好")),
+)
+TOPIC_NAMES = {
+    "staff": "服务态度", "noise": "噪音", "construction": "私搭乱建", "parking": "停车",
+    "pets": "宠物", "rubbish": "垃圾", "cleaning": "环境卫生", "security": "安全",
+    "repair_quality": "维修质量", "other": "其他",
+}
+_OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
+
+
+def topic_of(text: str) -> str:
+    return next((topic for topic, words in TOPICS if any(w in text for w in words)), "other")
+
+
+def _spot_when(turn: Turn, values: Values) -> str | None:
+    span = s.spot_time(turn, values)
+    return s.show_span(span) if span else None
+
+
+def _answer_when(turn: Turn, values: Values) -> str | None:
+    return _spot_when(turn, values) or s.answer_text(turn, values)
+
+
+class ComplaintForm(Form):
+    name = "complaint"
+    title = "投诉"
+    slots = (
+        Slot(
+            "description",
+            "投诉内容",
+            lambda turn, values: ("请您具体说一说遇到了什么情况，我们一定认真处理。", ()),
+            s.answer_text,
+        ),
+        Slot(
+            "place",
+            "地点",
+            lambda turn, values: ("请问是在哪里发生的？比如“5栋楼下”“地下车库”。不清楚可以回复“不清楚”。", ("不清楚",)),
+            s.answer_text,
+            spot=_spot_place,
+            skippable=True,
+        ),
+        Slot(
+            "when",
+            "时间",
+            lambda turn, values: ("大概是什么时候的事情？比如“昨晚十点多”“每天早上”。", ("不记得",)),
+            _answer_when,
+            skippable=True,
+        ),
+        Slot(
+            "wish",
+            "您的诉求",
+            lambda turn, values: ("您希望我们怎么处理？比如“尽快制止”“给个说法”。没有特别要求可以回复“没有”。", ("没有",)),
+            s.answer_text,
+            skippable=True,
+        ),
+    )
+
+    def prefill(self, turn: Turn, values: Values) -> None:
+        text = turn.text
+        for opener in _OPENERS:
+            text = text.removeprefix(opener)
+        if s.meaningful(text, minimum=5):
+            values["description"] = turn.text
+
+    def submit(self, turn: Turn, values: Values) -> None:
+        detail = {k: values[k] for k in ("when", "wish") if values.get(k) not in (None, SKIPPED)}
+        place = values.get("place")
+        ticket = open_ticket(
+            turn.store,
+            turn.compound,
+            turn.account,
+            NewTicket(
+                kind="complaint",
+                description=values["description"],
+                category=topic_of(values["description"]),
+                location=place if place and place != SKIPPED else "",
+                photos=tuple(turn.state.get("photos", ())),
+                details=detail,
+            ),
+            turn.now,
+            turn.actor,
+        )
+        turn.say(
+            f"非常抱歉给您带来了不便！您的投诉已登记，单号 {ticket.number}。\n"
+            f"我们今天就会安排人员调查核实，并在 {format_time(ticket.reply_by)} 前给您答复。"
+            "处理过程中有任何情况，您都可以随时找我。"
+        )
+
+
+

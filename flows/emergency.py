@@ -1,0 +1,53 @@
+"""紧急: no dialog. The duty phone at once, an urgent ticket, the duty staff paged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from data.models import Ticket
+from flows.tickets import NewTicket, merge_repeat, open_ticket
+from flows.turn import Turn
+
+# What to do first, by what the message mentions; first match wins.
+ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("火", "烟", "烧"), "如有明火请立即拨打 119，用湿毛巾捂住口鼻，走楼梯撤离，不要乘坐电梯。"),
+    (("煤气", "燃气", "天然气"), "请不要开关任何电器、不要点火，立即开窗通风，关闭燃气总阀，尽快离开房间。"),
+    (("困", "关在电梯", "电梯里出不来", "卡在电梯"), "请保持冷静，按电梯内的警铃或对讲，不要强行扒门，救援人员马上就到。"),
+    (("晕", "昏迷", "受伤", "急救", "不省人事", "流血"), "请立即拨打 120 急救电话，我们的值班人员也会马上赶到协助。"),
+    (("小偷", "撬", "盗", "抢"), "请注意自身安全，不要与对方正面冲突，立即拨打 110 报警。"),
+    (("水", "淹", "爆"), "请先关闭家中总水阀，切断相关电源，把贵重物品移到高处，注意防滑。"),
+)
+REPEAT_WINDOW = timedelta(minutes=30)
+
+
+def handle_emergency(turn: Turn) -> None:
+    duty = turn.compound.duty_phone
+    advice = next((tip for words, tip in ADVICE if any(w in turn.text for w in words)), "")
+    turn.say(f"【紧急】请您注意安全！我们已通知值班人员马上处理。\n24小时值班电话：{duty}，请立即拨打。\n{advice}".strip())
+    earlier = _open_emergency(turn)
+    if earlier is not None:
+        merge_repeat(turn.store, earlier, turn.text, turn.now, turn.actor, turn.inbound.photos)
+        return
+    where = turn.unit.label if turn.unit is not None else "未绑定房屋，需电话确认位置"
+    open_ticket(
+        turn.store,
+        turn.compound,
+        turn.account,
+        NewTicket(
+            kind="emergency",
+            description=turn.text,
+            category=turn.parse.value("category"),
+            area=turn.parse.value("area"),
+            location=where,
+            contact_phone=turn.resident.phone if turn.resident is not None else turn.parse.value("phone"),
+            photos=turn.inbound.photos,
+            urgent=True,
+        ),
+        turn.now,
+        turn.actor,
+    )
+
+
+def _open_emergency(turn: Turn) -> Ticket | None:
+    """The same account's emergency from the last half hour: add to it, page again, no new ticket."""
+    return turn.store.latest_open_ticket(turn.account.id, "emergency", turn.now - REPEAT_WINDOW)

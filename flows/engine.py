@@ -1,0 +1,227 @@
+"""The conversation engine: one inbound message in, replies out, state and tickets in the store.
+
+Each message is one transaction: the processed message id, the dialog state, tickets, events and
+outbox rows land together or not at all. A retried message id gets the recorded replies again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from data.db import transaction
+from data.models import Compound
+from data.store import Store
+from flows import answers
+from flows.binding import BindingFlow
+from flows.booking import BookingForm
+from flows.complaint import ComplaintForm
+from flows.emergency import handle_emergency
+from flows.fee_query import answer_fee_query
+from flows.form import SKIP_WORDS
+from flows.repair import RepairForm
+from flows.status import answer_status
+from flows.turn import Inbound, Reply, Turn
+from nlu.types import NLUBackend, Parse
+
+log = logging.getLogger(__name__)
+
+CANCEL_WORDS = frozenset({"取消", "算了", "不用了", "不要了", "不报了", "不约了", "先不了", "不需要了", "不弄了", "退出"})
+SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts that request instead
+APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
+HOLDING_PHOTOS = "photos"
+NEEDS_BINDING = frozenset({"repair", "complaint", "booking", "fee_query", "status_query"})
+
+
+class Flow(Protocol):
+    name: str
+
+    def start(self, turn: Turn) -> None: ...
+
+    def resume(self, turn: Turn) -> bool: ...
+
+    def ask_again(self, turn: Turn) -> None: ...
+
+
+FLOWS: dict[str, Flow] = {
+    flow.name: flow for flow in (RepairForm(), ComplaintForm(), BookingForm(), BindingFlow())
+}
+TITLES = {"repair": "报修", "complaint": "投诉", "booking": "预约", "binding": "绑定"}
+
+ANSWERS: dict[str, Callable[[Turn], None]] = {
+    "fee_query": answer_fee_query,
+    "status_query": answer_status,
+    "emergency": handle_emergency,
+    "human_handoff": answers.handoff,
+    "enquiry": answers.enquiry,
+    "suggestion": answers.suggestion,
+    "praise": answers.praise,
+    "greet": answers.greet,
+    "thanks": answers.thanks,
+    "goodbye": answers.goodbye,
+    "affirm": answers.acknowledge,
+    "deny": answers.acknowledge,
+    "cancel": answers.acknowledge,
+    "out_of_scope": answers.out_of_scope,
+}
+
+# Hooks that may claim a message before intent routing (callback answers, notice look-ups, ...):
+# each returns True when it handled the message. Later features register here.
+PRE_ROUTES: list[Callable[[Turn], bool]] = []
+
+
+class Engine:
+    def __init__(self, sessions: sessionmaker[Session], nlu: NLUBackend) -> None:
+        self.sessions = sessions
+        self.nlu = nlu
+
+    def handle(self, inbound: Inbound) -> list[Reply]:
+        """Replies to ``inbound``. Never raises: a failure rolls back and apologises."""
+        try:
+            return self._handle(inbound)
+        except Exception:
+            log.exception("message %s from %s:%s failed", inbound.message_id, inbound.channel, inbound.external_id)
+            return [Reply(APOLOGY)]
+
+    def _handle(self, inbound: Inbound) -> list[Reply]:
+        parse = self.nlu.parse(inbound.clean_text, inbound.received_at)
+        with transaction(self.sessions) as session:
+            store = Store(session)
+            if inbound.message_id and not store.claim_inbound(
+                inbound.channel, inbound.message_id, inbound.external_id, inbound.received_at
+            ):
+                record = store.inbound(inbound.channel, inbound.message_id)
+                return [Reply.from_json(r) for r in (record.replies if record else [])]
+            turn = self._turn(store, inbound, parse)
+            self._route(turn)
+            self._save(store, turn)
+            if inbound.message_id:
+                record = store.inbound(inbound.channel, inbound.message_id)
+                if record is not None:
+                    record.replies = [r.to_json() for r in turn.replies]
+            return turn.replies
+
+    def _turn(self, store: Store, inbound: Inbound, parse: Parse) -> Turn:
+        account = store.account(inbound.channel, inbound.external_id, inbound.display_name)
+        account.last_inbound_at = inbound.received_at
+        conversation = store.conversation(inbound.channel, inbound.external_id, inbound.received_at)
+        compound = self._compound(store, account.resident.unit.building.compound_id if account.resident else None)
+        state = dict(conversation.state or {})
+        return Turn(store, inbound, parse, account, compound, store.settings(compound), state,
+                    next_flow=conversation.flow)
+
+    @staticmethod
+    def _compound(store: Store, compound_id: int | None) -> Compound:
+        return store.compound(compound_id)
+
+    @staticmethod
+    def _save(store: Store, turn: Turn) -> None:
+        conversation = store.conversation(turn.inbound.channel, turn.inbound.external_id, turn.now)
+        conversation.flow = turn.next_flow
+        conversation.state = dict(turn.state) if turn.next_flow else {}
+        conversation.updated_at = turn.now
+
+    # -- routing ---------------------------------------------------------------------------------
+    def _route(self, turn: Turn) -> None:
+        previous, turn.next_flow = turn.next_flow, None
+        active = FLOWS.get(previous or "")
+        if not turn.text and not turn.inbound.photos:
+            turn.next_flow = previous  # nothing said: keep whatever was going on
+            turn.say("您好，请问有什么可以帮您？", *answers.MENU)
+            return
+        if not turn.text and active is None:
+            self._hold_photos(turn)
+            return
+        if turn.parse.intent == "emergency":
+            self._interrupt_for_emergency(turn, active)
+            return
+        if active is not None:
+            self._continue(turn, active)
+            return
+        if any(hook(turn) for hook in PRE_ROUTES):
+            return
+        self._start(turn)
+
+    @staticmethod
+    def _hold_photos(turn: Turn) -> None:
+        """Photos before any words: keep them for the request the next message starts."""
+        turn.state["held_photos"] = [*turn.state.get("held_photos", []), *turn.inbound.photos]
+        turn.stay(HOLDING_PHOTOS)
+        turn.say("照片收到了。请问是要报修还是投诉？请简单描述一下情况。", "我要报修", "我要投诉")
+
+    def _interrupt_for_emergency(self, turn: Turn, active: Flow | None) -> None:
+        turn.finish()
+        handle_emergency(turn)
+        if active is not None and active.name in TITLES and active.name != "binding":
+            turn.say(f"您刚才的{TITLES[active.name]}还没有提交，紧急情况处理好后可以再告诉我。")
+
+    def _continue(self, turn: Turn, flow: Flow) -> None:
+        if self._is_cancel(turn, flow):
+            turn.finish()
+            turn.say(f"好的，已为您取消{TITLES.get(flow.name, '')}。还有其他需要随时告诉我。")
+            return
+        if flow.resume(turn):
+            if flow.name == "binding" and turn.next_flow is None and turn.account.resident_id is not None:
+                self._continue_pending(turn)
+            return
+        if self._is_new_request(turn, flow):
+            note = f"（您刚才的{TITLES.get(flow.name, '')}还没有提交，先为您处理这个问题。）"
+            turn.finish()
+            self._start(turn)
+            turn.replies.insert(0, Reply(note))
+            return
+        flow.ask_again(turn)
+
+    def _continue_pending(self, turn: Turn) -> None:
+        """After binding, carry on with what the resident first asked for."""
+        pending = str(turn.state.pop("pending", "") or "")
+        turn.state.clear()
+        if not pending or pending == turn.text:
+            answers.greet(turn)
+            return
+        turn.parse = self.nlu.parse(pending, turn.now)
+        turn.inbound = Inbound(
+            turn.inbound.channel, turn.inbound.external_id, pending, turn.now,
+            photos=turn.inbound.photos, display_name=turn.inbound.display_name,
+        )
+        if turn.parse.intent in ("greet", "out_of_scope", "affirm", "deny", "cancel"):
+            answers.greet(turn)
+            return
+        turn.say(f"我们继续处理您刚才说的：“{pending[:50]}”")
+        self._start(turn)
+
+    @staticmethod
+    def _is_cancel(turn: Turn, flow: Flow) -> bool:
+        text = turn.text.strip("。.！!~ ")
+        if text in CANCEL_WORDS:
+            return True
+        return turn.parse.intent == "cancel" and turn.parse.confidence >= 0.7 and text not in SKIP_WORDS
+
+    @staticmethod
+    def _is_new_request(turn: Turn, flow: Flow) -> bool:
+        parse = turn.parse
+        startable = set(FLOWS) | set(ANSWERS)
+        small_talk = {"affirm", "deny", "cancel", "out_of_scope", "greet", "thanks", "goodbye"}
+        return (
+            parse.intent in startable - small_talk
+            and parse.intent != flow.name
+            and parse.confidence >= SWITCH_CONFIDENCE
+            and (flow.name != "binding" or parse.intent not in NEEDS_BINDING)
+        )
+
+    def _start(self, turn: Turn) -> None:
+        intent = turn.parse.intent
+        if turn.text.lower() in answers.HELP_WORDS:
+            answers.help_text(turn)
+            return
+        if intent in NEEDS_BINDING and turn.account.resident_id is None:
+            FLOWS["binding"].start(turn)
+            return
+        flow = FLOWS.get(intent)
+        if flow is not None:
+            flow.start(turn)
+            return
+        ANSWERS.get(intent, answers.out_of_scope)(turn)

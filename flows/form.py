@@ -1,0 +1,206 @@
+"""A small slot-filling form: ask for what is missing, validate each answer, confirm, submit.
+
+Slot values live in the conversation state as JSON, so a form survives a restart and any process
+can take the next message. A message may answer the question asked, correct any earlier answer
+("时间改成明天上午"), or both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flows.turn import Button, Turn
+
+Values = dict[str, Any]
+Question = tuple[str, tuple[Button | str, ...]]
+
+CONFIRM_WORDS = frozenset({"确认", "确定", "提交", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "ok", "嗯"})
+CHANGE_WORDS = frozenset({"修改", "改", "改一下", "不对", "有误", "要改"})
+SKIP_WORDS = frozenset({"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"})
+SKIPPED = "—"
+
+
+def _nothing(turn: Turn, values: Values) -> Any:
+    return None
+
+
+def _always(turn: Turn, values: Values) -> bool:
+    return True
+
+
+def _valid(turn: Turn, values: Values, value: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    label: str  # shown in the summary and in the "which to change" menu
+    question: Callable[[Turn, Values], Question]
+    answer: Callable[[Turn, Values], Any]  # value from a reply to this question; None: not understood
+    spot: Callable[[Turn, Values], Any] = _nothing  # value from entities in any message
+    check: Callable[[Turn, Values, Any], str | None] = _valid  # a polite error, or None
+    show: Callable[[Any], str] = str
+    needed: Callable[[Turn, Values], bool] = _always
+    skippable: bool = False
+
+
+class Form:
+    """Subclasses name their slots and say what to do with the filled values."""
+
+    name: str = ""
+    title: str = ""  # 报修, 投诉, 预约
+    slots: tuple[Slot, ...] = ()
+
+    # -- hooks -------------------------------------------------------------------------------
+    def prefill(self, turn: Turn, values: Values) -> None:
+        """Defaults before anything is asked (the phone on file, the bound unit, ...)."""
+
+    def ready(self, turn: Turn, values: Values) -> bool:
+        """Called once the key slots are known; False ends the form (e.g. merged as a repeat)."""
+        return True
+
+    def submit(self, turn: Turn, values: Values) -> None:
+        raise NotImplementedError
+
+    # -- protocol used by the engine -----------------------------------------------------------
+    def start(self, turn: Turn) -> None:
+        values: Values = {}
+        self.prefill(turn, values)
+        held = turn.state.pop("held_photos", [])
+        turn.state.update(values={}, asking=None, photos=[*held, *turn.inbound.photos])
+        for slot in self.slots:
+            self._accept(turn, values, slot, slot.spot(turn, values), quiet=True)
+        turn.state["values"] = values
+        self._advance(turn, values)
+
+    def resume(self, turn: Turn) -> bool:
+        """Handle a message while this form is active; False if it made no sense here."""
+        values: Values = turn.state.setdefault("values", {})
+        turn.state.setdefault("photos", []).extend(turn.inbound.photos)
+        asking = turn.state.get("asking")
+        if asking == "confirm":
+            return self._on_confirm(turn, values)
+        if asking == "which":
+            return self._on_which(turn, values)
+        slot = self._slot(asking)
+        if slot is None:
+            self._advance(turn, values)
+            return True
+        understood = self._on_answer(turn, values, slot)
+        if not understood and not turn.inbound.photos:
+            return False
+        self._advance(turn, values)
+        return True
+
+    def ask_again(self, turn: Turn) -> None:
+        """Repeat the pending question, with a gentle hint."""
+        values: Values = turn.state.get("values", {})
+        slot = self._slot(turn.state.get("asking"))
+        if slot is None:
+            self._advance(turn, values, hint="抱歉，我没太明白。")
+            return
+        text, buttons = slot.question(turn, values)
+        turn.say("抱歉，我没太明白。" + text, *buttons)
+        turn.stay(self.name)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _slot(self, name: str | None) -> Slot | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+    def _on_answer(self, turn: Turn, values: Values, slot: Slot) -> bool:
+        corrected = self._spot_all(turn, values, skip=slot.name)
+        if slot.skippable and turn.text.strip("。.！!") in SKIP_WORDS:
+            values[slot.name] = SKIPPED
+            return True
+        value = slot.answer(turn, values)
+        if value is None:
+            return corrected
+        return self._accept(turn, values, slot, value) or True
+
+    def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any, quiet: bool = False) -> bool:
+        if value is None:
+            return False
+        error = slot.check(turn, values, value)
+        if error is not None:
+            if not quiet:
+                turn.say(error)
+            return False
+        values[slot.name] = value
+        return True
+
+    def _spot_all(self, turn: Turn, values: Values, skip: str | None = None) -> bool:
+        """Take corrections from entities in the message; True if any slot changed."""
+        changed = False
+        for slot in self.slots:
+            if slot.name == skip:
+                continue
+            value = slot.spot(turn, values)
+            if value is not None and value != values.get(slot.name):
+                changed = self._accept(turn, values, slot, value) or changed
+        return changed
+
+    def _missing(self, turn: Turn, values: Values) -> Slot | None:
+        return next((s for s in self.slots if s.needed(turn, values) and s.name not in values), None)
+
+    def _advance(self, turn: Turn, values: Values, hint: str = "") -> None:
+        turn.stay(self.name)
+        slot = self._missing(turn, values)
+        if slot is not None:
+            turn.state["asking"] = slot.name
+            text, buttons = slot.question(turn, values)
+            turn.say(hint + text, *buttons)
+            return
+        if not turn.state.get("checked"):
+            turn.state["checked"] = True
+            if not self.ready(turn, values):
+                turn.finish()
+                return
+        turn.state["asking"] = "confirm"
+        turn.say(hint + self.summary(turn, values), "确认", "修改", "取消")
+
+    def summary(self, turn: Turn, values: Values) -> str:
+        lines = [f"请您核对{self.title}信息："]
+        for slot in self.slots:
+            if slot.needed(turn, values) and slot.name in values:
+                lines.append(f"{slot.label}：{slot.show(values[slot.name]) if values[slot.name] != SKIPPED else '无'}")
+        if turn.state.get("photos"):
+            lines.append(f"照片：{len(turn.state['photos'])} 张")
+        lines.append("信息无误请回复“确认”，需要修改请回复“修改”，不需要了可以回复“取消”。")
+        return "\n".join(lines)
+
+    def _on_confirm(self, turn: Turn, values: Values) -> bool:
+        text = turn.text.strip("。.！!~ ").lower()
+        if self._spot_all(turn, values):
+            self._advance(turn, values, hint="好的，已为您修改。")
+            return True
+        if text in CONFIRM_WORDS or (turn.parse.intent == "affirm" and text not in CHANGE_WORDS):
+            self.submit(turn, values)
+            turn.finish()
+            return True
+        if text in CHANGE_WORDS or turn.parse.intent == "deny":
+            self._ask_which(turn, values)
+            return True
+        if turn.inbound.photos:
+            self._advance(turn, values, hint="照片已收到。")
+            return True
+        return False
+
+    def _ask_which(self, turn: Turn, values: Values) -> None:
+        turn.state["asking"] = "which"
+        choices = [s.label for s in self.slots if s.needed(turn, values) and s.name in values]
+        turn.say("请问您要修改哪一项？也可以直接告诉我正确的内容。", *choices)
+        turn.stay(self.name)
+
+    def _on_which(self, turn: Turn, values: Values) -> bool:
+        chosen = next((s for s in self.slots if s.label == turn.text or s.name == turn.text), None)
+        if chosen is not None:
+            values.pop(chosen.name, None)
+            self._advance(turn, values)
+            return True
+        if self._spot_all(turn, values):
+            self._advance(turn, values, hint="好的，已为您修改。")
+            return True
+        return False

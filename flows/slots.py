@@ -1,0 +1,128 @@
+"""Slot builders shared by the forms: times, phone numbers, units, free text."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from data.clock import local
+from flows.form import Question, Slot, Values
+from flows.tickets import format_span
+from flows.turn import Turn
+from nlu.types import TimeSpan, UnitRef
+
+ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以", "立刻", "赶紧", "快点", "今天就")
+_MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
+MAX_AHEAD = timedelta(days=60)
+
+
+# -- time --------------------------------------------------------------------------------------
+def span_to_json(span: TimeSpan, asap: bool = False) -> dict[str, Any]:
+    return {"start": span.start.isoformat(), "end": span.end.isoformat(), "asap": asap}
+
+
+def span_from_json(raw: dict[str, Any]) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(raw["start"]), datetime.fromisoformat(raw["end"])
+
+
+def show_span(raw: dict[str, Any]) -> str:
+    if raw.get("asap"):
+        return "尽快"
+    return format_span(*span_from_json(raw))
+
+
+def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
+    span = turn.parse.value("datetime")
+    if isinstance(span, TimeSpan):
+        return span_to_json(span)
+    return None
+
+
+def answer_time(turn: Turn, values: Values) -> dict[str, Any] | None:
+    found = spot_time(turn, values)
+    if found is not None:
+        return found
+    if any(word in turn.text for word in ASAP_WORDS):
+        return span_to_json(TimeSpan(turn.now, turn.now), asap=True)
+    return None
+
+
+def check_future(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
+    if raw.get("asap"):
+        return None
+    start, end = span_from_json(raw)
+    if end < turn.now - timedelta(minutes=5):
+        return f"您说的时间（{format_span(start, end)}）已经过去了，请问换个时间可以吗？"
+    if start > turn.now + MAX_AHEAD:
+        return "这个时间有点远了，我们最多可以预约两个月内的时间，请问换个近一点的时间可以吗？"
+    return None
+
+
+def visit_time_question(turn: Turn, values: Values) -> Question:
+    hour = local(turn.now).hour
+    options: list[str] = ["尽快"]
+    if hour < 12:
+        options.append("今天下午")
+    options += ["明天上午", "明天下午"]
+    return "请问您方便什么时候上门？可以说“尽快”或者具体时间，比如“明天下午三点”。", tuple(options)
+
+
+# -- phone -------------------------------------------------------------------------------------
+def mask_phone(phone: str) -> str:
+    digits = phone.replace("-", "")
+    if len(digits) >= 7:
+        return digits[:3] + "****" + digits[-4:]
+    return phone
+
+
+def spot_phone(turn: Turn, values: Values) -> str | None:
+    phone = turn.parse.value("phone")
+    return phone if isinstance(phone, str) else None
+
+
+def phone_slot() -> Slot:
+    return Slot(
+        "phone",
+        "联系电话",
+        lambda turn, values: ("请留一个联系电话，方便工作人员联系您。", ()),
+        spot_phone,
+        spot=spot_phone,
+        show=mask_phone,
+    )
+
+
+# -- units -------------------------------------------------------------------------------------
+def spot_unit(turn: Turn, values: Values) -> dict[str, Any] | None:
+    ref = turn.parse.value("unit")
+    if isinstance(ref, UnitRef):
+        return {"building": ref.building, "unit": ref.unit, "room": ref.room, "label": ref.label()}
+    return None
+
+
+def check_own_unit(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
+    """The unit must exist and be the one this account is bound to (privacy)."""
+    unit = turn.store.find_unit(raw["building"], raw.get("unit"), raw["room"])
+    if unit is None:
+        return f"没有找到“{raw['label']}”这个房屋，请您核对一下楼栋、单元和房号。"
+    if turn.unit is None or unit.id != turn.unit.id:
+        own = turn.unit.label if turn.unit is not None else "您的房屋"
+        return f"为保护业主信息，户内事项只能为您绑定的房屋（{own}）办理。其他房屋请由该户住户绑定后办理。"
+    raw["label"] = unit.label
+    return None
+
+
+def own_unit_value(turn: Turn) -> dict[str, Any] | None:
+    unit = turn.unit
+    if unit is None:
+        return None
+    return {"building": unit.building.number, "unit": unit.unit_no, "room": unit.room, "label": unit.label}
+
+
+# -- free text ---------------------------------------------------------------------------------
+def meaningful(text: str, minimum: int = 2) -> bool:
+    return len(_MEANINGFUL.findall(text)) >= minimum
+
+
+def answer_text(turn: Turn, values: Values) -> str | None:
+    return turn.text if meaningful(turn.text) else None

@@ -1,0 +1,274 @@
+"""The ticket's life: received -> dispatched -> in progress -> done -> closed (or reopened).
+
+One function per use case. Each records an event and writes the messages it causes to the outbox
+in the caller's transaction, so the front desk, the staff group and the scheduler all share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from data.clock import local
+from data.models import ChannelAccount, Compound, Staff, Ticket
+from data.settings import CompoundSettings
+from data.store import OPEN_STATUSES, STAFF_RECIPIENT, Store, workdays_after
+
+KIND_NAMES = {
+    "repair": "报修",
+    "complaint": "投诉",
+    "booking": "预约",
+    "emergency": "紧急",
+    "enquiry": "咨询",
+    "handoff": "转人工",
+    "suggestion": "建议",
+    "praise": "表扬",
+}
+STATUS_NAMES = {
+    "received": "已受理",
+    "dispatched": "已派工",
+    "quoted": "待确认报价",
+    "in_progress": "处理中",
+    "done": "已完成",
+    "closed": "已关闭",
+    "cancelled": "已取消",
+}
+AREA_NAMES = {"in_home": "户内", "common": "公共区域"}
+STAFF_BUTTONS = [["认领", "claim"], ["完成", "done"], ["升级", "escalate"], ["转派", "reassign"]]
+
+
+class TicketError(ValueError):
+    """A lifecycle step that does not apply to the ticket as it is (shown to the user as is)."""
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    kind: str
+    description: str
+    category: str | None = None
+    area: str | None = None
+    location: str = ""
+    preferred_start: datetime | None = None
+    preferred_end: datetime | None = None
+    contact_phone: str | None = None
+    photos: tuple[str, ...] = ()
+    details: dict[str, Any] | None = None
+    urgent: bool = False
+
+
+def open_ticket(
+    store: Store,
+    compound: Compound,
+    account: ChannelAccount | None,
+    new: NewTicket,
+    now: datetime,
+    actor: str,
+) -> Ticket:
+    """Create a ticket with its number and time limits, record it, and tell the staff group."""
+    settings = store.settings(compound)
+    resident = account.resident if account is not None else None
+    urgent = new.urgent or new.kind == "emergency" or (
+        new.kind == "repair" and new.category in settings.urgent_categories
+    )
+    ticket = Ticket(
+        number=store.next_ticket_number(new.kind, now),
+        compound_id=compound.id,
+        unit_id=resident.unit_id if resident is not None and new.area != "common" else None,
+        resident_id=resident.id if resident is not None else None,
+        account_id=account.id if account is not None else None,
+        kind=new.kind,
+        category=new.category,
+        area=new.area,
+        location=new.location,
+        description=new.description,
+        photos=list(new.photos),
+        preferred_start=new.preferred_start,
+        preferred_end=new.preferred_end,
+        contact_phone=new.contact_phone,
+        details=new.details or {},
+        priority="urgent" if urgent else "normal",
+        status="received",
+        created_at=now,
+        updated_at=now,
+    )
+    _set_time_limits(ticket, settings, now)
+    if resident is not None and new.area == "common":
+        ticket.details = {**ticket.details, "reporter_unit_id": resident.unit_id}
+    store.add_ticket(ticket)
+    store.add_event(ticket, now, actor, "received", new.description[:200])
+    notify_staff(store, ticket, now, "new_ticket", staff_card(ticket, "新" + KIND_NAMES.get(ticket.kind, "工单")))
+    return ticket
+
+
+def _set_time_limits(ticket: Ticket, settings: CompoundSettings, now: datetime) -> None:
+    if ticket.kind in ("repair", "emergency"):
+        minutes = settings.arrive_urgent_min if ticket.priority == "urgent" else settings.arrive_normal_min
+        arrive = now + timedelta(minutes=minutes)
+        if ticket.kind == "repair" and ticket.preferred_start and ticket.preferred_start > arrive:
+            # the agreed time: arrive within the window, or within the usual margin of a point in time
+            end = ticket.preferred_end or ticket.preferred_start
+            arrive = max(end, ticket.preferred_start + timedelta(minutes=settings.arrive_normal_min))
+        ticket.arrive_by = arrive
+        ticket.fix_by = arrive + timedelta(hours=settings.fix_ordinary_h)
+    elif ticket.kind == "complaint":
+        ticket.reply_by = workdays_after(now, settings.complaint_reply_workdays)
+    elif ticket.kind in ("enquiry", "handoff"):
+        ticket.reply_by = now + timedelta(hours=24)
+
+
+def merge_repeat(store: Store, ticket: Ticket, text: str, now: datetime, actor: str, photos: tuple[str, ...] = ()) -> None:
+    """A second report of an open problem: one ticket, a louder voice."""
+    ticket.repeat_count += 1
+    if photos:
+        ticket.photos = [*ticket.photos, *photos]
+    store.add_event(ticket, now, actor, "merged", text[:500])
+    notify_staff(
+        store, ticket, now, "repeat",
+        f"【催办】{ticket.number} 居民再次反映（第{ticket.repeat_count + 1}次）：{text[:100]}\n"
+        f"当前状态：{STATUS_NAMES[ticket.status]}" + (f"，{ticket.assignee.name}" if ticket.assignee else ""),
+    )
+
+
+def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str) -> None:
+    """Dispatch to a named person and tell the resident who is coming and by when."""
+    _require_open(ticket)
+    previous = ticket.assignee
+    ticket.assignee_id = staff.id
+    ticket.assignee = staff
+    if ticket.status == "received":
+        ticket.status = "dispatched"
+    kind = "reassigned" if previous is not None and previous.id != staff.id else "dispatched"
+    store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
+    when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
+    notify_resident(store, ticket, now, "dispatched", f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。")
+
+
+def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
+    _require_open(ticket)
+    ticket.status = "done"
+    ticket.done_at = now
+    store.add_event(ticket, now, actor, "done", note)
+    notify_resident(
+        store, ticket, now, "done",
+        f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？",
+        buttons=[["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]],
+    )
+
+
+def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str = "") -> None:
+    """Back to the same technician until the resident is satisfied (直到业主满意为止)."""
+    if ticket.status not in ("done", "closed"):
+        raise TicketError(f"{ticket.number} 还在处理中（{STATUS_NAMES[ticket.status]}），无需重新打开")
+    ticket.status = "dispatched" if ticket.assignee_id else "received"
+    ticket.done_at = None
+    ticket.closed_at = None
+    store.add_event(ticket, now, actor, "reopened", reason)
+    who = f"，请 {ticket.assignee.name} 跟进" if ticket.assignee else "，请认领"
+    notify_staff(store, ticket, now, "reopened", f"【重新打开】{ticket.number}{who}。原因：{reason or '居民反馈未解决'}")
+
+
+def close(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
+    if ticket.status == "closed":
+        raise TicketError(f"{ticket.number} 已经关闭")
+    ticket.status = "closed"
+    ticket.closed_at = now
+    store.add_event(ticket, now, actor, "closed", note)
+
+
+def cancel(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
+    _require_open(ticket)
+    ticket.status = "cancelled"
+    ticket.closed_at = now
+    store.add_event(ticket, now, actor, "cancelled", note)
+    notify_staff(store, ticket, now, "cancelled", f"【已取消】{ticket.number}：{note or '居民取消'}")
+
+
+def _require_open(ticket: Ticket) -> None:
+    if ticket.status not in OPEN_STATUSES:
+        raise TicketError(f"{ticket.number} 当前状态为“{STATUS_NAMES[ticket.status]}”，不能进行此操作")
+
+
+# -- messages ------------------------------------------------------------------------------------
+def notify_staff(store: Store, ticket: Ticket, now: datetime, kind: str, text: str) -> None:
+    store.enqueue(
+        "staff", STAFF_RECIPIENT, kind, text, now,
+        payload={"ticket": ticket.number, "buttons": STAFF_BUTTONS},
+        urgent=ticket.priority == "urgent",
+        ticket=ticket,
+    )
+
+
+def notify_resident(
+    store: Store,
+    ticket: Ticket,
+    now: datetime,
+    kind: str,
+    text: str,
+    buttons: list[list[str]] | None = None,
+) -> None:
+    """Tell the account that reported the ticket (or, failing that, every account of the unit)."""
+    accounts = []
+    if ticket.account_id is not None:
+        account = store.session.get(ChannelAccount, ticket.account_id)
+        accounts = [account] if account is not None else []
+    if not accounts and ticket.unit_id is not None:
+        accounts = list(store.accounts_of_unit(ticket.unit_id))
+    for account in accounts:
+        store.enqueue(
+            account.channel, account.external_id, kind, text, now,
+            payload={"ticket": ticket.number, "buttons": buttons or []},
+            urgent=ticket.priority == "urgent",
+            ticket=ticket,
+        )
+
+
+def staff_card(ticket: Ticket, title: str) -> str:
+    """The group card: what, where, when. No resident phone or account (privacy)."""
+    lines = [f"【{title}】{ticket.number}" + ("（紧急）" if ticket.priority == "urgent" else "")]
+    place = ticket.unit.label if ticket.unit is not None else ticket.location
+    if ticket.area:
+        place += f"（{AREA_NAMES.get(ticket.area, ticket.area)}）"
+    if place:
+        lines.append(f"位置：{place}")
+    lines.append(f"内容：{ticket.description[:200]}")
+    if ticket.preferred_start:
+        lines.append(f"预约时间：{format_span(ticket.preferred_start, ticket.preferred_end)}")
+    if ticket.photos:
+        lines.append(f"照片：{len(ticket.photos)} 张")
+    for label, deadline in (("到场时限", ticket.arrive_by), ("答复时限", ticket.reply_by)):
+        if deadline:
+            lines.append(f"{label}：{format_time(deadline)}")
+    return "\n".join(lines)
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def format_time(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    at = local(at)
+    return f"{at.month}月{at.day}日(周{WEEKDAYS[at.weekday()]}) {at:%H:%M}"
+
+
+def format_span(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return format_time(start)
+    first, last = local(start), local(end)
+    if first.date() == last.date():
+        return f"{format_time(first)}-{last:%H:%M}"
+    return f"{format_time(first)} 至 {format_time(last)}"
+
+
+def timeline(ticket: Ticket, limit: int = 5) -> list[str]:
+    """The latest events, oldest first, in words a resident understands."""
+    words = {
+        "received": "已受理", "merged": "再次反映", "dispatched": "已派工", "reassigned": "已转派",
+        "done": "已完成", "reopened": "重新处理", "closed": "已关闭", "cancelled": "已取消",
+        "escalated": "已升级处理", "callback": "已回访", "note": "备注",
+    }
+    events = ticket.events[-limit:]
+    return [f"{format_time(e.at)} {words.get(e.kind, e.kind)}" + (f"（{e.note[:40]}）" if e.kind in ("dispatched", "reassigned") and e.note else "") for e in events]
