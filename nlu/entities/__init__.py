@@ -24,11 +24,14 @@ from nlu.entities._time import SH, find_datetimes
 from nlu.normalize import normalize
 from nlu.types import Entity
 
-__all__ = ["MAX_CHARS", "SH", "extract", "warm_up"]
+__all__ = ["MAX_CHARS", "MAX_PER_TYPE", "SH", "anchor", "extract", "warm_up"]
 
 # A resident's message is a few dozen characters; anything past this is pasted text, and scanning it
 # would only cost time. Entities after the cut are not reported.
 MAX_CHARS = 1000
+# A message names a handful of times or units at most; past this many of one type the text is noise
+# (a pasted table, a spam run), and stopping bounds the work on it.
+MAX_PER_TYPE = 8
 
 _Finder = Callable[[str, datetime], Iterable[Entity]]
 _NUMERIC: tuple[_Finder, ...] = (
@@ -63,10 +66,14 @@ def extract(text: str, now: datetime | None = None) -> tuple[Entity, ...]:
     found: list[Entity] = []
     taken: list[tuple[int, int]] = []
     for finder in _NUMERIC:
+        kept = 0
         for entity in finder(norm, current):
             if _free(taken, entity.start, entity.end):
                 found.append(entity)
                 taken.append((entity.start, entity.end))
+                kept += 1
+                if kept == MAX_PER_TYPE:
+                    break
     found.extend(find_keywords(norm))
     found.sort(key=lambda e: (e.start, e.end))
     return tuple(found)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -55,3 +57,20 @@ def digits(text: str) -> str | None:
 def warm_up() -> None:
     """Import cn2an now (e.g. at server start) instead of on the first message that needs it."""
     to_int("十一")
+
+
+def scan(pattern: re.Pattern[str], starts: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Non-empty, non-overlapping matches of ``pattern``, tried only where ``starts`` matches.
+
+    Patterns made of optional parts (date? part-of-day? clock?) give the regex engine no first
+    character to search for, so ``finditer`` would try every alternative at every position; a
+    one-character-class search finds the few candidate positions in C instead (10x on long text).
+    """
+    pos = 0
+    while (hit := starts.search(text, pos)) is not None:
+        match = pattern.match(text, hit.start())
+        if match is not None and match.end() > match.start():
+            yield match
+            pos = match.end()
+        else:
+            pos = hit.start() + 1

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 
-from nlu.entities._numbers import to_int
+from nlu.entities._numbers import scan, to_int
 from nlu.types import Entity, Period
 
 _M = r"(?:1[0-2]|0?[1-9]|十[一二]|[一二三四五六七八九十])"
@@ -32,6 +32,11 @@ _PERIOD = re.compile(
     rf"|(?<!\d)(?P<m1>{_M})\s*月?份?\s*(?:到|至|-|~)\s*(?P<m2>{_M})\s*月份?"
     rf"|(?<![\d月])(?P<mo>{_M})\s*月份?(?!\s*(?:\d|[一二三四五六七八九十])+\s*(?:号|日))"
     r")?"
+)
+
+# A numeral only at the start of a run of numerals: "13月" is not March.
+_PERIOD_START = re.compile(
+    r"(?<![\d一二三四五六七八九十])[\d一二三四五六七八九十]|[上这本当下近最过今去前明第q]"
 )
 
 
@@ -87,9 +92,7 @@ def _resolve(m: re.Match[str], now: datetime) -> Period | None:
 
 
 def find_periods(text: str, now: datetime) -> Iterator[Entity]:
-    for m in _PERIOD.finditer(text):
-        if m.end() == m.start():
-            continue
+    for m in scan(_PERIOD, _PERIOD_START, text):
         period = _resolve(m, now)
         if period is not None:
             raw = m[0].strip(" 的")

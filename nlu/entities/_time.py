@@ -17,16 +17,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nlu.entities._numbers import to_int
+from nlu.entities._numbers import scan, to_int
 from nlu.types import Entity, TimeSpan
 
 SH = ZoneInfo("Asia/Shanghai")
 
 _CN = "零〇一二两三四五六七八九十"
-_NUM = rf"(?:\d{{1,2}}|[{_CN}]{{1,3}})"
+# Chinese numbers as they are said, not any run of numeral characters: 两三点 ("two or three") must
+# not read as 23:00, and a tight pattern backtracks less.
+_CN_SMALL = "(?:[二两三四五]?十[一二三四五六七八九]?|[一二两三四五六七八九])"
+_NUM = rf"(?:\d{{1,2}}|{_CN_SMALL})"
+_MINUTE = r"(?:\d{1,2}|零[一二三四五六七八九]|[一二三四五]?十[一二三四五六七八九]?|[一二三四五六七八九])"
+_DAY = r"(?:\d{1,2}|三十一?|二十[一二三四五六七八九]?|十[一二三四五六七八九]?|[一二三四五六七八九])"
+_MONTH = r"(?:\d{1,2}|十[一二]?|[一二三四五六七八九])"
 
 _REL_DAYS = {
     "今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "听日": 1,
@@ -70,7 +76,7 @@ def _clock(tag: str) -> str:
     return (
         rf"(?:(?P<h{tag}>\d{{1,2}}):(?P<m{tag}>\d{{2}})"
         rf"|(?P<H{tag}>{_NUM})(?P<dian{tag}>点钟|点|时){_NOT_A_CLOCK}"
-        rf"(?P<mm{tag}>半|一刻|三刻|整|(?P<M{tag}>\d{{1,2}}|[{_CN}]{{1,3}})分?)?)"
+        rf"(?P<mm{tag}>半|一刻|三刻|整|(?P<M{tag}>{_MINUTE})分?)?)"
     )
 
 
@@ -79,8 +85,8 @@ _DATE = (
     rf"|(?P<rel>{'|'.join(sorted(_REL_DAYS, key=len, reverse=True))})"
     r"|(?P<wp>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7末])"
     r"|(?<![\d])(?P<iy>\d{4})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})(?!\d)"
-    r"|(?<![\d])(?:(?P<y>\d{4})年)?(?:(?P<mo>\d{1,2}|[一二三四五六七八九十]{1,2})月份?)?"
-    r"(?P<d>\d{1,2}|[一二三四五六七八九十]{1,3})(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#\d]))"
+    rf"|(?<![\d])(?:(?P<y>\d{{4}})年)?(?:(?P<mo>{_MONTH})月份?)?"
+    rf"(?P<d>{_DAY})(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#\d]))"
 )
 _CLOCK_RANGE = (
     rf"(?:{_clock('1')}(?:{_SEP}(?:{_pod('2')}\s*)?{_clock('2')})?"
@@ -89,17 +95,24 @@ _CLOCK_RANGE = (
 _WEEK = r"(?P<wk>下下个?|下个?|这个?|本)(?:周|星期|礼拜)(?![一二三四五六日天1-7末])"
 _TIME = re.compile(rf"{_WEEK}|(?:{_DATE}\s*的?\s*)?(?:{_pod('1')}\s*)?(?:{_CLOCK_RANGE})?")
 
+# Characters a time expression can start with; a numeral only at the start of a run of numerals
+# (1502点 is not 02:00, 两三点 not 三点).
+_TIME_START = re.compile(rf"(?<![\d{_CN}])[\d{_CN}]|[今明听大后昨前下这本上周星礼凌清早朝中晌晏傍晚夜半深白]")
+
 _NOW_WORDS = "现在|马上|立刻|立即|尽快|尽早|赶紧|赶快|越快越好|即刻|asap"
 _RELATIVE = re.compile(
     rf"(?P<now>{_NOW_WORDS})"
     rf"|(?:(?P<an>{_NUM})\s*个?\s*(?P<ah>半)?|(?P<ah0>半))\s*个?\s*(?P<au>小时|钟头|分钟|天)"
     r"\s*(?P<ak>以后|之后|后|以内|之内|内)"
 )
+_RELATIVE_START = re.compile(rf"(?<![\d{_CN}])[\d{_CN}]|[半现马立尽赶越即a]")
 
 
 def _at(day: date, hour: int = 0, minute: int = 0) -> datetime:
-    # hour may be 24+ (晚上12点, 半夜两点): timedelta carries it into the next day.
-    return datetime.combine(day, time(0), SH) + timedelta(hours=hour, minutes=minute)
+    # hour may be 24+ (晚上12点, 半夜两点): it carries into the next day.
+    if hour >= 24:
+        day, hour = day + timedelta(days=hour // 24), hour % 24
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SH)
 
 
 def _whole_days(first: date, last: date) -> TimeSpan:
@@ -277,13 +290,11 @@ def _relative(m: re.Match[str], now: datetime) -> TimeSpan | None:
 
 
 def find_datetimes(text: str, now: datetime) -> Iterator[Entity]:
-    for m in _RELATIVE.finditer(text):
+    for m in scan(_RELATIVE, _RELATIVE_START, text):
         span = _relative(m, now)
         if span is not None:
             yield Entity("datetime", span, m[0], m.start(), m.end())
-    for m in _TIME.finditer(text):
-        if m.end() == m.start():
-            continue
+    for m in scan(_TIME, _TIME_START, text):
         span = _resolve(m, now)
         if span is not None:
             yield Entity("datetime", span, m[0].rstrip(" 的"), m.start(), m.start() + len(m[0].rstrip(" 的")))
