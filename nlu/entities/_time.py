@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -145,7 +146,9 @@ def _calendar_date(year: int | None, month: int | None, day: int, today: date) -
 _NO_DATE = (None, None)
 
 
-def _date_part(m: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+def _date_part(
+    m: re.Match[str], today: date, week_prefix: str | None
+) -> tuple[date | None, date | None] | None:
     """(first day, last day) of the date named, _NO_DATE if none is named, None if it is invalid."""
     if m["dp"]:
         day = today + timedelta(days=_DAY_AND_POD[m["dp"]][0])
@@ -154,7 +157,7 @@ def _date_part(m: re.Match[str], today: date) -> tuple[date | None, date | None]
         day = today + timedelta(days=_REL_DAYS[m["rel"]])
         return day, day
     if m["wd"]:
-        day = _weekday_date(m["wp"], _WEEKDAY[m["wd"]], today)
+        day = _weekday_date(week_prefix, _WEEKDAY[m["wd"]], today)
         return day, day + timedelta(days=1 if m["wd"] == "末" else 0)
     if m["iy"]:
         found = _calendar_date(int(m["iy"]), int(m["im"]), int(m["id"]), today)
@@ -234,15 +237,39 @@ def _week_span(prefix: str, today: date) -> TimeSpan:
     return _whole_days(monday, monday + timedelta(days=6))
 
 
-def _resolve(m: re.Match[str], now: datetime) -> TimeSpan | None:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What an expression passes to the next one joined by 到/或: 明天上午或下午, 下周三或周四."""
+
+    day: date | None = None
+    week_prefix: str | None = None
+    pod: str | None = None
+
+
+def _bounded(span: TimeSpan, bound: str | None, pod: str | None, now: datetime) -> TimeSpan:
+    """三点以后 -> from 15:00 to the end of the part of day (or 21:00); 五点前 -> from now (or 08:00)."""
+    day = span.start.date()
+    if bound == "after":
+        end = _at(day, _POD_RANGE[pod][1]) if pod and _POD_RANGE[pod][1] < 24 else _at(day, 21)
+        return TimeSpan(span.start, end if end > span.start else _at(day, 23, 59))
+    start = max(now, _at(day, 8))
+    return TimeSpan(start, span.end) if start < span.end else span
+
+
+def _resolve(m: re.Match[str], now: datetime, inherited: _Context) -> tuple[TimeSpan, _Context] | None:
     today = now.date()
     if m["wk"]:
-        return _week_span(m["wk"], today)
-    dates = _date_part(m, today)
+        return _week_span(m["wk"], today), _Context()
+    week_prefix = m["wp"] or (inherited.week_prefix if m["wd"] else None)
+    dates = _date_part(m, today, week_prefix)
     if dates is None:
         return None
-    first, last = dates
+    own_date = dates != _NO_DATE
+    first, last = dates if own_date else (inherited.day, inherited.day)
     pod = m["pod1"] or (_DAY_AND_POD[m["dp"]][1] if m["dp"] else None)
+    if pod is None and not own_date:
+        pod = inherited.pod  # 晚上7点或8点: 8点 is in the evening too
+    context = _Context(first, week_prefix, pod)
     has_clock = bool(m["H1"] or m["h1"] or m["rb"])
     if has_clock and _is_vague_one(m, first is not None or pod is not None):
         has_clock = False
@@ -259,12 +286,12 @@ def _resolve(m: re.Match[str], now: datetime) -> TimeSpan | None:
         day = first or today
         span = TimeSpan(_at(day, start_hour), _at(day, 23, 59) if end_hour == 24 else _at(day, end_hour))
     elif first is not None and last is not None:
-        return _whole_days(first, last)
+        return _whole_days(first, last), context
     else:
         return None
     if first is None and span.end < now:  # future first: 9点 said at 10:00 is tomorrow
         span = TimeSpan(span.start + timedelta(days=1), span.end + timedelta(days=1))
-    return span
+    return span, context
 
 
 def _relative(m: re.Match[str], now: datetime) -> TimeSpan | None:
@@ -289,12 +316,58 @@ def _relative(m: re.Match[str], now: datetime) -> TimeSpan | None:
     return TimeSpan(later, later)
 
 
+_RANGE_LINK = re.compile(r"\s*(?:到|至|-|~|—)\s*")
+_CHOICE_LINK = re.compile(r"\s*(?:或者|或是|或|还是|和|跟|及|、|,|/)\s*")
+_BOUND = re.compile(r"\s*(?:(?P<after>以后|之后|后)|(?P<before>以前|之前|前)(?!台))")
+
+
+@dataclass(slots=True)
+class _Found:
+    span: TimeSpan
+    start: int
+    end: int
+    context: _Context
+
+
+def _link(text: str, previous: _Found | None, start: int) -> str | None:
+    """'range' or 'choice' if only 到/或 (and the like) stand between the previous expression and this."""
+    if previous is None:
+        return None
+    between = text[previous.end : start]
+    if _RANGE_LINK.fullmatch(between):
+        return "range"
+    return "choice" if _CHOICE_LINK.fullmatch(between) else None
+
+
+def _expressions(text: str, now: datetime) -> list[_Found]:
+    found: list[_Found] = []
+    for m in scan(_TIME, _TIME_START, text):
+        previous = found[-1] if found else None
+        link = _link(text, previous, m.start())
+        inherited = previous.context if previous is not None and link else _Context()
+        resolved = _resolve(m, now, inherited)
+        if resolved is None:
+            continue
+        span, context = resolved
+        end = m.start() + len(m[0].rstrip(" 的"))
+        if span.is_point and (bound := _BOUND.match(text, end)) is not None:
+            span, end = _bounded(span, bound.lastgroup, context.pod, now), bound.end()
+        if previous is not None and link == "range" and span.end > previous.span.start:
+            # 周一到周五, 10号到15号: one range
+            previous.span, previous.end, previous.context = (
+                TimeSpan(previous.span.start, span.end),
+                end,
+                context,
+            )
+            continue
+        found.append(_Found(span, m.start(), end, context))
+    return found
+
+
 def find_datetimes(text: str, now: datetime) -> Iterator[Entity]:
     for m in scan(_RELATIVE, _RELATIVE_START, text):
         span = _relative(m, now)
         if span is not None:
             yield Entity("datetime", span, m[0], m.start(), m.end())
-    for m in scan(_TIME, _TIME_START, text):
-        span = _resolve(m, now)
-        if span is not None:
-            yield Entity("datetime", span, m[0].rstrip(" 的"), m.start(), m.start() + len(m[0].rstrip(" 的")))
+    for found in _expressions(text, now):
+        yield Entity("datetime", found.span, text[found.start : found.end], found.start, found.end)

@@ -183,10 +183,43 @@ def test_not_a_phone(text: str) -> None:
         ("周末", TimeSpan(at(11, 28), at(11, 29, 23, 59))),
         ("下周", TimeSpan(at(11, 30), at(12, 6, 23, 59))),
         ("这周", TimeSpan(at(11, 23), at(11, 29, 23, 59))),
+        ("周一到周五", TimeSpan(at(11, 23), at(11, 27, 23, 59))),
+        ("10号到15号", TimeSpan(at(12, 10), at(12, 15, 23, 59))),
+        ("下周一到周三", TimeSpan(at(11, 30), at(12, 2, 23, 59))),
+        ("周一上午到周三下午", TimeSpan(at(11, 23, 8), at(11, 25, 18))),
+        ("下午三点以后", TimeSpan(at(11, 23, 15), at(11, 23, 18))),
+        ("三点以后", TimeSpan(at(11, 23, 15), at(11, 23, 21))),
+        ("今天下午5点前", TimeSpan(NOW, at(11, 23, 17))),
+        ("明天中午12点之前", TimeSpan(at(11, 24, 8), at(11, 24, 12))),
+        ("晚上十二点", point(11, 24, 0)),
+        ("凌晨两点", point(11, 24, 2)),  # 02:00 today has passed
+        ("十二点半", point(11, 23, 12, 30)),
+        ("九点零五", point(11, 24, 9, 5)),
+        ("三点十五分", point(11, 23, 15, 15)),
+        ("周三三点", point(11, 25, 15)),
+        ("星期日早上9點", point(11, 29, 9)),
+        ("2026年12月3号下午2点", point(12, 3, 14)),
+        ("聽朝", span(11, 24, 7, 9)),
+        ("礼拜天下昼", span(11, 29, 14, 18)),
     ],
 )
 def test_datetime(text: str, expected: TimeSpan) -> None:
     assert values(text, "datetime") == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the second expression takes the date, week or part of day it leaves out from the first
+        ("明天上午或者下午", [span(11, 24, 8, 12), span(11, 24, 14, 18)]),
+        ("下周三或周四", [whole_day(12, 2), whole_day(12, 3)]),
+        ("晚上7点或8点", [point(11, 23, 19), point(11, 23, 20)]),
+        ("明天或后天", [whole_day(11, 24), whole_day(11, 25)]),
+        ("明天上午，电话13800138000，后天也行", [span(11, 24, 8, 12), whole_day(11, 25)]),
+    ],
+)
+def test_several_datetimes(text: str, expected: list[TimeSpan]) -> None:
+    assert values(text, "datetime") == expected
 
 
 def test_saturday_on_a_saturday_is_today() -> None:
@@ -221,6 +254,10 @@ def test_default_now_is_current_shanghai_time() -> None:
         "早点来",
         "太晚了",
         "一下",
+        "两三点",  # not 23:00
+        "1502点",
+        "25:00",
+        "2月30号",
     ],
 )
 def test_not_a_datetime(text: str) -> None:
@@ -420,6 +457,29 @@ def test_entities_are_in_text_order_with_normalised_offsets() -> None:
         assert norm[entity.start : entity.end] == entity.text
     assert {e.type for e in found} == {"unit", "category", "area", "common_area", "datetime"}
     assert values(text, "datetime") == [point(11, 24, 14)]
+
+
+# --- normaliser fast path ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "幾時來修？聽日得唔得",
+        "電梯壞咗",
+        "沈默是金",
+        "乾乾淨淨的房間",
+        "一目瞭然",
+        "你好，3栋2单元1502",
+        "我家冇水",
+    ],
+)
+def test_to_simplified_matches_opencc(text: str) -> None:
+    import opencc
+
+    from nlu.normalize import to_simplified
+
+    assert to_simplified(text) == opencc.OpenCC("t2s").convert(text)
 
 
 # --- bad input --------------------------------------------------------------------------------------
