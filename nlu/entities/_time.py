@@ -339,9 +339,15 @@ def _link(text: str, previous: _Found | None, start: int) -> str | None:
     return "choice" if _CHOICE_LINK.fullmatch(between) else None
 
 
+# More time expressions than this in one message is noise (a pasted timetable, 下周 x 500): stop there.
+_MAX_EXPRESSIONS = 16
+
+
 def _expressions(text: str, now: datetime) -> list[_Found]:
     found: list[_Found] = []
     for m in scan(_TIME, _TIME_START, text):
+        if len(found) == _MAX_EXPRESSIONS:
+            break
         previous = found[-1] if found else None
         link = _link(text, previous, m.start())
         inherited = previous.context if previous is not None and link else _Context()
