@@ -43,7 +43,9 @@ class BindingFlow:
                 return self._failed(turn, "手机号与该房屋登记的信息不一致。")
         turn.store.bind(account, resident, turn.now)
         turn.say(f"绑定成功！{resident.name}您好，已为您绑定 {resident.unit.label}。")
+        pending = turn.state.get("pending", "")
         turn.finish()
+        turn.state["pending"] = pending  # the engine carries on with what was first asked
         return True
 
     def ask_again(self, turn: Turn) -> None:

@@ -95,6 +95,13 @@ def _answer_time(turn: Turn, values: Values) -> dict[str, Any] | None:
     return {"start": span.start.isoformat(), "end": span.end.isoformat(), "full": True}
 
 
+def _spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
+    """A date or time named in any message (the first one, or a correction) picks a window."""
+    if "service" not in values or not isinstance(turn.parse.value("datetime"), TimeSpan):
+        return None
+    return _answer_time(turn, values)
+
+
 def _window_at(turn: Turn, at: datetime) -> dict[str, Any] | None:
     at = local(at)
     for first, last in service_windows(turn, at):
@@ -137,7 +144,7 @@ class BookingForm(Form):
             spot=_spot_service,
             show=lambda key: SERVICE_NAMES.get(key, key),
         ),
-        Slot("when", "预约时间", _time_question, _answer_time, check=_check_time, show=s.show_span),
+        Slot("when", "预约时间", _time_question, _answer_time, spot=_spot_time, check=_check_time, show=s.show_span),
         Slot(
             "return",
             "送回日期",

@@ -53,6 +53,7 @@ class Form:
     name: str = ""
     title: str = ""  # 报修, 投诉, 预约
     slots: tuple[Slot, ...] = ()
+    key_slots: frozenset[str] = frozenset()  # once these are known, ``ready`` runs (before more questions)
 
     # -- hooks -------------------------------------------------------------------------------
     def prefill(self, turn: Turn, values: Values) -> None:
@@ -72,7 +73,7 @@ class Form:
         held = turn.state.pop("held_photos", [])
         turn.state.update(values={}, asking=None, photos=[*held, *turn.inbound.photos])
         for slot in self.slots:
-            self._accept(turn, values, slot, slot.spot(turn, values), quiet=True)
+            self._accept(turn, values, slot, slot.spot(turn, values))
         turn.state["values"] = values
         self._advance(turn, values)
 
@@ -120,13 +121,12 @@ class Form:
             return corrected
         return self._accept(turn, values, slot, value) or True
 
-    def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any, quiet: bool = False) -> bool:
+    def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any) -> bool:
         if value is None:
             return False
         error = slot.check(turn, values, value)
         if error is not None:
-            if not quiet:
-                turn.say(error)
+            turn.say(error)
             return False
         values[slot.name] = value
         return True
@@ -148,18 +148,30 @@ class Form:
     def _advance(self, turn: Turn, values: Values, hint: str = "") -> None:
         turn.stay(self.name)
         slot = self._missing(turn, values)
+        if not self._check_ready(turn, values, complete=slot is None):
+            turn.finish()
+            return
         if slot is not None:
             turn.state["asking"] = slot.name
             text, buttons = slot.question(turn, values)
             turn.say(hint + text, *buttons)
             return
-        if not turn.state.get("checked"):
-            turn.state["checked"] = True
-            if not self.ready(turn, values):
-                turn.finish()
-                return
         turn.state["asking"] = "confirm"
         turn.say(hint + self.summary(turn, values), "确认", "修改", "取消")
+
+    def _check_ready(self, turn: Turn, values: Values, complete: bool) -> bool:
+        """Run ``ready`` once, as soon as the key slots (or all slots) are filled."""
+        if turn.state.get("checked"):
+            return True
+        keys_known = all(k in values for k in self.key_slots if self._slot_needed(turn, values, k))
+        if not (complete or (self.key_slots and keys_known)):
+            return True
+        turn.state["checked"] = True
+        return self.ready(turn, values)
+
+    def _slot_needed(self, turn: Turn, values: Values, name: str) -> bool:
+        slot = self._slot(name)
+        return slot is not None and slot.needed(turn, values)
 
     def summary(self, turn: Turn, values: Values) -> str:
         lines = [f"请您核对{self.title}信息："]

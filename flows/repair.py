@@ -13,7 +13,9 @@ from nlu.types import FAULT_CATEGORIES
 
 IN_HOME_WORDS = ("家", "户内", "屋里", "室内", "房间", "厨房", "卫生间", "厕所", "客厅", "卧室", "阳台")
 COMMON_WORDS = ("公共", "楼道", "电梯", "车库", "大堂", "小区", "门口", "楼下", "走廊", "天台", "花园")
-_BUILDING = re.compile(r"(\d{1,2})\s*[栋号幢座]")
+_BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
+# Places that exist in every building: without a building number nobody knows where to go.
+NEEDS_BUILDING = ("楼道", "电梯", "楼梯", "单元门", "走廊", "天台", "楼顶", "消防通道", "过道")
 
 
 def _spot_area(turn: Turn, values: Values) -> str | None:
@@ -33,11 +35,15 @@ def _answer_area(turn: Turn, values: Values) -> str | None:
 
 
 def _spot_place(turn: Turn, values: Values) -> str | None:
+    """The common place as written, from the building number on: "3栋2单元5楼楼道"."""
     place = turn.parse.value("common_area")
     if not isinstance(place, str):
         return None
     building = _BUILDING.search(turn.text)
-    return f"{building.group(1)}栋{place}" if building else place
+    if building is None:
+        return None if place in NEEDS_BUILDING else place
+    end = turn.text.find(place, building.start())
+    return turn.text[building.start() : end + len(place)] if end >= 0 else f"{building.group()}{place}"
 
 
 def _is_common(turn: Turn, values: Values) -> bool:
@@ -111,6 +117,7 @@ class RepairForm(Form):
     name = "repair"
     title = "报修"
     slots = (AREA, UNIT, PLACE, DESCRIPTION, VISIT, s.phone_slot())
+    key_slots = frozenset({"area", "unit", "place", "description"})  # enough to spot a repeat
 
     def prefill(self, turn: Turn, values: Values) -> None:
         if turn.resident is not None and turn.resident.phone:

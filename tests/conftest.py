@@ -114,13 +114,20 @@ class Chat:
         self.channel = channel
         self.last: list[str] = []
         self.last_buttons: list[str] = []
+        self._values: dict[str, str] = {}
 
     def say(self, text: str, photos: tuple[str, ...] = (), message_id: str | None = None) -> str:
         inbound = Inbound(self.channel, self.account, text, self.app.clock.now(), message_id, photos)
         replies = self.app.engine.handle(inbound)
         self.last = [r.text for r in replies]
         self.last_buttons = [b.label for r in replies for b in r.buttons]
+        self._values = {b.label: b.value for r in replies for b in r.buttons}
         return "\n".join(self.last)
+
+    def press(self, label: str) -> str:
+        """Press a button of the last reply, as a channel would: its value is sent."""
+        assert label in self._values, f"no button {label!r} in {self.last_buttons}"
+        return self.say(self._values[label])
 
     def store(self) -> Store:
         """A read-only look at the store (a new session each time)."""

@@ -1,0 +1,37 @@
+"""Binding without being asked first: a one-time code sent on its own (a Telegram ``/start CODE`` deep
+link, a WeChat QR-code scene, or typed), and "绑定" to start binding on purpose (a WeChat follow)."""
+
+from __future__ import annotations
+
+from data.models import BindingCode
+from flows import answers
+from flows.binding import CODE
+from flows.engine import FLOWS, PRE_ROUTES
+from flows.turn import Turn
+
+BIND_WORDS = frozenset({"绑定", "绑定房屋", "绑定房号", "房屋绑定", "我要绑定"})
+
+
+def bind_by_code(turn: Turn) -> bool:
+    """PRE_ROUTES hook: an unused binding code binds at once; "绑定" starts the binding dialog."""
+    text = turn.text.replace(" ", "")
+    if text in BIND_WORDS:
+        if turn.account.resident_id is not None:
+            answers.greet(turn)
+        else:
+            FLOWS["binding"].start(turn)
+        return True
+    if not CODE.match(text):
+        return False
+    code = turn.store.session.get(BindingCode, text.upper())
+    if code is None or code.used_at is not None:
+        return False  # an ordinary short word ("hello", "ok"): let the engine route it
+    return FLOWS["binding"].resume(turn)
+
+
+def install() -> None:
+    if bind_by_code not in PRE_ROUTES:
+        PRE_ROUTES.append(bind_by_code)
+
+
+install()

@@ -1,0 +1,270 @@
+"""Whole conversations through the engine, on SQLite and PostgreSQL, against the demo compound."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bot.app import App
+from data.models import ChannelAccount, Conversation, OutboxMessage, Ticket
+from tests.conftest import NOW, Chat
+
+
+def tickets(app: App) -> list[Ticket]:
+    with app.sessions() as session:
+        query = select(Ticket).options(selectinload(Ticket.events)).order_by(Ticket.id)
+        return list(session.scalars(query).unique().all())
+
+
+def staff_messages(app: App) -> list[OutboxMessage]:
+    with app.sessions() as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "staff")).all())
+
+
+def test_repair_happy_path_creates_the_right_ticket(chat: Chat, app: App) -> None:
+    assert "什么时候上门" in chat.say("厨房水管漏水了")
+    summary = chat.say("明天上午")
+    assert "3栋2单元1502" in summary and "厨房水管漏水了" in summary and "138****8000" in summary
+    done = chat.say("确认")
+    assert "BX-20261123-0001" in done
+    [ticket] = tickets(app)
+    assert (ticket.kind, ticket.category, ticket.area, ticket.status) == ("repair", "water", "in_home", "received")
+    assert ticket.location == "3栋2单元1502" and ticket.contact_phone == "13800138000"
+    assert ticket.preferred_start == NOW.replace(hour=8) + timedelta(days=1)
+    assert ticket.priority == "urgent"  # water is urgent by the compound's settings
+    assert [e.kind for e in ticket.events] == ["received"]
+    [card] = staff_messages(app)
+    assert "BX-20261123-0001" in card.text and "13800138000" not in card.text  # no phone in the group
+
+
+def test_common_area_repair_asks_where_and_not_when(chat: Chat, app: App) -> None:
+    assert "哪个位置" in chat.say("楼道的灯坏了")  # which building's hallway?
+    summary = chat.say("3栋2单元5楼楼道")
+    assert "位置：3栋2单元5楼楼道" in summary and "上门时间" not in summary
+    assert "BX-" in chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.area == "common" and ticket.unit_id is None and ticket.preferred_start is None
+    assert ticket.location == "3栋2单元5楼楼道" and ticket.category == "lighting"
+
+
+def test_common_area_repair_with_the_place_in_the_first_message(chat: Chat, app: App) -> None:
+    summary = chat.say("5栋的电梯坏了")
+    assert "位置：5栋的电梯" in summary and "核对" in summary
+
+
+def test_correction_at_confirmation_changes_the_detail(chat: Chat, app: App) -> None:
+    chat.say("卫生间马桶堵了")
+    chat.say("明天上午")
+    again = chat.say("时间改成后天下午")
+    assert "已为您修改" in again and "11月25日" in again
+    chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.preferred_start == NOW.replace(hour=14) + timedelta(days=2)
+
+
+def test_change_menu_reasks_the_chosen_detail(chat: Chat, app: App) -> None:
+    chat.say("卧室的灯不亮了")
+    chat.say("今天下午")
+    assert "修改哪一项" in chat.say("修改")
+    assert "上门时间" in chat.last_buttons
+    assert "什么时候上门" in chat.say("上门时间")
+    assert "核对" in chat.say("明天下午三点")
+    chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.preferred_start == NOW.replace(hour=15) + timedelta(days=1)
+
+
+def test_cancel_at_any_step_leaves_nothing(chat: Chat, app: App) -> None:
+    chat.say("厨房水管漏水了")
+    assert "取消" in chat.say("算了")
+    assert tickets(app) == []
+    with app.sessions() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.flow is None and conversation.state == {}
+
+
+def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
+    chat.say("周六想约个保洁")
+    reply = chat.say("救命 家里着火了 好大的烟")
+    assert "0571-88880000" in reply and "119" in reply and "还没有提交" in reply
+    [ticket] = tickets(app)
+    assert ticket.kind == "emergency" and ticket.priority == "urgent" and ticket.arrive_by == NOW + timedelta(minutes=15)
+    [page] = staff_messages(app)
+    assert page.urgent and "紧急" in page.text
+    assert "请问有什么可以帮您" in chat.say("你好")  # the booking form is gone
+
+
+def test_second_report_of_the_same_problem_is_merged(chat: Chat, app: App) -> None:
+    chat.say("厨房水管漏水了")
+    chat.say("尽快")
+    chat.say("确认")
+    reply = chat.say("我家厨房水管还在漏水")
+    assert "之前已经报过了" in reply and "BX-20261123-0001" in reply
+    [ticket] = tickets(app)
+    assert ticket.repeat_count == 1 and [e.kind for e in ticket.events] == ["received", "merged"]
+    assert [m.kind for m in staff_messages(app)] == ["new_ticket", "repeat"]
+
+
+def test_family_member_sees_the_households_tickets(app: App) -> None:
+    owner, family = Chat(app, "demo"), Chat(app, "family")
+    owner.say("客厅插座没电了")
+    owner.say("明天上午")
+    owner.say("确认")
+    assert "BX-20261123-0001" in family.say("我家报修的进度怎么样了")
+
+
+def test_complaint_collects_and_promises_a_reply_date(chat: Chat, app: App) -> None:
+    reply = chat.say("我要投诉楼上每天晚上装修声音太吵了")
+    assert "哪里发生" in reply
+    chat.say("3栋2单元1602")
+    chat.say("每天晚上十点以后")
+    summary = chat.say("尽快制止")
+    assert "投诉内容" in summary
+    done = chat.say("确认")
+    assert "TS-20261123-0001" in done and "11月27日" in done  # 4 working days after Monday
+    [ticket] = tickets(app)
+    assert ticket.kind == "complaint" and ticket.category == "noise"
+    assert ticket.details["wish"] == "尽快制止"
+
+
+def test_booking_offers_free_slots_and_books_one(chat: Chat, app: App) -> None:
+    assert "什么时间" in chat.say("想约个保洁")
+    assert chat.last_buttons[:2] == ["11月23日(周一) 14:00-16:00", "11月23日(周一) 16:00-18:00"]
+    assert "要求" in chat.press("11月23日(周一) 16:00-18:00")
+    summary = chat.say("三室两厅 重点打扫厨房")
+    assert "家政保洁" in summary and "11月23日(周一) 16:00-18:00" in summary
+    assert "YY-20261123-0001" in chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.kind == "booking" and ticket.category == "cleaning"
+    assert ticket.preferred_start == NOW.replace(hour=16)
+    assert ticket.details["requirements"] == "三室两厅 重点打扫厨房"
+
+
+def test_booking_a_named_day_takes_its_first_free_window(chat: Chat, app: App) -> None:
+    assert "要求" in chat.say("周六想约个保洁")
+    assert "11月28日(周六) 09:00-11:00" in chat.say("没有")
+
+
+def test_booking_a_full_slot_is_refused(app: App) -> None:
+    for account in ("demo", "family"):  # two bookings fill the 09:00 slot (capacity 2)
+        chat = Chat(app, account)
+        chat.say("周六上午九点约保洁")
+        if "要求" not in "\n".join(chat.last):
+            chat.say(chat.last_buttons[0])
+        chat.say("没有")
+        chat.say("确认")
+    third = Chat(app, "tenant")
+    reply = third.say("周六上午九点约保洁")
+    assert "约满" in reply
+
+
+def test_fee_query_answers_from_the_bills(chat: Chat) -> None:
+    reply = chat.say("我家物业费还欠多少")
+    assert "物业费：998.40 元" in reply and "2026-09" in reply and "缴费方式" in reply
+    assert "停车费" not in reply
+    everything = chat.say("我家还欠多少钱")
+    assert "停车费" in everything and "合计" in everything
+
+
+def test_fee_query_for_a_paid_up_unit(app: App) -> None:
+    reply = Chat(app, "tenant").say("我的水费交了吗")
+    assert "缴清" in reply
+    assert "业主承担" not in reply or "租" not in reply
+
+
+def test_another_units_bills_are_refused(chat: Chat) -> None:
+    reply = chat.say("帮我查下5栋1单元302的物业费")
+    assert "只能查询您绑定的房屋" in reply and "998" not in reply and "合计" not in reply
+
+
+def test_status_query_lists_this_units_tickets_only(app: App) -> None:
+    owner = Chat(app, "demo")
+    owner.say("客厅插座没电了")
+    owner.say("明天上午")
+    owner.say("确认")
+    assert "没有需要处理的工单" in Chat(app, "tenant").say("我报的修什么时候来")
+    assert "没有查到您家的工单" in Chat(app, "tenant").say("查一下 BX-20261123-0001 的进度")
+    reply = owner.say("我报的修什么时候来")
+    assert "BX-20261123-0001" in reply and "已受理" in reply
+
+
+def test_unbound_account_binds_with_a_code_and_carries_on(app: App) -> None:
+    guest = Chat(app, "guest")
+    assert "绑定" in guest.say("我家物业费还欠多少")
+    assert "无效" in guest.say("WRONG1")
+    reply = guest.say("SUN888")
+    assert "绑定成功" in reply and "2栋2单元801" in reply and "继续处理" in reply
+    with app.sessions() as session:
+        account = session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "guest")).one()
+        assert account.resident is not None and account.resident.name == "吴磊"
+
+
+def test_binding_by_unit_and_phone_and_wrong_phone(app: App) -> None:
+    stranger = Chat(app, "stranger")
+    stranger.say("我要报修")
+    assert "不一致" in stranger.say("2栋2单元801 13900000000")
+    assert "没有找到" in stranger.say("9栋1单元101 13800138005")
+    assert "绑定成功" in stranger.say("2栋2单元801 13800138005")
+
+
+def test_binding_locks_after_too_many_attempts(app: App) -> None:
+    stranger = Chat(app, "stranger")
+    stranger.say("查物业费")
+    for attempt in range(4):
+        stranger.say(f"WRONG{attempt}")
+    assert "尝试次数过多" in stranger.say("WRONG9")
+    assert "尝试次数过多" in stranger.say("查物业费") or "绑定" in stranger.last[0]
+    stranger.say("SUN888")  # even the right code no longer works online
+    assert "绑定成功" not in "\n".join(stranger.last)
+
+
+def test_unbound_emergency_still_gets_the_duty_phone(app: App) -> None:
+    reply = Chat(app, "stranger").say("电梯里困人了 快来")
+    assert "0571-88880000" in reply
+    [ticket] = tickets(app)
+    assert ticket.kind == "emergency" and "未绑定" in ticket.location
+
+
+def test_handoff_enquiry_and_small_talk(chat: Chat, app: App) -> None:
+    assert "转接人工" in chat.say("转人工")
+    assert "0571-88881234" in chat.say("物业电话是多少")
+    assert "不客气" in chat.say("谢谢")
+    assert [t.kind for t in tickets(app)] == ["handoff"]
+
+
+def test_the_same_message_id_twice_gets_the_same_answer_and_creates_nothing(chat: Chat, app: App) -> None:
+    chat.say("救命 厨房着火了", message_id="wx-1")
+    first = chat.last
+    chat.say("救命 厨房着火了", message_id="wx-1")
+    assert chat.last == first
+    assert len(tickets(app)) == 1
+
+
+def test_bad_input_gets_a_polite_specific_reply(chat: Chat, app: App) -> None:
+    for text in ("", "   ", "\x00\x07", "😀😀😀", "'; DROP TABLE tickets; --", "x" * 10_000):
+        reply = chat.say(text)
+        assert reply and "系统开小差" not in reply, text
+    chat.say("厨房水管漏水了")
+    past = chat.say("昨天上午")
+    assert "已经过去了" in past
+    chat.say("取消")
+    assert tickets(app) == []
+
+
+def test_a_ten_thousand_character_description_is_kept_short(chat: Chat, app: App) -> None:
+    chat.say("厨房水管漏水了" + "很严重" * 3000)
+    chat.say("尽快")
+    chat.say("确认")
+    [ticket] = tickets(app)
+    assert 0 < len(ticket.description) <= 2000
+
+
+def test_photos_before_words_are_kept_for_the_repair(chat: Chat, app: App) -> None:
+    assert "照片收到了" in chat.say("", photos=("photo-1",))
+    chat.say("卫生间天花板在渗水", photos=("photo-2",))
+    chat.say("尽快")
+    chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.photos == ["photo-1", "photo-2"]
