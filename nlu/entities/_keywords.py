@@ -80,7 +80,7 @@ _CATEGORIES: dict[str, Implied] = {
         "墙 裂缝 开裂 裂了 渗水 脱落 天花板 瓷砖 掉皮 空鼓 发霉 墙皮 吊顶 掉灰 起皮 防水",
         (("category", "wall"),),
     ),
-    **_each("燃气 煤气 天然气 液化气 漏气 气味", (("category", "gas"),)),
+    **_each("燃气 煤气 天然气 液化气 漏气", (("category", "gas"),)),
     **_each(
         "空调 热水器 油烟机 抽油烟机 洗衣机 浴霸 燃气灶 冰箱 排气扇 新风",
         (("category", "appliance"),),
@@ -110,6 +110,11 @@ _AREAS: dict[str, Implied] = {
     "楼道灯": _common("楼道", "lighting"),
     "外墙": _common("外墙", "wall"),
     "地下室": _common("地下室"),
+    "围墙": _common("围墙", "wall"),
+    **_each("健身器材 健身区 健身房", _common("健身区")),
+    **_each("儿童乐园 游乐场 儿童游乐场", _common("游乐场")),
+    "快递柜": _common("快递柜"),
+    **_each("道闸 车闸 门岗", _common("门岗")),
     **_each("公共区域 公区 公共部位", (("area", "common"),)),
 }
 

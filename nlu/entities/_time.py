@@ -42,7 +42,7 @@ _REL_DAYS = {
 # 今晚 = 今天晚上; 听日/听朝/听晚 are Cantonese (聽日 after t2s) for tomorrow / tomorrow morning / evening.
 _DAY_AND_POD = {
     "今晚": (0, "晚上"), "明晚": (1, "晚上"), "听晚": (1, "晚上"), "今夜": (0, "夜里"),
-    "今早": (0, "早上"), "明早": (1, "早上"), "听朝": (1, "早上"),
+    "今早": (0, "早上"), "明早": (1, "早上"), "听朝": (1, "早上"), "昨晚": (-1, "晚上"),
 }  # fmt: skip
 # (start hour, end hour) of each part of day; 24 means 23:59.
 _POD_RANGE = {
@@ -65,12 +65,14 @@ _POD_WORDS = "|".join(sorted((p for p in _POD_RANGE if len(p) > 1), key=len, rev
 _CLOCK_AHEAD = rf"(?={_NUM}(?:点|时|:))"
 # 点 as "point (of an argument)": 两点建议 is not 14:00.
 _NOT_A_CLOCK = r"(?!建议|意见|要求|问题|原因|看法|想法|需求|疑问|不满|理由|说明)"
+# 早上好, 晚上好! are greetings; 晚上好吵 ("it was loud in the evening") is a time.
+_NOT_A_GREETING = r"(?!好(?![\u4e00-\u9fff]))"
 _SEP = r"\s*(?:到|至|-|~|—)\s*"
 
 
 def _pod(tag: str) -> str:
     # Single-character 早/晚 only directly before a clock time: 早点来 and 太晚了 are not times.
-    return rf"(?P<pod{tag}>{_POD_WORDS}|早{_CLOCK_AHEAD}|晚{_CLOCK_AHEAD})"
+    return rf"(?P<pod{tag}>(?:{_POD_WORDS}){_NOT_A_GREETING}|早{_CLOCK_AHEAD}|晚{_CLOCK_AHEAD})"
 
 
 def _clock(tag: str) -> str:

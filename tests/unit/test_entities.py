@@ -201,6 +201,11 @@ def test_not_a_phone(text: str) -> None:
         ("2026年12月3号下午2点", point(12, 3, 14)),
         ("聽朝", span(11, 24, 7, 9)),
         ("礼拜天下昼", span(11, 29, 14, 18)),
+        ("昨晚开始漏水", span(11, 22, 18, 21)),
+        ("晚上好吵", span(11, 23, 18, 21)),
+        ("下午3:30", point(11, 23, 15, 30)),
+        ("明天10:00-12:00", TimeSpan(at(11, 24, 10), at(11, 24, 12))),
+        ("明早八点", point(11, 24, 8)),
     ],
 )
 def test_datetime(text: str, expected: TimeSpan) -> None:
@@ -258,6 +263,11 @@ def test_default_now_is_current_shanghai_time() -> None:
         "1502点",
         "25:00",
         "2月30号",
+        "早上好",
+        "晚上好，我家停电了",
+        "下午好!",
+        "等了3天了",
+        "11.25",
     ],
 )
 def test_not_a_datetime(text: str) -> None:
@@ -393,6 +403,8 @@ def test_service(text: str, expected: str) -> None:
         ("热水器坏了", ["appliance"]),
         ("洗衣机坏了", ["appliance"]),
         ("厨房水龙头漏水", ["water"]),
+        ("围墙倒了", ["wall"]),
+        ("垃圾房有气味", []),
         ("你好", []),
     ],
 )
