@@ -127,7 +127,7 @@ def _cn2an_costs() -> None:
     code = "import time; t = time.perf_counter(); import cn2an; print(time.perf_counter() - t)"
     seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
     print(f"{'cn2an import (once per process, lazy)':<46} {seconds * 1000:8.1f} ms")
-    import cn2an
+    import cn2an  # type: ignore[import-untyped]
 
     uncached = _per_call_us(lambda: cn2an.cn2an("二十三", "smart"))
     print(f"{'cn2an.cn2an uncached, per call':<46} {uncached:8.1f} µs")

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import opencc
+import opencc  # type: ignore[import-untyped]
 
 _T2S = opencc.OpenCC("t2s")
 _SPACES = re.compile(r"\s+")

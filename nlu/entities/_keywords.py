@@ -133,10 +133,10 @@ _KEYWORDS = re.compile("|".join(re.escape(k) for k in sorted(_TABLE, key=len, re
 
 
 def _vetoed(text: str, start: int, end: int, keyword: str) -> bool:
-    before = _VETO_BEFORE.get(keyword)
+    before = _VETO_BEFORE.get(keyword, "")
     if before and start > 0 and text[start - 1] in before:
         return True
-    after = _VETO_AFTER.get(keyword)
+    after = _VETO_AFTER.get(keyword, "")
     return bool(after) and end < len(text) and text[end] in after
 
 

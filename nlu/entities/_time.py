@@ -10,7 +10,12 @@ Rules (documented because they are choices, not facts):
   today moves to tomorrow; a day of the month (3号, 12月3号) before today moves to the next month/year;
   a bare weekday (周六) is the next one, today included. 这周X is this (Monday-based) week's day even if
   it has passed, 下周X next week's.
-* 现在/马上/尽快 are ``now`` as a point; 半小时后 is a point; 两小时内 a range from now.
+* 现在/马上/尽快 are ``now`` as a point; 半小时后 is a point; 两小时内 a range from now; 3天后 a whole day.
+* 三点以后 runs to the end of the part of day named, else to 21:00; 五点前 runs from now (or 08:00 on a
+  later day) to 17:00.
+* Two expressions joined by 到/至/- become one range (周一到周五, 10号到15号). Joined by 到 or 或/和/、,
+  the second takes what it leaves out from the first: 明天上午或下午, 下周三或周四, 晚上7点或8点.
+* Not times: 一点 alone ("a little"), 两点建议 ("two points"), 早上好 (a greeting), 3号楼/3号门.
 """
 
 from __future__ import annotations
@@ -196,30 +201,34 @@ def _hour(hour: int, pod: str | None) -> int | None:
 
 def _clock_value(m: re.Match[str], tag: str, pod: str | None) -> tuple[int, int] | None:
     """(hour, minute) of clock number ``tag``, None if absent or impossible."""
+    hour: int | None
+    minute: int | None
     if m[f"h{tag}"]:
         hour, minute = int(m[f"h{tag}"]), int(m[f"m{tag}"])
     elif m[f"H{tag}"]:
         hour = to_int(m[f"H{tag}"])
         words = m[f"mm{tag}"]
-        minute = _MINUTE_WORDS.get(words) if words in _MINUTE_WORDS else to_int(m[f"M{tag}"] or "0")
-        if hour is None or minute is None:
-            return None
+        minute = _MINUTE_WORDS[words] if words in _MINUTE_WORDS else to_int(m[f"M{tag}"] or "0")
     else:
         return None
-    adjusted = _hour(hour, pod)
-    if adjusted is None or minute > 59:
+    if hour is None or minute is None or minute > 59:
         return None
-    return adjusted, minute
+    adjusted = _hour(hour, pod)
+    return None if adjusted is None else (adjusted, minute)
 
 
-def _clock_part(m: re.Match[str], pod: str | None) -> tuple[tuple[int, int], tuple[int, int]] | None:
+Clock = tuple[int, int]
+
+
+def _clock_part(m: re.Match[str], pod: str | None) -> tuple[Clock, Clock] | None:
     """(start, end) clock times; start == end for a single time."""
-    if m["rb"]:
-        end = _clock_value(m, "3", pod)
-        start_hour = to_int(m["rb"])
-        if end is None or start_hour is None or (start := _hour(start_hour, pod)) is None:
+    if m["rb"]:  # 2-4点: the first hour has no 点 of its own
+        last = _clock_value(m, "3", pod)
+        first_hour = to_int(m["rb"])
+        first = _hour(first_hour, pod) if first_hour is not None else None
+        if last is None or first is None:
             return None
-        return ((start, 0), end) if (start, 0) < end else (end, end)
+        return ((first, 0), last) if (first, 0) < last else (last, last)
     start = _clock_value(m, "1", pod)
     if start is None:
         return None

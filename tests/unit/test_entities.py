@@ -471,6 +471,28 @@ def test_entities_are_in_text_order_with_normalised_offsets() -> None:
     assert values(text, "datetime") == [point(11, 24, 14)]
 
 
+# --- numerals ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12", 12),
+        ("十二", 12),
+        ("两", 2),
+        ("二十三", 23),
+        ("一五零二", 1502),
+        ("三零一", 301),
+        ("一下", None),
+        ("", None),
+    ],
+)
+def test_to_int(text: str, expected: int | None) -> None:
+    from nlu.entities._numbers import to_int
+
+    assert to_int(text) == expected
+
+
 # --- normaliser fast path ---------------------------------------------------------------------------
 
 
