@@ -37,11 +37,11 @@ _FEE_ITEMS: dict[str, Implied] = {
     **_each("维修费 修理费 维修费用", (("fee_item", "repair"),)),
 }
 
-_APPLIANCES = ("空调", "热水器", "油烟机", "洗衣机", "净水器", "电视", "燃气灶", "家电", "浴霸")
+_APPLIANCES = ("空调", "冷气", "热水器", "油烟机", "洗衣机", "净水器", "电视", "燃气灶", "家电", "浴霸")
 _INSTALL: Implied = (("service", "appliance_install"),)
 
 _SERVICES: dict[str, Implied] = {
-    **_each("保洁 家政 打扫 清洁 大扫除 钟点工 擦玻璃 开荒", (("service", "cleaning"),)),
+    **_each("保洁 家政 打扫 清洁 清洗 大扫除 钟点工 擦玻璃 开荒 除螨", (("service", "cleaning"),)),
     **_each("洗衣 干洗 收衣服 洗衣服 送洗 洗被子", (("service", "laundry"),)),
     **{f"{verb}{item}": _INSTALL for verb in ("安装", "装", "装个", "装台") for item in _APPLIANCES},
     **{f"{item}安装": _INSTALL for item in _APPLIANCES},
@@ -50,7 +50,7 @@ _SERVICES: dict[str, Implied] = {
         " 打算装修 装修许可 装修登记 装修审批",
         (("service", "decoration"),),
     ),
-    **_each("搬家 搬场 搬进来 搬出去 搬走 搬入 搬出 货梯", (("service", "moving"),)),
+    **_each("搬家 搬场 搬屋 搬进来 搬出去 搬走 搬入 搬出 货梯", (("service", "moving"),)),
     **_each("车位 租车位 停车位 月租车位 买车位", (("service", "parking_space"),)),
     **_each("宠物寄养 寄养", (("service", "pet_boarding"),)),
     **_each("体检 老人健康 健康检查 量血压 测血压 义诊 上门体检", (("service", "elderly_check"),)),
@@ -72,7 +72,8 @@ _CATEGORIES: dict[str, Implied] = {
     ),
     **_each("灯 不亮 灯泡 灯管", (("category", "lighting"),)),
     **_each(
-        "门锁 门禁 打不开门 开不了门 门打不开 门开不了 进不了门 钥匙 锁 锁芯 指纹锁 密码锁 门卡 对讲 门铃",
+        "门锁 门禁 打不开门 开不了门 门打不开 门开不了 进不了门 钥匙 锁 锁芯 指纹锁 密码锁 门卡 对讲 门铃"
+        " 防盗门 入户门 门把手 门关不上 门关不严 关不上门",
         (("category", "door_lock"),),
     ),
     **_each("电梯 扶梯", (("category", "lift"),)),
@@ -82,7 +83,7 @@ _CATEGORIES: dict[str, Implied] = {
     ),
     **_each("燃气 煤气 天然气 液化气 漏气", (("category", "gas"),)),
     **_each(
-        "空调 热水器 油烟机 抽油烟机 洗衣机 浴霸 燃气灶 冰箱 排气扇 新风",
+        "空调 冷气 热水器 油烟机 抽油烟机 洗衣机 浴霸 燃气灶 冰箱 排气扇 新风",
         (("category", "appliance"),),
     ),
 }
@@ -101,7 +102,7 @@ _AREAS: dict[str, Implied] = {
     **_each("大堂 大厅 一楼大厅", _common("大堂")),
     **_each("车库 地库 地下车库 停车场 地下停车场", _common("车库")),
     **_each("小区门口 小区大门 大门口 大门", _common("小区门口")),
-    **_each("花园 绿化带 草坪 绿地", _common("花园")),
+    **_each("花园 绿化 绿化带 草坪 绿地", _common("花园")),
     **_each("楼顶 天台", _common("天台")),
     **_each("垃圾房 垃圾站 垃圾桶", _common("垃圾房")),
     "消防通道": _common("消防通道"),
@@ -112,7 +113,8 @@ _AREAS: dict[str, Implied] = {
     "地下室": _common("地下室"),
     "围墙": _common("围墙", "wall"),
     **_each("健身器材 健身区 健身房", _common("健身区")),
-    **_each("儿童乐园 游乐场 儿童游乐场", _common("游乐场")),
+    **_each("儿童乐园 游乐场 儿童游乐场 游乐区 儿童游乐区", _common("游乐场")),
+    "篮球场": _common("篮球场"),
     "快递柜": _common("快递柜"),
     **_each("道闸 车闸 门岗", _common("门岗")),
     **_each("公共区域 公区 公共部位", (("area", "common"),)),
@@ -127,7 +129,8 @@ _TABLE["抽油烟机"] = _CATEGORIES["抽油烟机"]
 # Keyword -> characters that, just before it, mean it is not this keyword.
 _VETO_BEFORE = {"下水": "楼", "大门": "家户", "灯": "红绿"}
 # Keyword -> characters that, just after it, mean it is not this keyword (洗衣机 is an appliance).
-_VETO_AFTER = {"洗衣": "机", "堵": "车"}
+# 墙上插座 is a socket on the wall, not a wall fault (墙上有裂缝 still finds 裂缝).
+_VETO_AFTER = {"洗衣": "机", "堵": "车", "墙": "上边角"}
 
 _KEYWORDS = re.compile("|".join(re.escape(k) for k in sorted(_TABLE, key=len, reverse=True)))
 

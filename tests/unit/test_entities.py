@@ -365,6 +365,9 @@ def test_not_a_period(text: str) -> None:
         ("老人健康", "elderly_check"),
         ("活动", "event"),
         ("报名", "event"),
+        ("我想預約搬屋", "moving"),
+        ("聽日下晝約個師傅裝冷氣", "appliance_install"),
+        ("地毯清洗", "cleaning"),
     ],
 )
 def test_service(text: str, expected: str) -> None:
@@ -404,6 +407,9 @@ def test_service(text: str, expected: str) -> None:
         ("洗衣机坏了", ["appliance"]),
         ("厨房水龙头漏水", ["water"]),
         ("围墙倒了", ["wall"]),
+        ("墙上插座松了", ["electric"]),
+        ("防盗门关不严", ["door_lock"]),
+        ("聽日下晝約個師傅裝冷氣", []),  # an installation, not a fault
         ("垃圾房有气味", []),
         ("你好", []),
     ],
