@@ -256,16 +256,19 @@ class Store:
             query = query.where(Ticket.kind == kind)
         return self.session.scalars(query).unique().all()
 
-    def bookings_between(self, category: str, start: datetime, end: datetime) -> Sequence[Ticket]:
-        return self.session.scalars(
-            select(Ticket).where(
-                Ticket.kind == "booking",
-                Ticket.category == category,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.preferred_start >= start,
-                Ticket.preferred_start < end,
-            )
-        ).all()
+    def booking_starts(self, category: str, start: datetime, end: datetime) -> list[datetime]:
+        """Start times of the open bookings of one service in [start, end), one query for a whole range."""
+        return list(
+            self.session.scalars(
+                select(Ticket.preferred_start).where(
+                    Ticket.kind == "booking",
+                    Ticket.category == category,
+                    Ticket.status.in_(OPEN_STATUSES),
+                    Ticket.preferred_start >= start,
+                    Ticket.preferred_start < end,
+                )
+            ).all()
+        )
 
     # -- staff ---------------------------------------------------------------------------------
     def staff_member(self, name_or_id: str) -> Staff | None:
@@ -273,6 +276,12 @@ class Store:
         if name_or_id.isdigit():
             return self.session.scalars(query.where(Staff.id == int(name_or_id))).first()
         return self.session.scalars(query.where(Staff.name == name_or_id)).first()
+
+    def staff_by_telegram(self, user_id: str) -> Staff | None:
+        """The active staff member with this Telegram user id (the staff group's buttons and replies)."""
+        return self.session.scalars(
+            select(Staff).where(Staff.telegram_user_id == str(user_id), Staff.active.is_(True))
+        ).first()
 
     def staff_by_role(self, compound_id: int, role: str) -> Sequence[Staff]:
         return self.session.scalars(
@@ -316,6 +325,20 @@ class Store:
         )
         self.session.add(message)
         return message
+
+    def has_outbox(self, dedupe_key: str) -> bool:
+        return self.session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key).limit(1)
+        ) is not None
+
+    def recent_tickets_of_account(self, account: ChannelAccount, since: datetime) -> Sequence[Ticket]:
+        """Tickets this account reported, or its unit's, touched since ``since`` (newest first)."""
+        mine = Ticket.account_id == account.id
+        if account.resident is not None:
+            mine = mine | (Ticket.unit_id == account.resident.unit_id)
+        return self.session.scalars(
+            select(Ticket).where(mine, Ticket.updated_at >= since).order_by(Ticket.updated_at.desc()).limit(20)
+        ).unique().all()
 
     def pending_outbox(self, channels: Sequence[str], now: datetime, limit: int = 100) -> Sequence[OutboxMessage]:
         return self.session.scalars(

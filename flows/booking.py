@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -50,14 +51,13 @@ def service_windows(turn: Turn, day: datetime) -> list[tuple[datetime, datetime]
 
 def free_windows(turn: Turn, service: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
     """Windows starting in [since, until) that still have room for ``service``."""
+    taken = Counter(turn.store.booking_starts(service, since - timedelta(days=1), until + timedelta(days=1)))
     found = []
     day = local(since).replace(hour=0, minute=0, second=0, microsecond=0)
     while day < until and len(found) < 50:
         for first, last in service_windows(turn, day):
-            if first < since or first >= until:
-                continue
-            taken = turn.store.bookings_between(service, first, last)
-            if len(taken) < turn.settings.booking_slot_capacity:
+            booked = sum(n for at, n in taken.items() if first <= at < last)
+            if since <= first < until and booked < turn.settings.booking_slot_capacity:
                 found.append((first, last))
         day += timedelta(days=1)
     return found
@@ -120,7 +120,7 @@ def _check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
     if error is not None:
         return error
     start, end = s.span_from_json(raw)
-    if len(turn.store.bookings_between(values.get("service", ""), start, end)) >= turn.settings.booking_slot_capacity:
+    if len(turn.store.booking_starts(values.get("service", ""), start, end)) >= turn.settings.booking_slot_capacity:
         return "抱歉，这个时段刚刚约满了，请换一个时段。"
     return None
 

@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import transaction
-from data.models import Compound
+from data.models import Compound, Conversation
 from data.store import Store
 from flows import answers
 from flows.binding import BindingFlow
@@ -95,19 +95,19 @@ class Engine:
             ):
                 record = store.inbound(inbound.channel, inbound.message_id)
                 return [Reply.from_json(r) for r in (record.replies if record else [])]
-            turn = self._turn(store, inbound, parse)
+            conversation = store.conversation(inbound.channel, inbound.external_id, inbound.received_at)
+            turn = self._turn(store, inbound, parse, conversation)
             self._route(turn)
-            self._save(store, turn)
+            self._save(conversation, turn)
             if inbound.message_id:
                 record = store.inbound(inbound.channel, inbound.message_id)
                 if record is not None:
                     record.replies = [r.to_json() for r in turn.replies]
             return turn.replies
 
-    def _turn(self, store: Store, inbound: Inbound, parse: Parse) -> Turn:
+    def _turn(self, store: Store, inbound: Inbound, parse: Parse, conversation: Conversation) -> Turn:
         account = store.account(inbound.channel, inbound.external_id, inbound.display_name)
         account.last_inbound_at = inbound.received_at
-        conversation = store.conversation(inbound.channel, inbound.external_id, inbound.received_at)
         compound = self._compound(store, account.resident.unit.building.compound_id if account.resident else None)
         state = dict(conversation.state or {})
         return Turn(store, inbound, parse, account, compound, store.settings(compound), state,
@@ -118,8 +118,7 @@ class Engine:
         return store.compound(compound_id)
 
     @staticmethod
-    def _save(store: Store, turn: Turn) -> None:
-        conversation = store.conversation(turn.inbound.channel, turn.inbound.external_id, turn.now)
+    def _save(conversation: Conversation, turn: Turn) -> None:
         conversation.flow = turn.next_flow
         conversation.state = dict(turn.state) if turn.next_flow else {}
         conversation.updated_at = turn.now

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Start what the test suite talks to, if it is not already running: PostgreSQL on 127.0.0.1:5432.
+set -euo pipefail
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! pg_ready; then
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+        echo "services: starting PostgreSQL" >&2
+        for version in $(ls /etc/postgresql); do
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        done
+    fi
+    for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+fi
+pg_ready || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432; the suite needs it" >&2; exit 1; }
