@@ -26,6 +26,31 @@ class CompoundSettings:
     booking_slot_capacity: int = 2
     booking_days_ahead: int = 14
     binding_attempts: int = 5
+    # -- scheduler and outbox (issue 5) ------------------------------------------------------------
+    quiet_grace_min: int = 30  # a resident who wrote this recently is awake: quiet hours don't hold
+    # callbacks (回访)
+    callback_kinds: tuple[str, ...] = ("repair", "emergency", "complaint")
+    callback_answer_h: int = 24  # no answer to the satisfaction question -> a callback task for staff
+    confirm_window_days: int = 7  # a plain "解决了" refers to a ticket done at most this long ago
+    reopen_score_max: int = 2  # overall score at or below this reopens the ticket
+    # time limits: warn the assignee before a breach; breach -> lead; later -> director
+    arrive_warn_min: int = 5
+    fix_warn_min: int = 30
+    reply_warn_h: int = 8
+    director_after_min: int = 60  # after the breach, the office director is named too
+    unclaimed_urgent_min: int = 5  # emergencies and urgent repairs nobody has claimed
+    unclaimed_normal_min: int = 30
+    # billing and arrears (催缴)
+    billing_mode: str = "monthly"  # monthly | semiannual
+    billing_hour: int = 10  # the bill notice goes out on billing_day at this hour
+    billing_months: tuple[int, ...] = (1, 7)  # semiannual billing months
+    billing_catchup_days: int = 3  # a missed bill notice is still sent this many days late
+    arrears_first_days: int = 7  # days past the due date before the first reminder
+    arrears_second_days: int = 14  # days after the first reminder before the second
+    arrears_call_days: int = 14  # days after the second reminder before the butler calls
+    paid_claim_hold_days: int = 5  # after "已缴费", no reminders while finance checks
+    payday: int = 15  # "发工资后再提醒我" -> the day after this day of the month
+    snooze_max_days: int = 45
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> CompoundSettings:

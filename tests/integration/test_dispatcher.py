@@ -1,78 +1,406 @@
-"""The outbox dispatcher on both databases: sends due rows once, retries, records failures."""
+"""The outbox dispatcher on both databases: once and only once, retries, failures shown to staff,
+quiet hours, rate limits, concurrent dispatchers, a dispatcher killed mid-send."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import select
+import pytest
 
 from bot.app import App
-from bot.dispatcher import Dispatcher
-from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
-from data.clock import FixedClock
-from data.db import transaction
-from data.models import OutboxMessage
+from bot.dispatcher import DispatchConfig, Dispatcher
+from bot.outbound import PermanentFailure, TemporaryFailure
+from bot.ratelimit import ChannelLimits, Rate
+from data.clock import SHANGHAI, FixedClock
+from data.db import make_engine, make_session_factory, transaction
 from data.store import Store
+from tests.conftest import NOW
+from tests.fake_bot_api import BotApiSender, FakeBotApi
+from tests.integration.outbox_helpers import FakeSender, dispatcher, enqueue, outbox, staff_texts
 
-
-class FakeSender:
-    """Records what it was given; fails as scripted (a list of exceptions, consumed in order)."""
-
-    def __init__(self, channel: str, failures: list[Exception] | None = None) -> None:
-        self.channel = channel
-        self.sent: list[OutboundMessage] = []
-        self.failures = list(failures or [])
-
-    async def send(self, message: OutboundMessage) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(message)
-
-
-def _enqueue(app: App, count: int, channel: str = "telegram", **extra: object) -> list[int]:
-    with transaction(app.sessions) as session:
-        store = Store(session)
-        rows = [
-            store.enqueue(channel, f"chat{i}", "notice", f"消息{i}", app.clock.now(), **extra)  # type: ignore[arg-type]
-            for i in range(count)
-        ]
-        session.flush()
-        return [r.id for r in rows]
-
-
-def _rows(app: App) -> list[OutboxMessage]:
-    with app.sessions() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+REPO = Path(__file__).resolve().parents[2]
+NO_LIMITS = {"telegram": ChannelLimits(), "console": ChannelLimits(), "staff": ChannelLimits()}
 
 
 async def test_due_rows_are_sent_once_and_marked(app: App, clock: FixedClock) -> None:
-    _enqueue(app, 3)
+    enqueue(app, 3)
     sender = FakeSender("telegram")
-    dispatcher = Dispatcher(app.sessions, {"telegram": sender}, clock)
-    assert await dispatcher.run_once() == 3
-    assert await dispatcher.run_once() == 0
-    assert [m.text for m in sender.sent] == ["消息0", "消息1", "消息2"]
-    assert {r.status for r in _rows(app) if r.channel == "telegram"} == {"sent"}
+    run = dispatcher(app, clock, {"telegram": sender})
+    assert await run.run_once() == 3
+    assert await run.run_once() == 0
+    assert sender.texts == ["消息0", "消息1", "消息2"]
+    rows = outbox(app, "telegram")
+    assert {r.status for r in rows} == {"sent"} and all(r.attempts == 1 for r in rows)
 
 
-async def test_temporary_failure_backs_off_then_succeeds(app: App, clock: FixedClock) -> None:
-    _enqueue(app, 1)
+async def test_rows_not_yet_due_wait(app: App, clock: FixedClock) -> None:
+    enqueue(app, 1, due_at=NOW + timedelta(minutes=10))
+    sender = FakeSender("telegram")
+    run = dispatcher(app, clock, {"telegram": sender})
+    assert await run.run_once() == 0
+    clock.advance(minutes=10)
+    assert await run.run_once() == 1 and sender.texts == ["消息0"]
+
+
+async def test_temporary_failure_backs_off_honouring_retry_after(app: App, clock: FixedClock) -> None:
+    enqueue(app, 1)
     sender = FakeSender("telegram", [TemporaryFailure("HTTP 502", retry_after=30)])
-    dispatcher = Dispatcher(app.sessions, {"telegram": sender}, clock)
-    assert await dispatcher.run_once() == 1
-    row = [r for r in _rows(app) if r.channel == "telegram"][0]
+    run = dispatcher(app, clock, {"telegram": sender})
+    assert await run.run_once() == 1
+    row = outbox(app, "telegram")[0]
     assert row.status == "pending" and row.last_error == "HTTP 502"
-    assert row.due_at >= clock.now() + timedelta(seconds=30)
-    assert await dispatcher.run_once() == 0  # not due yet: no sleeping, the clock moves
-    clock.advance(seconds=31)
-    assert await dispatcher.run_once() == 1
-    assert len(sender.sent) == 1
+    assert row.due_at >= NOW + timedelta(seconds=30)
+    assert await run.run_once() == 0  # not due yet: the test moves the clock, never sleeps
+    clock.advance(seconds=40)
+    assert await run.run_once() == 1
+    assert sender.texts == ["消息0"] and outbox(app, "telegram")[0].status == "sent"
 
 
-async def test_permanent_failure_is_recorded(app: App, clock: FixedClock) -> None:
-    _enqueue(app, 1)
-    sender = FakeSender("telegram", [PermanentFailure("Forbidden: bot was blocked by the user")])
-    dispatcher = Dispatcher(app.sessions, {"telegram": sender}, clock)
-    await dispatcher.run_once()
-    row = [r for r in _rows(app) if r.channel == "telegram"][0]
+async def test_backoff_grows_exponentially(app: App, clock: FixedClock) -> None:
+    enqueue(app, 1)
+    sender = FakeSender("telegram", [TemporaryFailure("timeout") for _ in range(3)])
+    run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=10))
+    gaps = []
+    for _ in range(3):
+        start = clock.now()
+        await run.run_once()
+        due = outbox(app, "telegram")[0].due_at
+        gaps.append((due - start).total_seconds())
+        clock.set(due)
+    assert 10 <= gaps[0] < 12 and 20 <= gaps[1] < 23 and 40 <= gaps[2] < 45
+    await run.run_once()
+    assert sender.texts == ["消息0"]
+
+
+async def test_permanent_failure_is_recorded_and_shown_to_staff(app: App, clock: FixedClock) -> None:
+    enqueue(app, 1, channel="console", recipient="demo", kind="reminder")
+    sender = FakeSender("console", [PermanentFailure("Forbidden: bot was blocked by the user")])
+    await dispatcher(app, clock, {"console": sender}).run_once()
+    row = outbox(app, "console")[0]
     assert row.status == "failed" and "blocked" in (row.last_error or "")
+    [notice] = staff_texts(app)
+    assert "3栋2单元1502 李明" in notice and "缴费提醒" in notice and "blocked" in notice
+    assert "13800138000" not in notice  # never a phone number in the group
+
+
+async def test_exhausted_retries_fail_and_are_reported_once(app: App, clock: FixedClock) -> None:
+    enqueue(app, 1)
+    sender = FakeSender("telegram", [TemporaryFailure("HTTP 503") for _ in range(10)])
+    run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(max_attempts=3, backoff_base=1))
+    for _ in range(6):
+        await run.run_once()
+        clock.advance(minutes=5)
+    row = outbox(app, "telegram")[0]
+    assert (row.status, row.attempts) == ("failed", 3) and "3 次尝试均失败" in (row.last_error or "")
+    assert len(staff_texts(app)) == 1 and sender.sent == []
+
+
+async def test_a_sender_answering_garbage_never_crashes_the_loop(app: App, clock: FixedClock) -> None:
+    enqueue(app, 2)
+    sender = FakeSender("telegram", [ValueError("Expecting value: line 1 column 1"), KeyError("result")])
+    run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=1))
+    assert await run.run_once() == 2
+    assert {r.last_error for r in outbox(app, "telegram")} == {
+        "ValueError: Expecting value: line 1 column 1",
+        "KeyError: 'result'",
+    }
+    clock.advance(seconds=5)
+    assert await run.run_once() == 2 and sorted(sender.texts) == ["消息0", "消息1"]
+
+
+async def test_run_forever_survives_a_broken_database_and_stops(app: App, clock: FixedClock) -> None:
+    run = dispatcher(app, clock, {"telegram": FakeSender("telegram")})
+    calls = 0
+
+    async def broken() -> int:
+        nonlocal calls
+        calls += 1
+        if calls >= 3:
+            stop.set()
+        raise RuntimeError("database is down")
+
+    run.run_once = broken  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    await asyncio.wait_for(run.run_forever(stop, idle=0.001), timeout=5)
+    assert calls == 3
+
+
+# -- quiet hours ---------------------------------------------------------------------------------------
+async def test_quiet_hours_hold_resident_messages_but_not_staff_or_urgent(
+    app: App, clock: FixedClock
+) -> None:
+    clock.set(datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI))
+    enqueue(app, 1, channel="console", recipient="demo", kind="reminder")
+    enqueue(app, 1, channel="console", recipient="elder", urgent=True)
+    enqueue(app, 1, channel="staff", recipient="staff")
+    console, staff = FakeSender("console"), FakeSender("staff")
+    run = dispatcher(app, clock, {"console": console, "staff": staff})
+    assert await run.run_once() == 2
+    assert [m.recipient for m in console.sent] == ["elder"] and len(staff.sent) == 1
+    held = outbox(app, "console")[0]
+    assert held.status == "pending" and held.attempts == 0
+    assert held.due_at == datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+    clock.set(datetime(2026, 11, 24, 7, 59, tzinfo=SHANGHAI))
+    assert await run.run_once() == 0
+    clock.set(datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI))
+    assert await run.run_once() == 1 and console.sent[-1].recipient == "demo"
+
+
+async def test_noon_rest_and_a_resident_who_just_wrote(app: App, clock: FixedClock) -> None:
+    clock.set(datetime(2026, 11, 23, 12, 30, tzinfo=SHANGHAI))
+    with transaction(app.sessions) as session:
+        Store(session).account("console", "family").last_inbound_at = clock.now() - timedelta(minutes=5)
+    enqueue(app, 1, channel="console", recipient="demo")
+    enqueue(app, 1, channel="console", recipient="family")
+    console = FakeSender("console")
+    await dispatcher(app, clock, {"console": console}).run_once()
+    assert [m.recipient for m in console.sent] == ["family"]  # awake and chatting: not held
+    assert outbox(app, "console")[0].due_at == datetime(2026, 11, 23, 14, 0, tzinfo=SHANGHAI)
+
+
+async def test_per_compound_quiet_hours(app: App, clock: FixedClock) -> None:
+    with transaction(app.sessions) as session:
+        Store(session).compound().settings = {"quiet_hours": [["22:30", "07:30"]]}
+    clock.set(datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI))
+    enqueue(app, 1, channel="console", recipient="demo")
+    console = FakeSender("console")
+    await dispatcher(app, clock, {"console": console}).run_once()
+    assert len(console.sent) == 1
+
+
+# -- rate limits -----------------------------------------------------------------------------------------
+async def test_per_chat_rate_keeps_order_and_spacing(app: App, clock: FixedClock) -> None:
+    enqueue(app, 3, recipient="42")
+    stamps: list[float] = []
+    sender = FakeSender("telegram")
+    original = sender.send
+
+    async def stamped(message):  # type: ignore[no-untyped-def]
+        stamps.append(clock.now().timestamp())
+        await original(message)
+
+    sender.send = stamped  # type: ignore[method-assign]
+    await dispatcher(app, clock, {"telegram": sender}).run_once()
+    assert sender.texts == ["消息0", "消息1", "消息2"]
+    assert [round(b - a, 3) for a, b in zip(stamps, stamps[1:], strict=False)] == [1.0, 1.0]
+
+
+async def test_a_long_wait_goes_back_to_the_outbox_without_counting_an_attempt(
+    app: App, clock: FixedClock
+) -> None:
+    enqueue(app, 20, channel="staff", recipient="staff")
+    staff = FakeSender("staff")
+    limits = {"staff": ChannelLimits(overall=Rate(20, 60.0))}  # one every 3 s
+    config = DispatchConfig(lease=timedelta(seconds=60), send_timeout=10)
+    run = dispatcher(app, clock, {"staff": staff}, config, limits=limits)
+    assert await run.run_once() == 20
+    assert clock.now() - NOW < timedelta(seconds=60)  # never sending on an expired lease
+    assert 5 < len(staff.sent) < 20
+    waiting = [r for r in outbox(app, "staff") if r.status == "pending"]
+    assert len(waiting) == 20 - len(staff.sent)
+    assert all(r.attempts == 0 and r.due_at > clock.now() for r in waiting)
+    for _ in range(5):
+        clock.advance(seconds=3)
+        await run.run_once()
+    assert staff.texts == [f"消息{i}" for i in range(20)]  # all, once, in order
+
+
+async def test_retry_after_pauses_the_whole_channel(app: App, clock: FixedClock) -> None:
+    enqueue(app, 2)
+    sender = FakeSender("telegram", [TemporaryFailure("Too Many Requests", retry_after=20)])
+    run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(max_wait=5, concurrency=1))
+    await run.run_once()
+    second = outbox(app, "telegram")[1]
+    assert sender.sent == [] and second.status == "pending" and second.attempts == 0
+    assert second.due_at >= NOW + timedelta(seconds=19)
+
+
+async def test_daily_quota_defers_to_tomorrow_and_tells_staff_once(app: App, clock: FixedClock) -> None:
+    enqueue(app, 4, channel="wechat")
+    wechat = FakeSender("wechat")
+    run = dispatcher(app, clock, {"wechat": wechat}, limits={"wechat": ChannelLimits(daily=2)})
+    await run.run_once()
+    await run.run_once()
+    assert len(wechat.sent) == 2
+    assert all(m.payload["cs_window_open"] is False for m in wechat.sent)  # unknown openid: template
+    assert sum("额度已用完" in t for t in staff_texts(app)) == 1
+    clock.set(datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI))
+    await run.run_once()
+    assert len(wechat.sent) == 4
+
+
+# -- crashes, leases, concurrency -----------------------------------------------------------------------
+async def test_an_expired_lease_is_claimed_again_and_the_stale_claim_cannot_mark(
+    app: App, clock: FixedClock
+) -> None:
+    enqueue(app, 1)
+    first = dispatcher(app, clock, {"telegram": FakeSender("telegram")})
+    [claim] = first._claim(clock.now())  # claimed, then the process "dies"
+    sender = FakeSender("telegram")
+    second = dispatcher(app, clock, {"telegram": sender})
+    assert await second.run_once() == 0  # the lease still holds
+    clock.advance(seconds=121)
+    assert await second.run_once() == 1 and len(sender.sent) == 1
+    first._record(claim, TemporaryFailure("late answer"))  # the old claim wakes up: ignored
+    row = outbox(app, "telegram")[0]
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
+
+
+async def test_clock_jumping_back_is_reported_once_and_sends_nothing_twice(
+    app: App, clock: FixedClock
+) -> None:
+    enqueue(app, 2)
+    sender = FakeSender("telegram")
+    run = dispatcher(app, clock, {"telegram": sender})
+    await run.run_once()
+    clock.advance(hours=-3)
+    await run.run_once()
+    await run.run_once()
+    assert sorted(sender.texts) == ["消息0", "消息1"]
+    assert sum("时间倒退" in t for t in staff_texts(app)) == 1
+
+
+def _drain(db_url: str, clock: FixedClock, sender: FakeSender, counts: list[int]) -> None:
+    engine = make_engine(db_url)
+    try:
+        run = Dispatcher(
+            make_session_factory(engine),
+            {"telegram": sender},
+            clock,
+            DispatchConfig(batch=10),
+            limits=NO_LIMITS,
+        )
+
+        async def loop() -> None:
+            idle = 0
+            while idle < 3:
+                handled = await run.run_once()
+                counts.append(handled)
+                idle = idle + 1 if handled == 0 else 0
+
+        asyncio.run(loop())
+    finally:
+        engine.dispose()
+
+
+def test_two_dispatchers_at_once_send_nothing_twice(app: App, db_url: str, clock: FixedClock) -> None:
+    ids = enqueue(app, 400)
+
+    class SlowSender(FakeSender):
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.001)  # let the other dispatcher in
+            await super().send(message)
+
+    sender = SlowSender("telegram")
+    counts: tuple[list[int], list[int]] = ([], [])
+    threads = [threading.Thread(target=_drain, args=(db_url, clock, sender, counts[i])) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    sent = [m.id for m in sender.sent]
+    assert len(sent) == len(set(sent)) == 400 and set(sent) == set(ids)
+    assert sum(counts[0]) > 0 and sum(counts[1]) > 0  # both really dispatched
+    assert {r.status for r in outbox(app, "telegram")} == {"sent"}
+
+
+KILLABLE = """
+import asyncio, sys
+from datetime import datetime
+from pathlib import Path
+from bot.dispatcher import Dispatcher, DispatchConfig
+from bot.ratelimit import ChannelLimits
+from data.clock import FixedClock
+from data.db import make_engine, make_session_factory
+
+url, log_path, block_at, now = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+class Sender:
+    channel = "telegram"
+    count = 0
+    async def send(self, message):
+        Sender.count += 1
+        if Sender.count == block_at:
+            with log_path.open("a") as log:
+                log.write("blocked\\n")
+            await asyncio.Event().wait()  # stuck in the middle of a send
+        with log_path.open("a") as log:
+            log.write(f"{message.id}\\n")
+
+sessions = make_session_factory(make_engine(url))
+run = Dispatcher(sessions, {"telegram": Sender()}, FixedClock(datetime.fromisoformat(now)),
+                 DispatchConfig(batch=50, concurrency=1), limits={"telegram": ChannelLimits()})
+asyncio.run(run.run_forever(asyncio.Event(), idle=0.05))
+"""
+
+
+def test_a_dispatcher_killed_mid_send_loses_nothing(
+    app: App, db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    ids = enqueue(app, 20)
+    log_path = tmp_path / "delivered.log"
+    log_path.touch()
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, db_url, str(log_path), "6", clock.now().isoformat()], cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "blocked" not in log_path.read_text():  # waiting for another process, not for time
+            assert process.poll() is None, "the dispatcher process died by itself"
+            assert time.monotonic() < deadline, "the dispatcher process never reached the 6th send"
+            time.sleep(0.05)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    first = [int(line) for line in log_path.read_text().split() if line.isdigit()]
+    assert first == ids[:5]
+    rows = outbox(app, "telegram")
+    assert sum(r.status == "sent" for r in rows) == 5 and sum(r.status == "sending" for r in rows) == 15
+
+    sender = FakeSender("telegram")
+    survivor = dispatcher(app, clock, {"telegram": sender}, limits=NO_LIMITS)
+    assert asyncio.run(survivor.run_once()) == 0  # leases of the dead process still hold
+    clock.advance(minutes=3)
+    asyncio.run(survivor.run_once())
+    second = [m.id for m in sender.sent]
+    assert sorted(first + second) == ids  # everything, once
+    assert {r.status for r in outbox(app, "telegram")} == {"sent"}
+
+
+# -- real HTTP -------------------------------------------------------------------------------------------
+@pytest.fixture
+def bot_api() -> FakeBotApi:
+    api = FakeBotApi()
+    api.start()
+    yield api  # type: ignore[misc]
+    api.stop()
+
+
+async def test_retries_after_a_fake_servers_5xx_over_http(
+    app: App, clock: FixedClock, bot_api: FakeBotApi
+) -> None:
+    bot_api.fail_first, bot_api.garbage_first = 2, 1
+    bot_api.blocked.add("777")
+    enqueue(app, 1, recipient="100")
+    enqueue(app, 1, recipient="777")
+    sender = BotApiSender(bot_api.base_url)
+    try:
+        run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=2, concurrency=1))
+        for _ in range(6):
+            await run.run_once()
+            clock.advance(seconds=30)
+    finally:
+        await sender.aclose()
+    assert bot_api.texts_by_chat() == {"100": ["消息0"]}
+    ok, blocked = outbox(app, "telegram")
+    assert ok.status == "sent" and ok.attempts == 3  # 502, then garbage, then delivered
+    assert blocked.status == "failed" and "blocked" in (blocked.last_error or "")
+    assert bot_api.rejected_429 == 0
