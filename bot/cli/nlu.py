@@ -1,0 +1,172 @@
+"""``propbot nlu train|parse|eval``: train the embedded model, parse messages, compare backends."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import nlu
+from nlu.types import NLUBackend, Parse
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+RASA_HINT = "start it with: bash nlu/rasa/rasa.sh serve"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("nlu", help="train, try and evaluate the language understanding")
+    commands = parser.add_subparsers(dest="nlu_command", metavar="NLU_COMMAND", required=True)
+
+    train = commands.add_parser("train", help="train the embedded model, cache it, report held-out accuracy")
+    train.set_defaults(handler=run_train)
+
+    parse = commands.add_parser(
+        "parse", help="one message per line on stdin -> one JSON object per line on stdout"
+    )
+    _backend_options(parse, several=False)
+    parse.add_argument("--now", type=_aware,
+                       help="anchor for relative times (ISO 8601; Asia/Shanghai if naive)")
+    parse.set_defaults(handler=run_parse)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="k-fold or held-out metrics: per-intent P/R/F1, confusion matrix, missed emergencies, latency",
+        description="Without --heldout the embedded backend is cross-validated on the training split. "
+        "Several --backend options compare backends side by side on the held-out split.",
+    )
+    _backend_options(evaluate, several=True)
+    evaluate.add_argument("--folds", type=int, help="k for k-fold cross-validation (default 5)")
+    evaluate.add_argument("--heldout", action="store_true",
+                          help="train on the training split, test on the held-out split")
+    evaluate.add_argument("--errors", type=int, default=0, metavar="N",
+                          help="also list up to N wrong answers")
+    evaluate.set_defaults(handler=run_eval)
+
+
+def _backend_options(parser: argparse.ArgumentParser, *, several: bool) -> None:
+    default = os.environ.get("PROPBOT_NLU") or "embedded"
+    if several:
+        parser.add_argument("--backend", action="append", choices=nlu.BACKENDS,
+                            help=f"repeat to compare backends (default: $PROPBOT_NLU or {default})")
+    else:
+        parser.add_argument("--backend", choices=nlu.BACKENDS, default=default,
+                            help=f"default: $PROPBOT_NLU or {default}")
+    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL") or nlu.DEFAULT_RASA_URL,
+                        help="Rasa server (default: $RASA_URL or %(default)s)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="Rasa request timeout in seconds")
+
+
+def _aware(raw: str) -> datetime:
+    at = datetime.fromisoformat(raw)
+    return at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from nlu.embedded import EmbeddedNLU, cache_path, load_model
+    from nlu.evaluate import evaluate
+    from nlu.training_data import load_examples
+
+    paths = nlu.training_files("train")
+    start = time.perf_counter()
+    model, _ = load_model(paths, force=True)
+    seconds = time.perf_counter() - start
+    report = evaluate(EmbeddedNLU(model), load_examples(nlu.training_files("heldout")))
+    print(f"trained on {len(load_examples(paths))} examples in {seconds:.2f} s")
+    print(f"cached in {cache_path(paths)}")
+    print(f"held-out accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
+          f"missed emergencies {len(report.missed_emergencies)} of {report.expected.count('emergency')}")
+    return 0
+
+
+# --- parse ---------------------------------------------------------------------------------------
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    from nlu.serialize import dumps
+
+    backend = _load(args.backend, args)
+    for line in sys.stdin:
+        text = line.rstrip("\r\n")
+        now = args.now or datetime.now(SHANGHAI)
+        print(dumps(backend.parse(text, now)), flush=True)
+    return 0
+
+
+# --- eval ----------------------------------------------------------------------------------------
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from nlu.evaluate import format_comparison, format_report
+
+    names: list[str] = list(dict.fromkeys(args.backend or [os.environ.get("PROPBOT_NLU") or "embedded"]))
+    heldout = args.heldout or len(names) > 1 or "rasa" in names
+    if not args.heldout and heldout:
+        if args.folds:
+            print("error: only the embedded backend can be cross-validated; use --heldout", file=sys.stderr)
+            return 2
+        print("note: comparing on the held-out split (as --heldout)", file=sys.stderr)
+    reports = {}
+    for name in names:
+        report = _heldout_report(name, args) if heldout else _kfold_report(args.folds or 5)
+        if report is None:
+            return 1
+        reports[name] = report
+        print(format_report(report, errors=args.errors), end="\n\n")
+    if len(reports) > 1:
+        print(format_comparison(reports))
+    return 0
+
+
+def _kfold_report(folds: int) -> Any:
+    from nlu.embedded import EmbeddedNLU
+    from nlu.evaluate import cross_validate
+    from nlu.training_data import load_examples
+
+    examples = load_examples(nlu.training_files("train"))
+    return cross_validate(EmbeddedNLU.from_examples, examples, folds=folds)
+
+
+def _heldout_report(name: str, args: argparse.Namespace) -> Any:
+    from nlu.evaluate import evaluate
+    from nlu.training_data import load_examples
+
+    backend = _load(name, args)
+    if name == "rasa" and not _rasa_answers(backend):
+        print(f"error: the Rasa server at {args.rasa_url} does not answer; {RASA_HINT}", file=sys.stderr)
+        return None
+    watched = _FallbackWatch(backend)
+    report = evaluate(watched, load_examples(nlu.training_files("heldout")))
+    if watched.fallbacks:
+        print(f"warning: {watched.fallbacks} answers came from the fallback, not {name}", file=sys.stderr)
+    return report
+
+
+def _load(name: str, args: argparse.Namespace) -> NLUBackend:
+    return nlu.load_backend(name, rasa_url=args.rasa_url, timeout=args.timeout)
+
+
+def _rasa_answers(backend: NLUBackend) -> bool:
+    backend.parse("你好")
+    return bool(getattr(backend, "available", True))
+
+
+class _FallbackWatch:
+    """Counts parses a backend handed to its fallback (Rasa down mid-run), which would
+    otherwise be scored as the backend's own answers."""
+
+    def __init__(self, backend: NLUBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.fallbacks = 0
+
+    def parse(self, text: str, now: datetime | None = None) -> Parse:
+        parse = self.backend.parse(text, now)
+        self.fallbacks += not getattr(self.backend, "available", True)
+        return parse

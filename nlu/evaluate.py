@@ -1,0 +1,218 @@
+"""How well a backend understands residents: k-fold cross-validation, held-out evaluation,
+per-intent precision/recall/F1, confusion matrix, missed emergencies, parse latency.
+
+k-fold needs a backend that can be trained on any subset (a *factory*); the Rasa server serves one
+model trained on the training split, so backends are compared on the held-out split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+
+from nlu.training_data import Example
+from nlu.types import INTENTS, NLUBackend
+
+Factory = Callable[[Sequence[Example]], NLUBackend]
+
+# A fixed clock keeps entity extraction (part of every parse) reproducible.
+EVAL_NOW = datetime(2025, 3, 12, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@dataclass(frozen=True)
+class IntentScore:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class Report:
+    """Predictions of one backend on labelled examples, and the metrics derived from them."""
+
+    backend: str
+    mode: str  # "heldout" or "5-fold"
+    texts: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    predicted: list[str] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, text: str, expected: str, predicted: str, confidence: float, latency_ms: float) -> None:
+        self.texts.append(text)
+        self.expected.append(expected)
+        self.predicted.append(predicted)
+        self.confidences.append(confidence)
+        self.latencies_ms.append(latency_ms)
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """Every intent of the contract, then any unknown label a backend invented."""
+        extra = sorted(set(self.expected + self.predicted) - set(INTENTS))
+        return [*INTENTS, *extra]
+
+    @property
+    def accuracy(self) -> float:
+        return float(accuracy_score(self.expected, self.predicted)) if self.expected else 0.0
+
+    @cached_property
+    def scores(self) -> dict[str, IntentScore]:
+        """Per-intent scores, for the intents present in the expected labels."""
+        present = [label for label in self.labels if label in set(self.expected)]
+        p, r, f, s = precision_recall_fscore_support(
+            self.expected, self.predicted, labels=present, zero_division=0
+        )
+        return {
+            label: IntentScore(float(p[i]), float(r[i]), float(f[i]), int(s[i]))
+            for i, label in enumerate(present)
+        }
+
+    @property
+    def macro_f1(self) -> float:
+        return float(np.mean([s.f1 for s in self.scores.values()])) if self.scores else 0.0
+
+    @cached_property
+    def confusion(self) -> np.ndarray:
+        """Rows: expected, columns: predicted, in ``labels`` order."""
+        return confusion_matrix(self.expected, self.predicted, labels=self.labels)
+
+    @property
+    def missed_emergencies(self) -> list[tuple[str, str]]:
+        """(text, predicted) of emergencies not classified as emergency."""
+        return [
+            (t, p) for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
+            if e == "emergency" and p != "emergency"
+        ]
+
+    @property
+    def false_emergencies(self) -> list[tuple[str, str]]:
+        """(text, expected) of other messages classified as emergency (false alarms)."""
+        return [
+            (t, e) for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
+            if p == "emergency" and e != "emergency"
+        ]
+
+    def latency(self, quantile: float) -> float:
+        return float(np.quantile(self.latencies_ms, quantile)) if self.latencies_ms else 0.0
+
+    def errors(self) -> list[tuple[str, str, str, float]]:
+        """(text, expected, predicted, confidence) of every wrong prediction."""
+        rows = zip(self.texts, self.expected, self.predicted, self.confidences, strict=True)
+        return [(t, e, p, c) for t, e, p, c in rows if e != p]
+
+
+def evaluate(backend: NLUBackend, examples: Sequence[Example], *, mode: str = "heldout",
+             report: Report | None = None) -> Report:
+    """Parse every example with ``backend`` and record the outcome and the time taken."""
+    report = report or Report(getattr(backend, "name", type(backend).__name__), mode)
+    for text, expected in examples:
+        start = time.perf_counter_ns()
+        parse = backend.parse(text, EVAL_NOW)
+        elapsed_ms = (time.perf_counter_ns() - start) / 1e6
+        report.add(text, expected, parse.intent, parse.confidence, elapsed_ms)
+    return report
+
+
+def cross_validate(factory: Factory, examples: Sequence[Example], *, folds: int = 5, seed: int = 0,
+                   name: str = "embedded") -> Report:
+    """Stratified k-fold: train on k-1 folds, parse the remaining one, pool the predictions."""
+    if folds < 2:
+        raise ValueError("k-fold needs at least 2 folds")
+    intents = [intent for _, intent in examples]
+    report = Report(name, f"{folds}-fold")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_index, test_index in splitter.split(np.zeros(len(examples)), intents):
+        backend = factory([examples[i] for i in train_index])
+        evaluate(backend, [examples[i] for i in test_index], report=report)
+    return report
+
+
+# --- text output ---------------------------------------------------------------------------------
+
+
+def format_report(report: Report, *, errors: int = 0) -> str:
+    """Metrics table, confusion matrix and latency, as plain text."""
+    parts = [
+        f"== {report.backend} ({report.mode}, {len(report.expected)} examples)",
+        _summary_lines(report),
+        _scores_table(report),
+        _confusion_table(report),
+        _emergency_lines(report),
+    ]
+    if errors:
+        parts.append(_error_lines(report, errors))
+    return "\n\n".join(part for part in parts if part)
+
+
+def _summary_lines(report: Report) -> str:
+    return (
+        f"accuracy {report.accuracy:.3f}   macro F1 {report.macro_f1:.3f}   "
+        f"missed emergencies {len(report.missed_emergencies)}   "
+        f"false emergencies {len(report.false_emergencies)}\n"
+        f"parse latency p50 {report.latency(0.5):.3f} ms   p99 {report.latency(0.99):.3f} ms"
+    )
+
+
+def _scores_table(report: Report) -> str:
+    lines = [f"{'intent':<14}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}"]
+    for label, s in report.scores.items():
+        lines.append(f"{label:<14}{s.precision:>10.3f}{s.recall:>8.3f}{s.f1:>8.3f}{s.support:>9d}")
+    return "\n".join(lines)
+
+
+def _confusion_table(report: Report) -> str:
+    """Rows are expected intents, columns predicted ones, numbered to keep the table narrow."""
+    labels, matrix = report.labels, report.confusion
+    used = [i for i in range(len(labels)) if matrix[i].any() or matrix[:, i].any()]
+    header = " " * 18 + "".join(f"{n + 1:>4}" for n in range(len(used)))
+    lines = ["confusion (rows expected, columns predicted)", header]
+    for n, i in enumerate(used):
+        cells = "".join(f"{matrix[i, j]:>4}" if matrix[i, j] else f"{'.':>4}" for j in used)
+        lines.append(f"{n + 1:>2} {labels[i]:<15}{cells}")
+    return "\n".join(lines)
+
+
+def _emergency_lines(report: Report) -> str:
+    lines = [f"missed emergency: {text!r} -> {got}" for text, got in report.missed_emergencies]
+    lines += [f"false emergency: {text!r} (expected {want})" for text, want in report.false_emergencies]
+    return "\n".join(lines)
+
+
+def _error_lines(report: Report, limit: int) -> str:
+    wrong = report.errors()
+    lines = [f"errors ({len(wrong)}, showing {min(limit, len(wrong))})"]
+    lines += [f"  {e:>13} -> {p:<13} {c:.2f}  {t}" for t, e, p, c in wrong[:limit]]
+    return "\n".join(lines)
+
+
+def format_comparison(reports: Mapping[str, Report]) -> str:
+    """Several backends side by side: summary figures, then F1 per intent."""
+    names = list(reports)
+    width = max(12, *(len(n) + 2 for n in names))
+    head = f"{'':<20}" + "".join(f"{n:>{width}}" for n in names)
+    rows: list[tuple[str, Callable[[Report], str]]] = [
+        ("examples", lambda r: str(len(r.expected))),
+        ("accuracy", lambda r: f"{r.accuracy:.3f}"),
+        ("macro F1", lambda r: f"{r.macro_f1:.3f}"),
+        ("missed emergencies", lambda r: str(len(r.missed_emergencies))),
+        ("false emergencies", lambda r: str(len(r.false_emergencies))),
+        ("latency p50 ms", lambda r: f"{r.latency(0.5):.3f}"),
+        ("latency p99 ms", lambda r: f"{r.latency(0.99):.3f}"),
+    ]
+    lines = ["== comparison", head]
+    lines += [f"{label:<20}" + "".join(f"{cell(reports[n]):>{width}}" for n in names) for label, cell in rows]
+    lines.append("F1 per intent")
+    intents = [i for i in INTENTS if any(i in r.scores for r in reports.values())]
+    for intent in intents:
+        cells = (f"{reports[n].scores[intent].f1:.3f}" if intent in reports[n].scores else "-" for n in names)
+        lines.append(f"  {intent:<18}" + "".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(lines)
