@@ -118,6 +118,7 @@ assert set(FEE_ITEM_WORDS) == set(FEE_ITEMS)  # the store speaks nlu.types' fee 
 MAX_MONEY = Decimal("9999999999.99")  # Numeric(12, 2)
 MAX_AREA = Decimal("999999.99")  # Numeric(8, 2)
 CENT = Decimal("0.01")
+GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # thousands separators
 
 
 class FatalImportError(Exception):
@@ -299,11 +300,11 @@ def read_table(path: Path, kind: str, *, encoding: str | None = None, sheet: str
 
 def _csv_rows(path: Path, encoding: str | None) -> list[list[Any]]:
     text = _decode(path.read_bytes(), encoding)
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel  # one column, or too little to tell
-    return list(csv.reader(io.StringIO(text, newline=""), dialect))
+    # Excel writes ";" or tabs in some locales. The separator is the one the first lines use most;
+    # csv.Sniffer also guesses quoting and line rules, and guesses them wrong on short files.
+    head = "\n".join(text.splitlines()[:HEADER_SEARCH_ROWS])
+    delimiter = max(",;\t", key=head.count) if any(d in head for d in ",;\t") else ","
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
 def _decode(raw: bytes, encoding: str | None) -> str:
@@ -323,7 +324,7 @@ def _decode(raw: bytes, encoding: str | None) -> str:
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> list[list[Any]]:
-    import openpyxl  # only needed for Excel files
+    import openpyxl  # type: ignore[import-untyped]  # only needed for Excel files
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -465,7 +466,9 @@ def _decimal(value: Any, label: str, upper: Decimal) -> Decimal:
     elif isinstance(value, int) and not isinstance(value, bool):
         number = Decimal(value)
     else:
-        text = re.sub(r"^[¥￥]|元$|,", "", str(value).strip()).strip()
+        text = re.sub(r"^[¥￥]|元$", "", str(value).strip()).strip()
+        if GROUPED.fullmatch(text):  # 1,234.50; but 88,5 is a decimal comma and must not become 885
+            text = text.replace(",", "")
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -549,8 +552,8 @@ def _datetime(value: Any, label: str) -> datetime:
     try:
         if match is None:
             raise ValueError
-        numbers = [int(part) if part else 0 for part in match.groups()]
-        return datetime(*numbers, tzinfo=SHANGHAI)  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(part) if part else 0 for part in match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=SHANGHAI)
     except ValueError:
         raise RowError(f"{label}“{_shown(value)}”不是有效的日期（应为 2026-09-20）") from None
 

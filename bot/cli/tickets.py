@@ -310,8 +310,13 @@ def _details(store: Store, ticket: Ticket, now: datetime) -> list[str]:
 def _actor_name(store: Store, actor: str) -> str:
     """``staff:3`` -> ``王师傅``; other actors (``staff:cli``, ``system``) as they are."""
     kind, _, ident = actor.partition(":")
-    model = {"staff": Staff, "resident": Resident}.get(kind)
-    found = store.session.get(model, int(ident)) if model is not None and ident.isdigit() else None
+    if not ident.isdigit():
+        return actor
+    found: Staff | Resident | None = None
+    if kind == "staff":
+        found = store.session.get(Staff, int(ident))
+    elif kind == "resident":
+        found = store.session.get(Resident, int(ident))
     return found.name if found is not None else actor
 
 

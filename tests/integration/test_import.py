@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -72,7 +72,7 @@ def write_csv(path: Path, rows: Sequence[Sequence[Any]], encoding: str = "utf-8"
     return path
 
 
-def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> Path:
+def write_xlsx(path: Path, rows: Sequence[Any]) -> Path:
     book = openpyxl.Workbook()
     for row in rows:
         book.active.append(list(row))
@@ -166,6 +166,14 @@ def test_csv_in_gbk_or_utf8_with_or_without_bom(store_app: App, tmp_path: Path, 
     assert (counts(report), report.fatal) == ((1, 0, 0, 0), None)
     with store_app.sessions() as session:
         assert unit_of(session, 8, 1, "101").area_m2 == Decimal("89.00")
+
+
+def test_excel_unicode_text_is_utf16_with_tabs_and_a_title_row(store_app: App, tmp_path: Path) -> None:
+    path = tmp_path / "units.txt"
+    path.write_bytes("房屋清单\r\n楼栋\t房号\t面积\r\n9\t101\t88,5\r\n9\t102\t88\r\n".encode("utf-16"))
+    report = run_import(store_app.sessions, "units", path)
+    assert counts(report) == (1, 0, 0, 1)
+    assert rejected(report) == [(3, "面积“88,5”不是数字")]  # a decimal comma is not a thousands separator
 
 
 def test_english_headers_semicolons_and_one_address_column(store_app: App, tmp_path: Path) -> None:
@@ -484,3 +492,42 @@ def test_sample_xlsx_is_the_one_the_script_writes(tmp_path: Path) -> None:
     shipped = openpyxl.load_workbook(SAMPLES / "residents.xlsx").active
     fresh = openpyxl.load_workbook(tmp_path / "residents.xlsx").active
     assert [list(r) for r in shipped.values] == [list(r) for r in fresh.values]
+
+
+# -- propbot demo and propbot db upgrade -------------------------------------------------------------
+def test_db_upgrade_and_demo_into_an_empty_sqlite_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fresh.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.delenv("PROPBOT_CONFIG", raising=False)
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out.startswith("数据库结构已是最新（revision ")
+    assert main(["demo"]) == 0 and capsys.readouterr().out == "已载入演示小区“阳光花园”。\n"
+    assert main(["demo"]) == 1  # never on top of existing data
+    assert "库里已有数据（小区“阳光花园”）" in capsys.readouterr().err
+
+    assert main(["import", "units", str(SAMPLES / "units.csv")]) == 0
+    assert main(["demo", "--reset"]) == 2  # not without --yes
+    assert "确认请加 --yes" in capsys.readouterr().err
+    assert main(["import", "units", str(SAMPLES / "units.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unchanged"] == 8  # the imported units are still there
+
+    assert main(["demo", "--reset", "--yes"]) == 0
+    assert capsys.readouterr().out == "已载入演示小区“阳光花园”。\n"
+    app = App(replace(Settings(), database_url=f"sqlite:///{path}"), FixedClock(datetime(2026, 11, 23)))
+    try:
+        with app.sessions() as session:
+            assert Store(session).find_unit(7, 1, "101") is None  # a fresh demo, building 7 gone
+            assert Store(session).find_unit(3, 2, "1502") is not None
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_demo_reset_is_refused_on_postgres(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["demo", "--reset", "--yes"]) == 2
+    assert capsys.readouterr().err.strip() == "--reset 只用于 SQLite；PostgreSQL 库请由管理员处理。"
