@@ -28,6 +28,7 @@ _CUES: dict[str, str] = {
         (
             rf"{_GAS}.{{0,2}}(?:味|泄漏|泄露|漏了|漏气)",
             rf"漏(?:煤气|燃气|天然气)|闻到.{{0,4}}{_GAS}|热水器漏气",
+            rf"{_GAS}.{{0,8}}(?:有味|味道|臭味|嘶嘶|呲呲)",  # hissing or a smell near the gas
         )
     ),
     "lift": "|".join(
@@ -78,7 +79,7 @@ _NEGATION = re.compile(r"(?:没有|没|不是|并非|不会)$")
 # Right after a cue: talk *about* the event rather than the event itself.
 _AFTER = re.compile(r"^.{0,2}(?:的事|那件事|的问题|的话|演习|演练|预案|报警器|隐患|风险|险|应急|知识)")
 
-MAX_SCAN_CHARS = 2000  # a flood of text is scanned only this far; emergencies are said up front
+MAX_SCAN_CHARS = 500  # a flood of text is scanned only this far; emergencies are said up front
 
 
 @dataclass(frozen=True, slots=True)
