@@ -15,8 +15,8 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support  # type: ignore[import-untyped]
+from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
 from nlu.training_data import Example
 from nlu.types import INTENTS, NLUBackend
