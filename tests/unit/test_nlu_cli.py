@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -92,6 +94,53 @@ def test_eval_rasa_not_running_is_an_error(capsys: pytest.CaptureFixture[str],
     code, out, err = run(argv, capsys, monkeypatch)
     assert code == 1
     assert "does not answer" in err and "comparing on the held-out split" in err
+
+
+class FakeRasa(BaseHTTPRequestHandler):
+    """Answers every /model/parse with "repair" (and everything else with 200, like Rasa's /)."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = {"intent": {"name": "repair", "confidence": 0.9},
+                "intent_ranking": [{"name": "repair", "confidence": 0.9}], "entities": []}
+        self._reply(json.dumps(body).encode())
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._reply(b"Hello from Rasa: 3.6.21")
+
+    def _reply(self, payload: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_rasa() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRasa)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_eval_compares_backends_side_by_side(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch, fake_rasa: str) -> None:
+    argv = ["nlu", "eval", "--backend", "embedded", "--backend", "rasa", "--rasa-url", fake_rasa]
+    code, out, err = run(argv, capsys, monkeypatch)
+    assert code == 0, err
+    assert "== embedded (heldout" in out and "== rasa (heldout" in out
+    comparison = out[out.index("== comparison"):]
+    assert comparison.splitlines()[1].split() == ["embedded", "rasa"]
+    accuracy = next(line for line in comparison.splitlines() if line.startswith("accuracy")).split()
+    assert float(accuracy[1]) > 0.9 > float(accuracy[2])  # the fake says "repair" to everything...
+    missed = next(line for line in comparison.splitlines() if line.startswith("missed emergencies")).split()
+    assert missed[2:] == ["0", "0"]  # ...but the emergency rules still hold for Rasa
 
 
 def test_eval_refuses_kfold_for_rasa(capsys: pytest.CaptureFixture[str],
