@@ -33,6 +33,7 @@ class Settings:
     wechat_token: str = field(default="", repr=False, metadata=SECRET)
     wechat_aes_key: str = field(default="", repr=False, metadata=SECRET)
     wechat_api_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    wechat_templates: str = ""  # JSON: outbox kind -> template id and field mapping (docs/channels.md)
     wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)
     wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
     host: str = "127.0.0.1"

@@ -283,3 +283,14 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class ChannelToken(Base):
+    """An access token every process shares (WeChat's), refreshed by whoever holds the lease."""
+
+    __tablename__ = "channel_tokens"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # wx123_access_token
+    value: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]

@@ -29,10 +29,15 @@ def mask_contacts(text: str) -> str:
     return CONTACTS.sub(MASK, text)
 
 
-def relay_to_resident(store: Store, ticket: Ticket, staff: Staff, text: str, card: int | None, now: datetime) -> None:
+def relay_to_resident(
+    store: Store, ticket: Ticket, staff: Staff, text: str, card: int | None, now: datetime
+) -> None:
     """Send a staff member's words to the resident and wait for the answer (for ``card``)."""
     notify_resident(
-        store, ticket, now, "relay",
+        store,
+        ticket,
+        now,
+        "relay",
         f"【物业工作人员 {staff.name}】关于您的工单 {ticket.number}：\n{mask_contacts(text)[:1000]}\n"
         "（直接回复即可转达给工作人员）",
     )
@@ -50,8 +55,13 @@ def relay_from_resident(turn: Turn) -> bool:
     if turn.inbound.photos:
         ticket.photos = [*ticket.photos, *turn.inbound.photos]
     turn.store.enqueue(
-        "staff", STAFF_RECIPIENT, "relay", f"【居民回复】{ticket.number}：{text}", turn.now,
-        payload={"ticket": ticket.number, "reply_to": relay.get("card")}, ticket=ticket,
+        "staff",
+        STAFF_RECIPIENT,
+        "relay",
+        f"【居民回复】{ticket.number}：{text}",
+        turn.now,
+        payload={"ticket": ticket.number, "reply_to": relay.get("card")},
+        ticket=ticket,
     )
     ticket.details = {**ticket.details, "relay": None}
     turn.store.add_event(ticket, turn.now, turn.actor, "relay_in", text[:500])

@@ -1,0 +1,244 @@
+"""The staff group on Telegram: a card per new ticket or escalation, buttons to work it, replies relayed.
+
+Buttons: 认领 (claim), 完成 (done), 升级 (escalate), 转派 (reassign: a second keyboard of technicians).
+Only registered staff (``Staff.telegram_user_id``) may press or relay; others get a polite alert.
+A staff member's Telegram reply to a card reaches the resident through the bot; the resident's
+answer comes back as a reply to that card. The resident is only ever named by ticket number.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram.error import BadRequest, TelegramError
+
+from bot.channels.telegram import buttons_of, failure, keyboard, send_text
+from bot.app import App
+from bot.intake import Intake
+from bot.outbound import OutboundMessage
+from data.db import transaction
+from data.models import Staff, Ticket
+from data.store import OPEN_STATUSES, Store
+from flows import relay
+from flows.tickets import STAFF_BUTTONS, TicketError, assign, mark_done, notify_staff, staff_card
+from flows.turn import Button
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "staff"
+NUMBER = re.compile(r"\b[A-Z]{2}-\d{8}-\d{4}\b")
+NOT_STAFF = "抱歉，只有登记在册的物业工作人员才能操作工单。如需开通，请联系管理处。"
+ALL = [Button(label, value) for label, value in STAFF_BUTTONS]
+AFTER_CLAIM = [b for b in ALL if b.value != "claim"]
+BACK = Button("返回", "back")
+
+
+def card_keyboard(number: str, buttons: list[Button]) -> InlineKeyboardMarkup | None:
+    # the reassign choices carry complete data ("to:NUMBER:STAFF_ID"); the rest get the number added
+    return keyboard(buttons, data=lambda b: b.value if ":" in b.value else f"{b.value}:{number}")
+
+
+class TelegramStaffSender:
+    """Outbox rows for the staff group: cards with the ticket buttons, relays as replies to cards."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot, chat_id: str) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+
+    async def send(self, message: OutboundMessage) -> None:
+        number = str(message.payload.get("ticket") or "")
+        markup = card_keyboard(number, list(buttons_of(message.payload))) if number else None
+        extra = {}
+        if message.payload.get("reply_to"):
+            extra["reply_parameters"] = ReplyParameters(
+                int(message.payload["reply_to"]), allow_sending_without_reply=True
+            )
+        try:
+            await send_text(self.bot, self.chat_id, message.text, markup, **extra)
+        except TelegramError as exc:
+            raise failure(exc) from exc
+
+
+@dataclass
+class Outcome:
+    """What a button press did: the callback answer, a line for the card, and its new keyboard."""
+
+    answer: str
+    alert: bool = False
+    status: str | None = None
+    buttons: list[Button] | None = None  # None: leave the keyboard as it is
+
+
+class StaffGroup:
+    def __init__(self, intake: Intake, bot: Bot, chat_id: str) -> None:
+        self.intake = intake
+        self.bot = bot
+        self.chat_id = chat_id
+        relay.install()
+
+    @property
+    def app(self) -> App:
+        return self.intake.app
+
+    async def process(self, update: Update) -> None:
+        if update.callback_query is not None:
+            await self._press(update.callback_query)
+        elif update.message is not None:
+            await self._message(update.message)
+
+    # -- buttons ---------------------------------------------------------------------------------
+    async def _press(self, query: CallbackQuery) -> None:
+        action, _, rest = (query.data or "").partition(":")
+        number, _, target = rest.partition(":")
+        outcome = await self.intake.run(
+            self._act, action, number, target, str(query.from_user.id), query.id, self.app.clock.now()
+        )
+        await self._answer(query, outcome)
+        card = query.message
+        if not isinstance(card, Message) or (outcome.status is None and outcome.buttons is None):
+            return  # nothing to change, or the card is too old for Telegram to show us
+        text = f"{card.text or ''}\n· {outcome.status}" if outcome.status else card.text or ""
+        markup = card.reply_markup if outcome.buttons is None else card_keyboard(number, outcome.buttons)
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=card.chat.id, message_id=card.message_id, reply_markup=markup
+            )
+        except BadRequest as exc:  # "message is not modified", or too old to edit
+            log.info("staff group: card not edited: %s", exc)
+
+    async def _answer(self, query: CallbackQuery, outcome: Outcome) -> None:
+        try:
+            await query.answer(outcome.answer, show_alert=outcome.alert)
+        except TelegramError as exc:
+            log.info("staff group: could not answer callback query: %s", exc)
+
+    def _act(
+        self, action: str, number: str, target: str, user_id: str, query_id: str, now: datetime
+    ) -> Outcome:
+        with transaction(self.app.sessions) as session:
+            store = Store(session)
+            staff = store.staff_by_telegram(user_id)
+            if staff is None:
+                log.info("staff group: button %s pressed by unregistered user", action)
+                return Outcome(NOT_STAFF, alert=True)
+            ticket = store.ticket(number)
+            if ticket is None:
+                return Outcome(f"没有找到工单 {number}", alert=True)
+            if not store.claim_inbound(CHANNEL, f"cb:{query_id}", user_id, now):
+                return Outcome("已处理")  # Telegram re-delivered the same press
+            try:
+                return self._do(store, action, ticket, staff, target, now)
+            except TicketError as exc:
+                return Outcome(str(exc), alert=True)
+
+    def _do(
+        self, store: Store, action: str, ticket: Ticket, staff: Staff, target: str, now: datetime
+    ) -> Outcome:
+        actor = f"staff:{staff.id}"
+        if action == "claim":
+            return self._claim(store, ticket, staff, now)
+        if action == "done":
+            mark_done(store, ticket, now, actor)
+            return Outcome("已标记完成，系统会请居民确认", status=f"已由 {staff.name} 完成", buttons=[])
+        if action == "escalate":
+            return self._escalate(store, ticket, staff, now)
+        if action == "reassign":
+            return self._choices(store, ticket)
+        if action == "to":
+            chosen = store.staff_member(target)
+            if chosen is None:
+                return Outcome("这位同事已不在岗，请重新选择", alert=True)
+            assign(store, ticket, chosen, now, actor)
+            return Outcome(
+                f"已转派给 {chosen.name}",
+                status=f"已由 {staff.name} 转派给 {chosen.name}",
+                buttons=AFTER_CLAIM,
+            )
+        if action == "back":
+            return Outcome("", buttons=AFTER_CLAIM if ticket.assignee_id else ALL)
+        return Outcome("这个按钮已失效", alert=True)
+
+    @staticmethod
+    def _claim(store: Store, ticket: Ticket, staff: Staff, now: datetime) -> Outcome:
+        if ticket.assignee_id == staff.id and ticket.status in OPEN_STATUSES:
+            return Outcome("您已经接了这个单")
+        if ticket.assignee is not None and ticket.status in OPEN_STATUSES:
+            return Outcome(f"该工单已由 {ticket.assignee.name} 接单；如需接手请用“转派”", alert=True)
+        assign(store, ticket, staff, now, f"staff:{staff.id}")
+        return Outcome("接单成功，已通知居民", status=f"已由 {staff.name} 接单", buttons=AFTER_CLAIM)
+
+    @staticmethod
+    def _escalate(store: Store, ticket: Ticket, staff: Staff, now: datetime) -> Outcome:
+        """First to the team lead, then to the office director (the trade's escalation chain)."""
+        if ticket.status not in OPEN_STATUSES:
+            raise TicketError(f"{ticket.number} 已结束，无需升级")
+        level = sum(1 for e in ticket.events if e.kind == "escalated")
+        role = "lead" if level == 0 else "director"
+        bosses = store.staff_by_role(ticket.compound_id, role) or store.staff_by_role(
+            ticket.compound_id, "director"
+        )
+        names = "、".join(b.name for b in bosses) or "管理处主任"
+        store.add_event(ticket, now, f"staff:{staff.id}", "escalated", f"升级至 {names}", {"role": role})
+        notify_staff(
+            store,
+            ticket,
+            now,
+            "escalation",
+            staff_card(ticket, f"升级·请{names}跟进") + f"\n升级人：{staff.name}",
+        )
+        return Outcome(f"已升级至 {names}", status=f"已由 {staff.name} 升级至 {names}")
+
+    @staticmethod
+    def _choices(store: Store, ticket: Ticket) -> Outcome:
+        people = [
+            s for s in store.staff_by_role(ticket.compound_id, "technician") if s.id != ticket.assignee_id
+        ]
+        if not people:
+            return Outcome("没有其他可转派的师傅", alert=True)
+        buttons = [Button(s.name, f"to:{ticket.number}:{s.id}") for s in people] + [BACK]
+        return Outcome("请选择转派给哪位师傅", buttons=buttons)
+
+    # -- replies to cards: relay to the resident -------------------------------------------------
+    async def _message(self, message: Message) -> None:
+        original = message.reply_to_message
+        if original is None or original.from_user is None or original.from_user.id != self.bot.id:
+            return  # ordinary group chatter
+        found = NUMBER.search(original.text or original.caption or "")
+        if found is None or not message.text or message.from_user is None:
+            return
+        note = await self.intake.run(
+            self._relay,
+            found.group(),
+            str(message.from_user.id),
+            message.text,
+            original.message_id,
+            f"{message.chat_id}:{message.message_id}",
+            self.app.clock.now(),
+        )
+        if note:
+            try:
+                await self.bot.send_message(
+                    message.chat_id, note, reply_parameters=ReplyParameters(message.message_id)
+                )
+            except TelegramError as exc:
+                log.info("staff group: could not confirm relay: %s", exc)
+
+    def _relay(self, number: str, user_id: str, text: str, card: int, message_id: str, now: datetime) -> str:
+        with transaction(self.app.sessions) as session:
+            store = Store(session)
+            staff = store.staff_by_telegram(user_id)
+            if staff is None:
+                return "抱歉，只有登记在册的工作人员的回复才会转达给居民。"
+            ticket = store.ticket(number)
+            if ticket is None or (ticket.account_id is None and ticket.unit_id is None):
+                return f"工单 {number} 没有可联系的居民账号，请电话联系。"
+            if not store.claim_inbound(CHANNEL, message_id, user_id, now):
+                return ""
+            relay.relay_to_resident(store, ticket, staff, text, card, now)
+            return f"已转达给居民（{number}），居民的回复会出现在这张卡片下。"

@@ -1,0 +1,316 @@
+"""Telegram for residents: python-telegram-bot as the transport only (dialog state lives in the store).
+
+Updates arrive by webhook (``/telegram``, secret-token header checked) or by polling; each becomes a
+channel-neutral ``Inbound`` and the engine's replies go back with inline keyboards for the choices.
+Updates from the staff group are handed to ``StaffGroup``; anything else (channels, other groups) is
+ignored with a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Updater
+from telegram.request import HTTPXRequest
+
+from bot.channels.web import client_of, read_limited
+from bot.intake import Intake
+from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
+from bot.settings import Settings
+from data.db import transaction
+from data.store import Store
+from flows.turn import Button, Inbound, Reply
+
+if TYPE_CHECKING:
+    from bot.channels.staff_group import StaffGroup
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1 << 20  # Telegram updates are a few KB; anything near this is not Telegram
+MAX_TEXT = 4096  # Bot API limit per message
+MAX_CALLBACK_DATA = 64  # bytes, Bot API limit
+COMMANDS = {"/status": "查询进度", "/help": "帮助"}
+UNSUPPORTED = (
+    "抱歉，目前只能处理文字、图片和位置信息。请用文字描述您的问题，也可以直接发照片。"
+    "紧急情况请直接拨打物业24小时值班电话。"
+)
+UPDATE_TYPES = ["message", "callback_query"]
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot aimed at ``settings.telegram_api_url`` (the real API, or a test's fake server)."""
+    base = settings.telegram_api_url
+    file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+    request = HTTPXRequest(connection_pool_size=64, read_timeout=10, write_timeout=10, connect_timeout=5)
+    return Bot(settings.telegram_token, base_url=base, base_file_url=file_base, request=request)
+
+
+def keyboard(buttons: Sequence[Button], data: Any = None) -> InlineKeyboardMarkup | None:
+    """Inline buttons, two to a row (three when short); ``data(button)`` makes the callback data."""
+    rows: list[list[InlineKeyboardButton]] = []
+    width = 3 if all(len(b.label) <= 4 for b in buttons) else 2
+    for button in buttons:
+        value = data(button) if data else button.value
+        if len(value.encode()) > MAX_CALLBACK_DATA:
+            value = button.label  # typing the label does the same in the flows
+        if len(value.encode()) > MAX_CALLBACK_DATA:
+            continue
+        if not rows or len(rows[-1]) >= width:
+            rows.append([])
+        rows[-1].append(InlineKeyboardButton(button.label, callback_data=value))
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def buttons_of(payload: dict[str, Any]) -> tuple[Button, ...]:
+    return tuple(Button(label, value) for label, value in payload.get("buttons") or ())
+
+
+def failure(exc: TelegramError) -> TemporaryFailure | PermanentFailure:
+    """Map a Bot API error to the dispatcher's vocabulary."""
+    if isinstance(exc, RetryAfter):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return TemporaryFailure(f"Telegram flood control: {exc}", retry_after=seconds)
+    if isinstance(exc, Forbidden | BadRequest | ChatMigrated):
+        return PermanentFailure(f"Telegram refused: {exc}")  # blocked, chat not found, ...
+    return TemporaryFailure(f"Telegram unreachable: {exc}")  # timeouts, 5xx, network
+
+
+def split_text(text: str) -> list[str]:
+    return [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)] or [""]
+
+
+class TelegramSender:
+    """Outbox rows for Telegram residents: text plus the row's buttons."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, message: OutboundMessage) -> None:
+        try:
+            await send_text(self.bot, message.recipient, message.text, keyboard(buttons_of(message.payload)))
+        except TelegramError as exc:
+            raise failure(exc) from exc
+
+
+async def send_text(
+    bot: Bot, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None = None, **extra: Any
+) -> Message:
+    """Send ``text`` (split at the API limit; the keyboard goes with the last part)."""
+    parts = split_text(text)
+    sent: Message | None = None
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        sent = await bot.send_message(chat_id, part, reply_markup=markup if last else None, **extra)
+    assert sent is not None
+    return sent
+
+
+class TelegramChannel:
+    def __init__(self, settings: Settings, intake: Intake, bot: Bot, staff: StaffGroup | None = None) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.bot = bot
+        self.staff = staff
+        self.secret = settings.telegram_webhook_secret
+        self._updater: Updater | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, polling: bool) -> None:
+        await self.bot.initialize()  # getMe: the bot's own id, to recognise replies to its cards
+        if not self.secret:
+            log.warning("TELEGRAM_WEBHOOK_SECRET is not set: /telegram refuses every update")
+        if polling:
+            await self._start_polling()
+
+    async def stop(self) -> None:
+        if self._updater is not None:
+            await self._updater.stop()
+            await self._updater.shutdown()
+        if self._consumer is not None:
+            self._consumer.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bot.shutdown()
+
+    async def _start_polling(self) -> None:
+        """Long polling through ptb's Updater (network retries, offsets); we consume its queue."""
+        await self.bot.delete_webhook()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        self._updater = Updater(self.bot, queue)
+        await self._updater.initialize()
+        await self._updater.start_polling(allowed_updates=UPDATE_TYPES, timeout=timedelta(seconds=25))
+        self._consumer = asyncio.create_task(self._consume(queue))
+        log.info("Telegram polling started")
+
+    async def _consume(self, queue: asyncio.Queue[object]) -> None:
+        while True:
+            update = await queue.get()
+            if isinstance(update, Update):
+                # one task per update; the chat lock is taken in order, so replies stay in order
+                task = asyncio.create_task(self.process(update))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    # -- webhook -------------------------------------------------------------------------------
+    async def webhook(self, request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("telegram webhook: wrong or missing secret token from %s", client_of(request))
+            self.intake.metrics.rejected.labels(CHANNEL, "secret").inc()
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        body = await read_limited(request, MAX_BODY)
+        if body is None:
+            self.intake.metrics.rejected.labels(CHANNEL, "too_large").inc()
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        update = self._parse(body)
+        if update is None:
+            self.intake.metrics.rejected.labels(CHANNEL, "malformed").inc()
+            return JSONResponse({"error": "not a Telegram update"}, status_code=400)
+        await self.process(update)
+        return JSONResponse({"ok": True})
+
+    def _parse(self, body: bytes) -> Update | None:
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("no update_id")
+            return Update.de_json(data, self.bot)
+        except Exception as exc:  # ptb raises KeyError/TypeError on missing or odd fields
+            log.warning("telegram webhook: malformed update (%s: %s)", type(exc).__name__, exc)
+            return None
+
+    # -- routing -------------------------------------------------------------------------------
+    async def process(self, update: Update) -> None:
+        """Handle one update; never raises (a failure is logged, the update dropped)."""
+        try:
+            await self._route(update)
+        except Exception:
+            log.exception("telegram update %s failed", update.update_id)
+
+    async def _route(self, update: Update) -> None:
+        chat = update.effective_chat
+        if chat is None or (update.message is None and update.callback_query is None):
+            log.info("telegram: ignoring update %s (%s)", update.update_id, _kind(update))
+            return
+        if self.staff is not None and str(chat.id) == self.staff.chat_id:
+            await self.staff.process(update)
+            return
+        if chat.type != "private":
+            log.info("telegram: ignoring update %s from %s chat %s", update.update_id, chat.type, chat.id)
+            return
+        if update.callback_query is not None:
+            await self._callback(update.callback_query)
+        elif update.message is not None:
+            await self._message(update.message)
+
+    async def _message(self, message: Message) -> None:
+        inbound = to_inbound(message, self.intake.app.clock.now())
+        async with self.intake.chat(CHANNEL, str(message.chat_id)):
+            if inbound is None:
+                log.info("telegram: unsupported message type from chat %s", message.chat_id)
+                replies = [Reply(UNSUPPORTED)]
+            else:
+                replies = await self.intake.handle(inbound)
+            await self.reply(message.chat_id, replies)
+
+    async def _callback(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()  # stop the button's spinner whatever happens next
+        except TelegramError as exc:
+            log.info("telegram: could not answer callback query: %s", exc)
+        chat_id = query.message.chat.id if query.message else int(query.from_user.id)
+        inbound = Inbound(
+            CHANNEL,
+            str(chat_id),
+            query.data or "",
+            self.intake.app.clock.now(),
+            message_id=f"cb:{query.id}",
+            display_name=query.from_user.full_name,
+        )
+        async with self.intake.chat(CHANNEL, str(chat_id)):
+            replies = await self.intake.handle(inbound)
+            await self.reply(chat_id, replies)
+
+    async def reply(self, chat_id: int, replies: Sequence[Reply]) -> None:
+        """Send replies in order; what cannot be sent now goes to the outbox for a retry."""
+        for index, reply in enumerate(replies):
+            try:
+                await send_text(self.bot, chat_id, reply.text, keyboard(reply.buttons))
+            except TelegramError as exc:
+                problem = failure(exc)
+                if isinstance(problem, PermanentFailure):
+                    log.warning("telegram: reply to chat %s refused: %s", chat_id, exc)
+                    return
+                log.warning("telegram: reply to chat %s deferred to the outbox: %s", chat_id, exc)
+                await self.intake.run(self._defer, str(chat_id), list(replies[index:]))
+                return
+
+    def _defer(self, chat_id: str, replies: list[Reply]) -> None:
+        now = self.intake.app.clock.now()
+        with transaction(self.intake.app.sessions) as session:
+            store = Store(session)
+            for reply in replies:
+                store.enqueue(CHANNEL, chat_id, "reply", reply.text, now, payload=reply.to_json())
+
+
+def to_inbound(message: Message, now: datetime) -> Inbound | None:
+    """A resident's Telegram message as an ``Inbound``; None for types we cannot handle."""
+    chat = str(message.chat_id)
+    text, photos = "", tuple[str, ...]()
+    if message.text:
+        text = command_text(message.text)
+    elif message.photo:
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        text, photos = message.caption or "", (f"telegram:{largest.file_id}",)
+    elif message.location:
+        text = f"位置：{message.location.latitude:.6f},{message.location.longitude:.6f}"
+    else:
+        return None
+    name = message.from_user.full_name if message.from_user else ""
+    message_id = f"{chat}:{message.message_id}"
+    return Inbound(CHANNEL, chat, text, now, message_id, photos, display_name=name)
+
+
+def command_text(text: str) -> str:
+    """``/start CODE`` binds with the code, ``/start`` greets, ``/status`` and ``/help`` are words."""
+    if not text.startswith("/"):
+        return text
+    head, _, rest = text.partition(" ")
+    command = head.split("@", 1)[0].lower()
+    if command == "/start":
+        return rest.strip() or "你好"
+    return COMMANDS.get(command, text)
+
+
+def _kind(update: Update) -> str:
+    for name in ("edited_message", "channel_post", "edited_channel_post", "my_chat_member", "chat_member"):
+        if getattr(update, name, None) is not None:
+            return name
+    return "unknown"

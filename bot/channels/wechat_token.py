@@ -1,0 +1,152 @@
+"""The WeChat access token in the database, shared by every process and refreshed by one of them.
+
+WeChat allows a few thousand token fetches a day and each fetch invalidates the previous token after
+a grace period, so processes must not each fetch their own. The token lives in ``channel_tokens``;
+whoever needs a fresh one takes a short lease on the row, fetches, stores; the others wait for it.
+wechatpy reads and writes it through its ``SessionStorage`` interface.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy import WeChatClient  # type: ignore[import-untyped]
+from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
+from wechatpy.session import SessionStorage  # type: ignore[import-untyped]
+
+from data.clock import Clock
+from data.db import transaction
+from data.models import ChannelToken
+
+log = logging.getLogger(__name__)
+
+EARLY = timedelta(minutes=5)  # treat a token as expired this long before WeChat does
+LEASE = timedelta(seconds=30)
+
+
+class DbTokenStorage(SessionStorage):  # type: ignore[misc]
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, owner: str | None = None) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.owner = owner or uuid.uuid4().hex[:16]
+
+    # -- wechatpy's SessionStorage ---------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        """The token while it is comfortably valid; ``default`` once it is about to expire."""
+        with self.sessions() as session:
+            row = session.get(ChannelToken, key)
+            if row is None or not row.value or row.expires_at is None:
+                return default
+            return row.value if row.expires_at - EARLY > self.clock.now() else default
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        if value is None:
+            return
+        expires = self.clock.now() + timedelta(seconds=ttl or 7200)
+        with transaction(self.sessions) as session:
+            row = self._row(session, key)
+            row.value, row.expires_at = str(value), expires
+
+    def delete(self, key: str) -> None:
+        with transaction(self.sessions) as session:
+            row = session.get(ChannelToken, key)
+            if row is not None:
+                row.value, row.expires_at = None, None
+
+    # -- the refresh lease -----------------------------------------------------------------------
+    def acquire(self, key: str) -> bool:
+        """Take the refresh lease on ``key``; False while another process holds it."""
+        now = self.clock.now()
+        with transaction(self.sessions) as session:
+            self._row(session, key)
+            taken = session.execute(
+                update(ChannelToken)
+                .where(
+                    ChannelToken.name == key,
+                    or_(
+                        ChannelToken.lease_until.is_(None),
+                        ChannelToken.lease_until < now,
+                        ChannelToken.lease_owner == self.owner,
+                    ),
+                )
+                .values(lease_owner=self.owner, lease_until=now + LEASE)
+            )
+            return bool(getattr(taken, "rowcount", 0))
+
+    def release(self, key: str) -> None:
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(ChannelToken)
+                .where(ChannelToken.name == key, ChannelToken.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    @staticmethod
+    def _row(session: Session, key: str) -> ChannelToken:
+        row = session.get(ChannelToken, key)
+        if row is not None:
+            return row
+        try:
+            with session.begin_nested():
+                session.add(ChannelToken(name=key))
+        except IntegrityError:  # another process created it first
+            pass
+        found = session.get(ChannelToken, key)
+        assert found is not None
+        return found
+
+
+class SharedTokenClient(WeChatClient):  # type: ignore[misc]
+    """wechatpy's client with its API base configurable and the token from ``DbTokenStorage``."""
+
+    WAIT = 10.0  # seconds to wait for another process's refresh
+
+    def __init__(
+        self, appid: str, secret: str, storage: DbTokenStorage, api_base: str, timeout: float = 10
+    ) -> None:
+        super().__init__(appid, secret, session=storage, timeout=timeout)
+        self.API_BASE_URL = api_base
+        self.storage = storage
+
+    @property
+    def access_token(self) -> str:
+        token = self.session.get(self.access_token_key)
+        if token:
+            return str(token)
+        self.fetch_access_token()
+        return str(self.session.get(self.access_token_key) or "")
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """Fetch a new token if we get the lease; otherwise wait for the holder's."""
+        key = self.access_token_key
+        stale = self.session.get(key)  # also what wechatpy's auto-retry found rejected
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            if self.storage.acquire(key):
+                try:
+                    return self._refresh(key, stale)
+                finally:
+                    self.storage.release(key)
+            fresh = self.session.get(key)
+            if fresh and fresh != stale:
+                return {"access_token": fresh}
+            if time.monotonic() > deadline:
+                raise WeChatClientException(None, "timed out waiting for another process's token refresh")
+            time.sleep(0.1)
+
+    def _refresh(self, key: str, stale: Any) -> dict[str, Any]:
+        fresh = self.session.get(key)
+        if fresh and fresh != stale:  # refreshed by another process while we waited for the lease
+            return {"access_token": fresh}
+        log.info("fetching a WeChat access token")
+        return self._fetch_access_token(
+            url=self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )

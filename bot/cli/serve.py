@@ -1,0 +1,52 @@
+"""``propbot serve``: the web server (Telegram and WeChat webhooks, health, metrics, dispatcher)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from bot.app import bootstrap
+from bot.server import create_app
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the web server: /telegram, /wechat, /healthz, /metrics, the outbox dispatcher",
+        description="Run propbot's one server. Channels without configuration are off. "
+        "See docs/channels.md for registering the webhooks.",
+    )
+    parser.add_argument("--host", help="address to listen on (default HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default PORT or 8080)")
+    parser.add_argument(
+        "--polling",
+        action="store_true",
+        help="fetch Telegram updates by long polling instead of the webhook (TELEGRAM_POLLING=1)",
+    )
+    parser.add_argument("--demo", action="store_true", help="load the demo compound into an empty store")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    settings = app.settings
+    if args.demo and app.prepare_store(with_demo=True):
+        log.warning("demo compound loaded")
+    web = create_app(app, polling=args.polling or settings.telegram_polling)
+    logging.getLogger("bot").setLevel(min(logging.getLogger().level, logging.INFO))
+    try:
+        uvicorn.run(
+            web,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            log_level="info",
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        app.close()
+    return 0

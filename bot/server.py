@@ -1,0 +1,199 @@
+"""One ASGI app: ``/telegram``, ``/wechat``, ``/healthz``, ``/metrics``; the outbox dispatcher and the
+scheduler run in its lifespan. A channel without configuration is off (its route answers 404)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import flows.bind_code
+import flows.relay
+from bot.app import App
+from bot.channels.staff_group import StaffGroup, TelegramStaffSender
+from bot.channels.telegram import TelegramChannel, TelegramSender, make_bot
+from bot.channels.wechat import Templates, WeChatChannel, WeChatSender
+from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
+from bot.channels.wecom import StaffFanout, WeComRobotSender
+from bot.intake import Intake
+from bot.metrics import Metrics
+from bot.outbound import Sender
+from data.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Channels:
+    telegram: TelegramChannel | None = None
+    wechat: WeChatChannel | None = None
+    senders: dict[str, Sender] = field(default_factory=dict)
+    closers: list[Any] = field(default_factory=list)  # async close() of HTTP clients
+
+
+def build_channels(app: App, intake: Intake) -> Channels:
+    settings = app.settings
+    built = Channels()
+    staff: list[Sender] = []
+    if settings.telegram_enabled:
+        bot = make_bot(settings)
+        group = None
+        if settings.telegram_staff_chat_id:
+            group = StaffGroup(intake, bot, settings.telegram_staff_chat_id)
+            staff.append(TelegramStaffSender(bot, settings.telegram_staff_chat_id))
+        built.telegram = TelegramChannel(settings, intake, bot, group)
+        built.senders["telegram"] = TelegramSender(bot)
+    if settings.wechat_enabled:
+        built.wechat = WeChatChannel(settings, intake)
+        if settings.wechat_app_secret:
+            storage = DbTokenStorage(app.sessions, app.clock)
+            client = SharedTokenClient(
+                settings.wechat_app_id, settings.wechat_app_secret, storage, settings.wechat_api_url
+            )
+            templates = Templates.parse(settings.wechat_templates)
+            built.senders["wechat"] = WeChatSender(client, app.sessions, app.clock, templates)
+        else:
+            log.warning(
+                "WECHAT_APP_SECRET not set: WeChat replies only as passive replies, nothing proactive"
+            )
+    if settings.wecom_robot_key:
+        robot = WeComRobotSender(settings.wecom_api_url, settings.wecom_robot_key)
+        staff.append(robot)
+        built.closers.append(robot.aclose)
+    if staff:
+        built.senders["staff"] = staff[0] if len(staff) == 1 else StaffFanout(staff[0], staff[1:])
+    return built
+
+
+def create_app(
+    app: App, *, dispatch: bool = True, polling: bool | None = None, dispatch_idle: float = 1.0
+) -> Starlette:
+    """The web app for ``app``. ``dispatch`` runs the outbox dispatcher and the scheduler."""
+    flows.relay.install()
+    flows.bind_code.install()
+    metrics = Metrics()
+    intake = Intake(app, metrics)
+    channels = build_channels(app, intake)
+    use_polling = app.settings.telegram_polling if polling is None else polling
+
+    async def healthz(_: Request) -> Response:
+        try:
+            await asyncio.wait_for(intake.run(_ping, app), timeout=5)
+        except Exception as exc:
+            log.warning("healthz: database unreachable: %s", type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        on = [name for name in ("telegram", "wechat") if getattr(channels, name) is not None]
+        return JSONResponse({"status": "ok", "database": "ok", "channels": on})
+
+    async def metrics_page(_: Request) -> Response:
+        backlog = await intake.run(_backlog, app)
+        return Response(metrics.render(lambda: backlog), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    if channels.telegram is not None:
+        routes.append(Route("/telegram", channels.telegram.webhook, methods=["POST"]))
+    if channels.wechat is not None:
+        routes.append(Route("/wechat", channels.wechat.verify, methods=["GET"]))
+        routes.append(Route("/wechat", channels.wechat.callback, methods=["POST"]))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await intake.run(app.prepare_store)  # migrate to the newest schema
+        if channels.telegram is not None:
+            await channels.telegram.start(use_polling)
+        stop = asyncio.Event()
+        workers = _start_background(app, channels, stop, dispatch, dispatch_idle)
+        log.info("propbot serving: %s", ", ".join(r.path for r in routes))
+        try:
+            yield
+        finally:
+            await _stop_background(workers, stop)
+            if channels.wechat is not None:
+                await channels.wechat.stop()
+            if channels.telegram is not None:
+                await channels.telegram.stop()
+            for close in channels.closers:
+                await close()
+            intake.close()
+
+    web = Starlette(routes=routes, lifespan=lifespan)
+    web.state.intake = intake
+    web.state.channels = channels
+    return web
+
+
+@dataclass
+class _Background:
+    dispatcher: asyncio.Task[None] | None = None
+    scheduler: Any = None
+
+
+def _start_background(
+    app: App, channels: Channels, stop: asyncio.Event, dispatch: bool, idle: float
+) -> _Background:
+    workers = _Background()
+    if not dispatch:
+        return workers
+    if channels.senders:
+        from bot.dispatcher import Dispatcher
+
+        dispatcher = Dispatcher(app.sessions, channels.senders, app.clock)
+        workers.dispatcher = asyncio.create_task(dispatcher.run_forever(stop, idle=idle))
+    build = _scheduler_factory()
+    if build is not None:
+        workers.scheduler = build(app)
+        workers.scheduler.start()
+    return workers
+
+
+async def _stop_background(workers: _Background, stop: asyncio.Event) -> None:
+    stop.set()
+    if workers.scheduler is not None:
+        workers.scheduler.shutdown(wait=False)
+    if workers.dispatcher is not None:
+        try:
+            await asyncio.wait_for(workers.dispatcher, timeout=15)
+        except TimeoutError:
+            log.warning("dispatcher did not stop in time; its claimed rows are re-sent after their lease")
+            workers.dispatcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await workers.dispatcher
+
+
+def _scheduler_factory() -> Any:
+    """``bot.scheduler.build_scheduler`` once the scheduler exists; None until then."""
+    try:
+        module = import_module("bot.scheduler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.scheduler":
+            raise
+        return None
+    return getattr(module, "build_scheduler", None)
+
+
+def _ping(app: App) -> None:
+    with app.db.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _backlog(app: App) -> int:
+    with app.sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+            )
+            or 0
+        )

@@ -1,0 +1,180 @@
+"""A fake WeChat API (``/cgi-bin/token``, customer-service and template messages) and WeCom group
+robot (``/cgi-bin/webhook/send``), answering like the real ones, errcodes included; plus a helper
+that builds signed (and AES-encrypted) callbacks the way WeChat posts them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import xmltodict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from wechatpy.crypto import WeChatCrypto
+
+APP_ID = "wx1234567890abcdef"
+APP_SECRET = "test-app-secret"
+TOKEN = "propbot-wechat-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
+ACCOUNT = "gh_sunshine_pm"  # the Official Account's own id (ToUserName)
+ROBOT_KEY = "robot-key-123"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    path: str
+    query: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeWeChat:
+    def __init__(self, token_delay: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[ApiCall] = []
+        self._errors: dict[str, list[int]] = {}
+        self.tokens: list[str] = []  # every token issued, in order
+        self.revoked: set[str] = set()
+        self.token_delay = token_delay
+        self.app = Starlette(
+            routes=[
+                Route("/cgi-bin/token", self._token, methods=["GET"]),
+                Route("/cgi-bin/message/custom/send", self._send, methods=["POST"]),
+                Route("/cgi-bin/message/template/send", self._send, methods=["POST"]),
+                Route("/cgi-bin/webhook/send", self._robot, methods=["POST"]),
+            ]
+        )
+
+    def calls(self, path: str) -> list[ApiCall]:
+        with self._lock:
+            return [c for c in self._calls if c.path.endswith(path)]
+
+    def custom_texts(self, openid: str) -> list[str]:
+        return [
+            c.body["text"]["content"]
+            for c in self.calls("custom/send")
+            if c.body.get("touser") == openid and c.body.get("msgtype") == "text"
+        ]
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working (as after a fetch elsewhere, or a reset)."""
+        with self._lock:
+            self.revoked.update(self.tokens)
+
+    def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
+        with self._lock:
+            self._errors.setdefault(path, []).extend([errcode] * times)
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = predicate()
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError("the fake WeChat server never saw what the test waited for")
+
+    async def _token(self, request: Request) -> JSONResponse:
+        query = request.query_params
+        if query.get("appid") != APP_ID or query.get("secret") != APP_SECRET:
+            return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
+        await asyncio.sleep(self.token_delay)
+        with self._lock:
+            token = f"ACCESS_TOKEN_{len(self.tokens) + 1}"
+            self.tokens.append(token)
+        return JSONResponse({"access_token": token, "expires_in": 7200})
+
+    async def _send(self, request: Request) -> JSONResponse:
+        path = request.url.path
+        body = await request.json()
+        with self._lock:
+            given = request.query_params.get("access_token")
+            valid = given in self.tokens and given not in self.revoked
+            errors = self._errors.get(path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1])
+            errcode = errors.pop(0) if errors and valid else None
+            if valid and errcode is None:
+                self._calls.append(ApiCall(path, dict(request.query_params), body))
+        if not valid:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
+        if errcode is not None:
+            return JSONResponse({"errcode": errcode, "errmsg": f"error {errcode}"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(self._calls)})
+
+    async def _robot(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        if request.query_params.get("key") != ROBOT_KEY:
+            return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+        with self._lock:
+            errors = self._errors.get("webhook/send")
+            errcode = errors.pop(0) if errors else None
+            if errcode is None:
+                self._calls.append(ApiCall(request.url.path, dict(request.query_params), body))
+        if errcode is not None:
+            return JSONResponse({"errcode": errcode, "errmsg": "api freq out of limit"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+
+# -- callbacks as WeChat posts them ---------------------------------------------------------------------
+def signature(token: str, *parts: str) -> str:
+    return hashlib.sha1("".join(sorted([token, *parts])).encode()).hexdigest()
+
+
+def message_xml(openid: str, msg_type: str, created: int, msg_id: int | None = None, **fields: Any) -> str:
+    data: dict[str, Any] = {
+        "ToUserName": ACCOUNT,
+        "FromUserName": openid,
+        "CreateTime": created,
+        "MsgType": msg_type,
+        **fields,
+    }
+    if msg_id is not None:
+        data["MsgId"] = msg_id
+    return xmltodict.unparse({"xml": data}, full_document=False)
+
+
+class Callbacks:
+    """Signs (and in safe mode encrypts) callback bodies; decrypts the passive replies."""
+
+    def __init__(self, aes: bool, token: str = TOKEN) -> None:
+        self.aes = aes
+        self.token = token
+        self.crypto = WeChatCrypto(token, AES_KEY, APP_ID)
+        self._nonce = 0
+
+    def query(self, timestamp: str, nonce: str, body: str = "", forged: bool = False) -> str:
+        params = {
+            "signature": signature(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": "ignored",
+        }
+        if forged:
+            params["signature"] = "0" * 40
+        if self.aes:
+            encrypt = xmltodict.parse(body)["xml"]["Encrypt"]
+            params.update(encrypt_type="aes", msg_signature=signature(self.token, timestamp, nonce, encrypt))
+        return urlencode(params)
+
+    def build(self, xml: str, forged: bool = False) -> tuple[str, bytes]:
+        """The ``/wechat?...`` path with its query and the body, as WeChat would post ``xml``."""
+        self._nonce += 1
+        timestamp, nonce = str(int(time.time())), f"n{self._nonce}"
+        body = self.crypto.encrypt_message(xml, nonce, timestamp) if self.aes else xml
+        return f"/wechat?{self.query(timestamp, nonce, body, forged)}", body.encode()
+
+    def open_reply(self, response_text: str) -> dict[str, Any] | None:
+        """The passive reply's fields (decrypted in safe mode); None for "success"/empty."""
+        if response_text in ("", "success"):
+            return None
+        if self.aes:
+            outer = xmltodict.parse(response_text)["xml"]
+            response_text = self.crypto.decrypt_message(
+                response_text, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]
+            )
+        return dict(xmltodict.parse(response_text)["xml"])
