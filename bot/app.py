@@ -15,6 +15,7 @@ from data import demo
 from data.clock import Clock, SystemClock
 from data.db import make_engine, make_session_factory, migrate, transaction
 from data.store import Store
+from flows import hooks
 from flows.engine import Engine
 from nlu.types import NLUBackend
 
@@ -40,6 +41,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
+        hooks.install()  # callback answers, "已缴费", outage look-ups (issue 5)
         return Engine(self.sessions, self.nlu)
 
     def prepare_store(self, with_demo: bool = False) -> bool:

@@ -38,7 +38,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.outbound import OutboundMessage, PermanentFailure, Sender, TemporaryFailure
@@ -47,7 +46,8 @@ from data.clock import Clock, local
 from data.db import transaction
 from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
 from data.settings import DEFAULTS, CompoundSettings
-from data.store import STAFF_RECIPIENT, day_start
+from data.store import day_start
+from flows.outbox import staff_once
 from flows.quiet import next_allowed
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,9 @@ class DispatchConfig:
     lease: timedelta = timedelta(seconds=120)  # a claimed row is re-claimable after this
     send_timeout: float = 30.0  # seconds; a send taking longer is a temporary failure
     max_wait: float = 10.0  # longest rate-limit wait before a row goes back to the outbox
+    # longest wait for one chat's own limit: longer, and the chat's rest goes back to the outbox so
+    # the round is not held open (and the overall rate idle) while one chat waits its turn
+    chat_wait: float = 0.25
     max_attempts: int = 8  # then the row fails for good and staff are told
     backoff_base: float = 5.0  # seconds; doubled per attempt
     backoff_max: float = 3600.0
@@ -224,7 +227,7 @@ class Dispatcher:
         recipient = claim.message.recipient
         budget = min(self.config.max_wait, claim.deadline - self.monotonic() - self.config.send_timeout)
         chat = limiter.chat_delay(recipient)
-        if chat > budget:
+        if chat > min(budget, self.config.chat_wait):
             return False
         if chat > 0:
             await self.sleep(chat)
@@ -293,7 +296,7 @@ class Dispatcher:
             return
         log.error("clock went backwards: %s -> %s", last.isoformat(), now.isoformat())
         with transaction(self.sessions) as session:
-            enqueue_staff_once(
+            staff_once(
                 session,
                 f"clock_back:dispatcher:{local(last):%Y%m%d%H%M}",
                 "system",
@@ -334,7 +337,7 @@ class _QuotaBook:
             return False
         tomorrow = day_start(now) + timedelta(days=1)
         row.status, row.claimed_until, row.due_at = "pending", None, tomorrow
-        enqueue_staff_once(
+        staff_once(
             session,
             f"quota:{row.channel}:{local(now):%Y%m%d}",
             "system",
@@ -402,38 +405,4 @@ def _report_failure(session: Session, row: OutboxMessage, now: datetime) -> None
         + f"。原因：{(row.last_error or '')[:200]}。请改用电话等方式联系。"
     )
     key = f"delivery_failed:{row.id}"
-    enqueue_staff_once(session, key, "delivery_failed", text, now, ticket_id=row.ticket_id)
-
-
-def enqueue_staff_once(
-    session: Session,
-    dedupe_key: str,
-    kind: str,
-    text: str,
-    now: datetime,
-    *,
-    ticket_id: int | None = None,
-    urgent: bool = False,
-) -> bool:
-    """A staff-group message that exists at most once per ``dedupe_key``; True if it was added."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(
-                OutboxMessage(
-                    created_at=now,
-                    due_at=now,
-                    channel="staff",
-                    recipient=STAFF_RECIPIENT,
-                    kind=kind,
-                    text=text,
-                    payload={},
-                    urgent=urgent,
-                    ticket_id=ticket_id,
-                    dedupe_key=dedupe_key,
-                )
-            )
-    except IntegrityError:  # another process added it between our look and our insert
-        return False
-    return True
+    staff_once(session, key, "delivery_failed", text, now, ticket_id=row.ticket_id)

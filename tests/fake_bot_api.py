@@ -13,11 +13,13 @@ without depending on the Telegram channel module.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import uvicorn
@@ -70,11 +72,7 @@ class FakeBotApi:
 
     # -- the API --------------------------------------------------------------------------------
     async def _send_message(self, request: Request) -> Response:
-        body = (
-            await request.json()
-            if request.headers.get("content-type", "").startswith("application/json")
-            else dict(await request.form())
-        )
+        body = _body(await request.body(), request.headers.get("content-type", ""))
         chat = str(body.get("chat_id"))
         with self._lock:
             self.requests += 1
@@ -161,6 +159,13 @@ class FakeBotApi:
         for item in self.received:
             found.setdefault(item["chat_id"], []).append(item["text"])
         return found
+
+
+def _body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """JSON (httpx senders) or a urlencoded form (python-telegram-bot), without python-multipart."""
+    if content_type.startswith("application/json"):
+        return dict(json.loads(raw or b"{}"))
+    return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> Response:

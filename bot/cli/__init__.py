@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # Modules that define ``register(subparsers)``; order is the order shown in --help.
-COMMAND_MODULES = ("chat", "tickets", "data_cmds", "nlu", "serve", "due")
+COMMAND_MODULES = ("chat", "tickets", "data_cmds", "nlu", "serve", "due", "broadcast")
 
 
 def build_parser() -> argparse.ArgumentParser:

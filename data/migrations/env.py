@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+import data.scheduling  # noqa: F401  (its tables belong to the same metadata)
 from data.models import Base
 
 engine: Engine = context.config.attributes["engine"]

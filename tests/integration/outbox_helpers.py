@@ -79,3 +79,56 @@ def outbox(app: App, channel: str | None = None) -> list[OutboxMessage]:
 
 def staff_texts(app: App) -> list[str]:
     return [r.text for r in outbox(app, "staff")]
+
+
+def make_ticket(
+    app: App,
+    *,
+    account: str | None = "demo",
+    description: str = "卫生间灯不亮了",
+    category: str = "lighting",
+    kind: str = "repair",
+    assignee: str | None = "张师傅",
+    done: bool = False,
+    unit: tuple[int, int, str] | None = None,
+) -> str:
+    """A ticket made through the lifecycle functions, as the front desk and staff would."""
+    from flows.tickets import NewTicket, assign, mark_done, open_ticket
+
+    with transaction(app.sessions) as session:
+        store = Store(session)
+        now = app.clock.now()
+        owner = store.account("console", account) if account else None
+        ticket = open_ticket(
+            store,
+            store.compound(),
+            owner,
+            NewTicket(kind, description, category=category, area="in_home"),
+            now,
+            f"console:{account}",
+        )
+        if unit is not None:
+            found = store.find_unit(*unit)
+            assert found is not None
+            ticket.unit_id = found.id
+        if assignee:
+            staff = store.staff_member(assignee)
+            assert staff is not None
+            assign(store, ticket, staff, now, f"staff:{staff.id}")
+        if done:
+            mark_done(store, ticket, now, "staff:3")
+        return ticket.number
+
+
+def run_sweeps(app: App, *jobs: str) -> list[Any]:
+    from flows import sweeps
+
+    with transaction(app.sessions) as session:
+        return sweeps.run(Store(session), app.clock.now(), list(jobs) or None)
+
+
+def due_now(app: App, *jobs: str) -> list[Any]:
+    from flows import sweeps
+
+    with app.sessions() as session:
+        return sweeps.due(Store(session), app.clock.now(), list(jobs) or None)

@@ -188,9 +188,25 @@ async def test_per_chat_rate_keeps_order_and_spacing(app: App, clock: FixedClock
         await original(message)
 
     sender.send = stamped  # type: ignore[method-assign]
-    await dispatcher(app, clock, {"telegram": sender}).run_once()
+    patient = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(chat_wait=5))
+    await patient.run_once()
     assert sender.texts == ["消息0", "消息1", "消息2"]
     assert [round(b - a, 3) for a, b in zip(stamps, stamps[1:], strict=False)] == [1.0, 1.0]
+
+
+async def test_a_chat_waiting_its_turn_goes_back_to_the_outbox(app: App, clock: FixedClock) -> None:
+    enqueue(app, 3, recipient="42")
+    enqueue(app, 1, recipient="43")
+    sender = FakeSender("telegram")
+    run = dispatcher(app, clock, {"telegram": sender})
+    assert await run.run_once() == 4
+    assert sender.texts == ["消息0", "消息0"]  # 42's first and 43's; 42's rest wait in the outbox
+    waiting = [r for r in outbox(app, "telegram") if r.status == "pending"]
+    assert [r.text for r in waiting] == ["消息1", "消息2"] and all(r.attempts == 0 for r in waiting)
+    for _ in range(3):
+        clock.advance(seconds=1)
+        await run.run_once()
+    assert [m.text for m in sender.sent if m.recipient == "42"] == ["消息0", "消息1", "消息2"]
 
 
 async def test_a_long_wait_goes_back_to_the_outbox_without_counting_an_attempt(

@@ -1,0 +1,92 @@
+"""Outbox rows that must exist at most once: the sweeps' and the dispatcher's idempotence.
+
+A dedupe key names the business fact ("the 48-hour callback for BX-...-0001 to account 12"), so a
+sweep run twice, two processes sweeping at once, or a retried request find the key taken and add
+nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from data.models import OutboxMessage
+from data.store import STAFF_RECIPIENT
+
+
+def taken(session: Session, keys: list[str]) -> set[str]:
+    """Which of ``keys`` already have an outbox row."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # keep IN lists a sane size
+        chunk = keys[start : start + 500]
+        found.update(
+            session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(chunk)))
+        )
+    return found
+
+
+def enqueue_once(
+    session: Session,
+    dedupe_key: str,
+    channel: str,
+    recipient: str,
+    kind: str,
+    text: str,
+    now: datetime,
+    *,
+    due_at: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+    urgent: bool = False,
+    ticket_id: int | None = None,
+) -> bool:
+    """Add the row unless ``dedupe_key`` exists; True if it was added."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None:
+        return False
+    row = OutboxMessage(
+        created_at=now,
+        due_at=due_at or now,
+        channel=channel,
+        recipient=recipient,
+        kind=kind,
+        text=text,
+        payload=payload or {},
+        urgent=urgent,
+        ticket_id=ticket_id,
+        dedupe_key=dedupe_key,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another process added it between our look and our insert
+        return False
+    return True
+
+
+def staff_once(
+    session: Session,
+    dedupe_key: str,
+    kind: str,
+    text: str,
+    now: datetime,
+    *,
+    ticket_id: int | None = None,
+    urgent: bool = False,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """A staff-group message that exists at most once per ``dedupe_key``."""
+    return enqueue_once(
+        session,
+        dedupe_key,
+        "staff",
+        STAFF_RECIPIENT,
+        kind,
+        text,
+        now,
+        ticket_id=ticket_id,
+        urgent=urgent,
+        payload=payload,
+    )
