@@ -310,6 +310,56 @@ def _tickets(
 
 
 # -- report ----------------------------------------------------------------------------------------------
+DISPATCH_HEAD = (
+    "| store | sender | delivered | achieved | of limit | wall | 429s | duplicates | all marked sent |"
+)
+SWEEP_HEAD = (
+    "| store | units | accounts | fill | due (look only) | run (first) | actions | run (again) | actions |"
+)
+
+
+def report_dispatch(args: argparse.Namespace) -> None:
+    print(
+        f"Dispatcher: {args.count} reminders to a fake Telegram Bot API on 127.0.0.1 (limit {args.rate:g}/s)"
+    )
+    print(DISPATCH_HEAD + "\n" + "|---" * 9 + "|")
+    for backend in args.dispatch_backends:
+        r = bench_dispatch(backend, args.count, args.rate)
+        cells = [
+            r["backend"],
+            r["sender"],
+            r["delivered"],
+            f"{r['achieved']:.2f}/s",
+            f"{r['share']:.1%}",
+            f"{r['wall_s']:.0f} s",
+            r["http_429"],
+            r["duplicates"],
+            r["all_sent"],
+        ]
+        print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+
+
+def report_sweep(args: argparse.Namespace) -> None:
+    print(f"\nScheduler sweep (all jobs) over {args.tickets} tickets and {args.bills} bills")
+    print(SWEEP_HEAD + "\n" + "|---" * 9 + "|")
+    for backend in args.backends:
+        r = bench_sweep(backend, args.tickets, args.bills)
+        look, first, again = (r["timings"][k] for k in ("due (look only)", "run (first)", "run (again)"))
+        jobs = ", ".join(f"{k} {v}" for k, v in sorted(first[2].items()))
+        cells = [
+            r["backend"],
+            r["units"],
+            r["accounts"],
+            f"{r['fill_s']:.1f} s",
+            f"{look[0]:.2f} s",
+            f"{first[0]:.2f} s",
+            f"{first[1]} ({jobs})",
+            f"{again[0]:.2f} s",
+            again[1],
+        ]
+        print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -324,36 +374,9 @@ def main() -> int:
     parser.add_argument("--skip-sweep", action="store_true")
     args = parser.parse_args()
     if not args.skip_dispatch:
-        print(
-            f"Dispatcher: {args.count} reminders to a fake Telegram Bot API on 127.0.0.1 (limit {args.rate:g}/s)"
-        )
-        print(
-            "| store | sender | delivered | achieved | of limit | wall | 429s | duplicates | all marked sent |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for backend in args.dispatch_backends:
-            r = bench_dispatch(backend, args.count, args.rate)
-            print(
-                f"| {r['backend']} | {r['sender']} | {r['delivered']} | {r['achieved']:.2f}/s | "
-                f"{r['share']:.1%} | {r['wall_s']:.0f} s | {r['http_429']} | {r['duplicates']} | {r['all_sent']} |",
-                flush=True,
-            )
+        report_dispatch(args)
     if not args.skip_sweep:
-        print(f"\nScheduler sweep (all jobs) over {args.tickets} tickets and {args.bills} bills")
-        print(
-            "| store | units | accounts | fill | due (look only) | run (first) | actions | run (again) | actions |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for backend in args.backends:
-            r = bench_sweep(backend, args.tickets, args.bills)
-            t = r["timings"]
-            look, first, again = t["due (look only)"], t["run (first)"], t["run (again)"]
-            jobs = ", ".join(f"{k} {v}" for k, v in sorted(first[2].items()))
-            print(
-                f"| {r['backend']} | {r['units']} | {r['accounts']} | {r['fill_s']:.1f} s | {look[0]:.2f} s | "
-                f"{first[0]:.2f} s | {first[1]} ({jobs}) | {again[0]:.2f} s | {again[1]} |",
-                flush=True,
-            )
+        report_sweep(args)
     return 0
 
 
