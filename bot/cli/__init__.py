@@ -8,30 +8,40 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-# Modules that define ``register(subparsers)``; order is the order shown in --help.
-COMMAND_MODULES = ("chat", "tickets", "data_cmds", "nlu", "serve", "due", "broadcast")
+# Command -> (module defining ``register(subparsers)``, one-line help for the overview).
+# Only the module of the command being run is imported, so ``propbot --help`` starts instantly.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chat": ("chat", "chat with the bot in the terminal as a demo resident"),
+    "serve": ("serve", "run the web server: webhooks, outbox dispatcher and scheduler"),
+    "tickets": ("tickets", "list, show and work tickets (the front desk without a group chat)"),
+    "import": ("data_cmds", "import units, residents or bills from a CSV or Excel (.xlsx) file"),
+    "demo": ("data_cmds", "load the demo compound (阳光花园) into an empty store"),
+    "db": ("data_cmds", "database schema commands"),
+    "nlu": ("nlu", "train, try and evaluate the language understanding"),
+    "due": ("due", "list (or run) what the scheduler would do at a given time"),
+    "broadcast": ("broadcast", "send a notice (outage, pest control, event, greeting) to residents"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="propbot",
         description="Front-desk assistant for residential compounds (物业客服机器人).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = import_module(f"bot.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bot.cli.{name}":
-                raise
-            continue  # a command family not built yet
-        module.register(subparsers)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in COMMANDS:
+        import_module(f"bot.cli.{COMMANDS[command][0]}").register(subparsers)
+    else:
+        for name, (_module, help_text) in COMMANDS.items():
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
