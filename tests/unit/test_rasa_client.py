@@ -139,10 +139,16 @@ def test_maps_intent_and_confidence(rasa: FakeRasa, backend: RasaNLU, fallback: 
     assert fallback.calls == []
 
 
-def test_posts_normalised_text_to_model_parse(rasa: FakeRasa, backend: RasaNLU) -> None:
+def test_posts_the_text_as_written_to_model_parse(rasa: FakeRasa, backend: RasaNLU) -> None:
     rasa.answer("repair", 0.9)
-    backend.parse("  廚房水管漏水了  ", NOW)  # Traditional, padded: the model was trained on Simplified
-    assert rasa.requests == [{"path": "/model/parse", "json": {"text": "厨房水管漏水了"}}]
+    backend.parse("  廚房水管\n\n漏水了  ", NOW)  # Rasa learnt from the YAML as written: no t2s
+    assert rasa.requests == [{"path": "/model/parse", "json": {"text": "廚房水管 漏水了"}}]
+
+
+def test_long_text_is_capped(rasa: FakeRasa, backend: RasaNLU) -> None:
+    rasa.answer("repair", 0.9)
+    backend.parse("厨房漏水" * 1000, NOW)
+    assert len(rasa.requests[0]["json"]["text"]) == 200
 
 
 def test_nlu_fallback_is_out_of_scope(rasa: FakeRasa, backend: RasaNLU, fallback: RecordingFallback) -> None:
