@@ -308,32 +308,40 @@ class Dispatcher:
 
 # -- helpers shared by the claim and the record ------------------------------------------------------
 class _QuotaBook:
-    """Daily quotas, counted from the outbox itself so every process sees the same number."""
+    """Daily quotas, counted from the outbox itself so every process sees the same number; a
+    channel is counted only when one of its rows is about to be claimed."""
 
     def __init__(self, session: Session, limiters: dict[str, ChannelLimiter], now: datetime) -> None:
+        self.session = session
+        self.limiters = limiters
+        self.midnight = day_start(now)
         self.left: dict[str, int] = {}
-        midnight = day_start(now)
-        for channel, limiter in limiters.items():
-            if limiter.limits.daily is None:
-                continue
-            used = session.scalar(
+
+    def _left(self, channel: str) -> int | None:
+        daily = self.limiters[channel].limits.daily
+        if daily is None:
+            return None
+        if channel not in self.left:
+            used = self.session.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
                 .where(
                     OutboxMessage.channel == channel,
                     or_(
-                        (OutboxMessage.status == "sent") & (OutboxMessage.sent_at >= midnight),
+                        (OutboxMessage.status == "sent") & (OutboxMessage.sent_at >= self.midnight),
                         OutboxMessage.status == "sending",  # claimed by someone right now
                     ),
                 )
             )
-            self.left[channel] = limiter.limits.daily - int(used or 0)
+            self.left[channel] = daily - int(used or 0)
+        return self.left[channel]
 
     def defer(self, session: Session, row: OutboxMessage, now: datetime) -> bool:
-        if row.channel not in self.left:
+        left = self._left(row.channel)
+        if left is None:
             return False
-        if self.left[row.channel] > 0:
-            self.left[row.channel] -= 1
+        if left > 0:
+            self.left[row.channel] = left - 1
             return False
         tomorrow = day_start(now) + timedelta(days=1)
         row.status, row.claimed_until, row.due_at = "pending", None, tomorrow

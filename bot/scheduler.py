@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from dataclasses import dataclass
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import text
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import App
@@ -80,17 +78,7 @@ async def run_job(sessions: sessionmaker[Session], clock: Clock, name: str) -> i
 
 def run_sweep(sessions: sessionmaker[Session], clock: Clock, name: str) -> int:
     with transaction(sessions) as session:
-        if not _lock(session, name):
-            log.info("sweep %s is running in another process; skipped", name)
-            return 0
         actions = sweeps.run(Store(session), clock.now(), [name])
     if actions:
         log.info("sweep %s: %d action(s)", name, len(actions))
     return len(actions)
-
-
-def _lock(session: Session, name: str) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: BEGIN IMMEDIATE already serialises writers
-    key = zlib.crc32(f"propbot:sweep:{name}".encode())
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())

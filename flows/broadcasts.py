@@ -16,8 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from data.clock import local
 from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
@@ -258,7 +259,7 @@ def cancel_notice(store: Store, notice_id: int, now: datetime, actor: str) -> in
     if notice is None:
         raise NoticeError(f"没有编号为 {notice_id} 的通知")
     notice.cancelled_at = now
-    result = store.session.execute(
+    result: CursorResult[Any] = store.session.execute(  # type: ignore[assignment]
         update(OutboxMessage)
         .where(OutboxMessage.dedupe_key.like(f"notice:{notice_id}:%"), OutboxMessage.status == "pending")
         .values(status="cancelled", last_error=f"通知已由 {actor} 取消")

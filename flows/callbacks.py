@@ -26,7 +26,7 @@ from data.settings import CompoundSettings
 from data.store import Store
 from flows.outbox import enqueue_once, staff_once
 from flows.quiet import next_allowed
-from flows.sweeps import Action
+from flows.sweeps import Action, ticket_event
 from flows.tickets import KIND_NAMES, TicketError, close, format_time, reopen
 from flows.turn import Button, Turn
 
@@ -123,7 +123,7 @@ def _ask(
                 ticket_id=ticket.id,
             )
         callback.status, callback.asked_at, callback.account_id = "asked", now, accounts[0].id
-        store.add_event(ticket, now, "system", "callback", "已发送满意度回访")
+        ticket_event(store, ticket, now, "callback", "已发送满意度回访")
 
     who = f"{len(accounts)} 个账号" if accounts else "无线上账号，转员工电话回访"
     return Action(
@@ -178,7 +178,7 @@ def _task_actions(
 def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> None:
     ticket = callback.ticket
     callback.status, callback.task_at = "staff_task", now
-    store.add_event(ticket, now, "system", "callback_task", why)
+    ticket_event(store, ticket, now, "callback_task", why)
     staff_once(
         store.session,
         f"callback_task:{callback.id}",

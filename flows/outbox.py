@@ -42,9 +42,13 @@ def enqueue_once(
     payload: dict[str, Any] | None = None,
     urgent: bool = False,
     ticket_id: int | None = None,
+    checked: bool = False,
 ) -> bool:
-    """Add the row unless ``dedupe_key`` exists; True if it was added."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None:
+    """Add the row unless ``dedupe_key`` exists; True if it was added.
+
+    ``checked``: the caller looked the key up already (``taken``, in bulk, under the sweep's lock),
+    so the row is just added; the unique constraint still stands behind it."""
+    if not checked and taken(session, [dedupe_key]):
         return False
     row = OutboxMessage(
         created_at=now,
@@ -58,6 +62,9 @@ def enqueue_once(
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
     )
+    if checked:
+        session.add(row)
+        return True
     try:
         with session.begin_nested():
             session.add(row)
@@ -76,6 +83,7 @@ def staff_once(
     ticket_id: int | None = None,
     urgent: bool = False,
     payload: dict[str, Any] | None = None,
+    checked: bool = False,
 ) -> bool:
     """A staff-group message that exists at most once per ``dedupe_key``."""
     return enqueue_once(
@@ -89,4 +97,5 @@ def staff_once(
         ticket_id=ticket_id,
         urgent=urgent,
         payload=payload,
+        checked=checked,
     )

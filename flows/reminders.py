@@ -159,6 +159,7 @@ def _bill_notice(
                 now,
                 due_at=next_allowed(settings, now),
                 payload={"template": "bill_notice", "fields": fields},
+                checked=True,  # looked up in bulk by ``billing_sweep``
             )
 
     return Action(

@@ -10,12 +10,16 @@ sends nothing twice.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 from data.clock import local
+from data.models import Ticket, TicketEvent
 from data.scheduling import JobRun
 from data.store import Store
 from flows.outbox import staff_once
@@ -23,6 +27,7 @@ from flows.outbox import staff_once
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=1)
+RUN_LIMIT = 500  # actions per job per run: a backlog is worked off over several short transactions
 
 
 @dataclass
@@ -72,13 +77,22 @@ def due(store: Store, now: datetime, jobs: Iterable[str] | None = None) -> list[
     return [action for name in names for action in sweeps[name](store, now)]
 
 
-def run(store: Store, now: datetime, jobs: Iterable[str] | None = None) -> list[Action]:
-    """Do what is due at ``now``, in the caller's transaction; the actions taken."""
+def run(
+    store: Store, now: datetime, jobs: Iterable[str] | None = None, limit: int | None = RUN_LIMIT
+) -> list[Action]:
+    """Do what is due at ``now``, in the caller's transaction; the actions taken.
+
+    At most ``limit`` actions per job: the scheduler's transaction (the SQLite writer lock) stays
+    short even after a long outage, and the next run takes the rest. A job another process is
+    running right now (PostgreSQL advisory lock) is skipped: it will be done there."""
     names = list(jobs) if jobs is not None else list(registry())
     actions: list[Action] = []
     for name in names:
+        if not _lock(store, name):
+            log.info("sweep %s is running in another process; skipped", name)
+            continue
         check_clock(store, name, now)
-        found = due(store, now, [name])
+        found = due(store, now, [name])[:limit]
         for action in found:
             action.apply()
         store.session.flush()
@@ -105,6 +119,24 @@ def check_clock(store: Store, job: str, now: datetime) -> bool:
         now,
     )
     return False
+
+
+def ticket_event(
+    store: Store, ticket: Ticket, now: datetime, kind: str, note: str, data: dict[str, Any] | None = None
+) -> None:
+    """``Store.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
+    store.session.add(
+        TicketEvent(ticket_id=ticket.id, at=now, actor="system", kind=kind, note=note, data=data or {})
+    )
+    ticket.updated_at = now
+
+
+def _lock(store: Store, job: str) -> bool:
+    """One process at a time per sweep on PostgreSQL; SQLite's writer lock already serialises."""
+    if store.session.get_bind().dialect.name != "postgresql":
+        return True
+    key = zlib.crc32(f"propbot:sweep:{job}".encode())
+    return bool(store.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
 
 
 def _record_run(store: Store, job: str, now: datetime, count: int) -> None:

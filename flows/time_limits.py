@@ -24,7 +24,7 @@ from data.models import Compound, Ticket
 from data.settings import CompoundSettings
 from data.store import OPEN_STATUSES, Store
 from flows.outbox import staff_once, taken
-from flows.sweeps import Action
+from flows.sweeps import Action, ticket_event
 from flows.tickets import format_time, staff_card
 
 WHAT = {"arrive": "到场时限", "fix": "完成时限", "reply": "答复时限", "claim": "接单"}
@@ -133,7 +133,7 @@ def _action(store: Store, ticket: Ticket, stage: Stage, bosses: dict[str, str], 
     key = stage.key(ticket)
 
     def apply() -> None:
-        if not staff_once(
+        staff_once(
             store.session,
             key,
             f"sla_{stage.level}",
@@ -142,13 +142,13 @@ def _action(store: Store, ticket: Ticket, stage: Stage, bosses: dict[str, str], 
             ticket_id=ticket.id,
             urgent=ticket.priority == "urgent",
             payload={"ticket": ticket.number},
-        ):
-            return
+            checked=True,  # looked up in bulk by ``sweep``
+        )
         kind = "sla_warning" if stage.level == "warn" else "escalated"
-        store.add_event(
+        ticket_event(
+            store,
             ticket,
             now,
-            "system",
             kind,
             text.split("\n")[0][:200],
             {"what": stage.what, "level": stage.level, "deadline": stage.deadline.isoformat()},

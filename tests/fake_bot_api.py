@@ -60,6 +60,7 @@ class FakeBotApi:
     blocked: set[str] = field(default_factory=set)  # chats that blocked the bot (403)
     received: list[dict[str, Any]] = field(default_factory=list)
     rejected_429: int = 0
+    rejected_by: dict[str, int] = field(default_factory=dict)  # "chat" | "group" | "overall"
     requests: int = 0
 
     def __post_init__(self) -> None:
@@ -110,11 +111,16 @@ class FakeBotApi:
             per_s = self.group_per_min / 60 if chat.startswith("-") else self.chat_per_s
             bucket = self._chats[chat] = _Bucket(1.0, per_s * 1.05)  # 5% slack for HTTP jitter
         if not bucket.take(now):
+            self._reject("group" if chat.startswith("-") else "chat")
             return False
         if not self._overall.take(now):
             bucket.tokens += 1.0  # not sent: give the chat its token back
+            self._reject("overall")
             return False
         return True
+
+    def _reject(self, why: str) -> None:
+        self.rejected_by[why] = self.rejected_by.get(why, 0) + 1
 
     async def _get_me(self, request: Request) -> Response:
         return JSONResponse(

@@ -74,7 +74,7 @@ def test_reminder_then_second_then_a_call_task(app: App, clock: FixedClock) -> N
     first = _resident_rows(app, "reminder", "demo")
     assert len(first) == 1 and first[0].text.startswith("您好，温馨提示")
     assert "物业费：2026-09、2026-10、2026-11" in first[0].text and "合计" in first[0].text
-    assert first[0].payload["template"] == "arrears" and "3栋2单元1502" == first[0].payload["fields"]["unit"]
+    assert first[0].payload["template"] == "arrears" and first[0].payload["fields"]["unit"] == "3栋2单元1502"
     assert len(_resident_rows(app, "reminder", "family")) == 1  # the household shares the unit's bills
     assert _resident_rows(app, "reminder", "elder") == []  # 1 month behind, due 11-20: not 7 days yet
 

@@ -91,3 +91,19 @@ def test_due_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["due", "--now", "tomorrow"])
     assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_a_backlog_is_worked_off_over_several_short_runs(app: App, clock: FixedClock) -> None:
+    from data.db import transaction
+    from data.store import Store
+    from flows import sweeps
+
+    for index in range(5):
+        make_ticket(app, assignee="张师傅", description=f"灯{index}")
+    clock.advance(hours=10)  # arrival and fix limits of all five long gone: ten escalations
+    sizes = []
+    for _ in range(7):
+        with transaction(app.sessions) as session:
+            sizes.append(len(sweeps.run(Store(session), clock.now(), ["time_limits"], limit=3)))
+    assert sizes == [3, 3, 3, 1, 0, 0, 0]
+    assert len([t for t in staff_texts(app) if t.startswith("【超时督办】")]) == 10
