@@ -12,6 +12,7 @@ reads the server's RSS from /proc, and stops the server. Exits non-zero if the s
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import socket
@@ -44,6 +45,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def die_with_parent() -> None:
+    """In the child: SIGTERM when this script dies, so a killed benchmark leaves no server behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def start_server(port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
     """(process, seconds until GET /status answered)."""
     started = time.monotonic()
@@ -54,6 +60,7 @@ def start_server(port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     url = f"http://127.0.0.1:{port}/status"
     while time.monotonic() - started < START_TIMEOUT:

@@ -8,6 +8,7 @@ local run without Rasa, set ``PROPBOT_SKIP_RASA=1``.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -68,6 +69,14 @@ def wait_until_up(server: RasaServer) -> None:
     pytest.fail(f"Rasa did not answer within {START_TIMEOUT:.0f} s:\n{log_tail(server.log)}")
 
 
+def die_with_parent() -> None:
+    """Runs in the child before exec: if pytest is killed (a CI timeout, SIGKILL) and cannot tear
+    down, the kernel sends the server SIGTERM instead of leaving ~1 GB of Rasa running. rasa.sh
+    execs rasa, so the setting reaches the server itself."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the whole process group (rasa.sh execs rasa, but be sure), then SIGKILL."""
     if process.poll() is not None:
@@ -93,6 +102,7 @@ def rasa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown stops everything it started
+            preexec_fn=die_with_parent,
         )
     server = RasaServer(f"http://127.0.0.1:{port}", process, log)
     try:
