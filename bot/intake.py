@@ -19,7 +19,10 @@ from bot.metrics import Metrics
 from flows.turn import Inbound, Reply
 
 T = TypeVar("T")
-WORKERS = 16  # engine threads; SQLite serialises writers anyway, PostgreSQL's pool has 30 connections
+# Engine threads. SQLite takes one writer at a time and its busy handler backs off in sleeps of up to
+# 100 ms, so concurrent writers make long tails: one thread, first come first served, is faster there.
+# PostgreSQL's pool has 30 connections; more threads than this only fight over the GIL.
+WORKERS = {"sqlite": 1, "postgresql": 8}
 
 
 class ChatLocks:
@@ -52,7 +55,8 @@ class Intake:
         self.app = app
         self.metrics = metrics
         self.locks = ChatLocks()
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="engine")
+        workers = WORKERS.get(app.db.dialect.name, 4)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking work (engine, store) on the engine pool."""
@@ -63,12 +67,25 @@ class Intake:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The engine's replies; the caller holds the chat's lock (see ``chat``)."""
+        return await self.handle_unless(inbound, None) or []
+
+    async def handle_unless(
+        self, inbound: Inbound, skip: Callable[[Inbound], bool] | None
+    ) -> list[Reply] | None:
+        """Like ``handle``, but ``skip`` runs first on the same engine thread (one hop, not two);
+        when it says True the engine is not asked and the answer is None."""
         started = time.perf_counter()
         self.metrics.messages_in.labels(inbound.channel).inc()
-        replies = await self.run(self.app.engine.handle, inbound)
+        replies = await self.run(self._handle, inbound, skip)
         self.metrics.latency.labels(inbound.channel).observe(time.perf_counter() - started)
-        self.metrics.replies.labels(inbound.channel).inc(len(replies))
+        if replies is not None:
+            self.metrics.replies.labels(inbound.channel).inc(len(replies))
         return replies
+
+    def _handle(self, inbound: Inbound, skip: Callable[[Inbound], bool] | None) -> list[Reply] | None:
+        if skip is not None and skip(inbound):
+            return None
+        return self.app.engine.handle(inbound)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

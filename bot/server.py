@@ -89,7 +89,7 @@ def create_app(
 
     async def healthz(_: Request) -> Response:
         try:
-            await asyncio.wait_for(intake.run(_ping, app), timeout=5)
+            await asyncio.wait_for(asyncio.to_thread(_ping, app), timeout=5)  # not behind the engine's queue
         except Exception as exc:
             log.warning("healthz: database unreachable: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
@@ -97,7 +97,7 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "ok", "channels": on})
 
     async def metrics_page(_: Request) -> Response:
-        backlog = await intake.run(_backlog, app)
+        backlog = await asyncio.to_thread(_backlog, app)
         return Response(metrics.render(lambda: backlog), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
@@ -108,12 +108,13 @@ def create_app(
         routes.append(Route("/wechat", channels.wechat.callback, methods=["POST"]))
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(server: Starlette) -> AsyncIterator[None]:
         await intake.run(app.prepare_store)  # migrate to the newest schema
         if channels.telegram is not None:
             await channels.telegram.start(use_polling)
         stop = asyncio.Event()
         workers = _start_background(app, channels, stop, dispatch, dispatch_idle)
+        server.state.background = workers
         log.info("propbot serving: %s", ", ".join(r.path for r in routes))
         try:
             yield

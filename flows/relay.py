@@ -20,8 +20,8 @@ MASK = "[联系方式已隐藏]"
 CONTACTS = re.compile(
     r"(?<![\d])(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)"  # mobile, also written 138 0013 8000
     r"|(?<![\d])0\d{2,3}[\s-]?\d{7,8}(?!\d)"  # landline with area code
-    r"|(?<![\w@])@[A-Za-z][\w]{3,31}"  # Telegram @username
-    r"|\bo[\w-]{20,40}\b"  # WeChat openid (o6_bmjrPTlm6_2sgVt7hMZOPfL2M)
+    r"|(?<![A-Za-z0-9_@])@[A-Za-z][A-Za-z0-9_]{3,31}"  # Telegram @username
+    r"|(?<![A-Za-z0-9_-])o[A-Za-z0-9_-]{20,40}(?![A-Za-z0-9_-])"  # WeChat openid (o6_bmjrPTlm6_2sgVt7hMZOPfL2M)
 )
 
 

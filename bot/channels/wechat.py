@@ -144,13 +144,16 @@ def render(reply: Reply) -> str:
 
 def cut(text: str, limit: int = MAX_REPLY_BYTES) -> list[str]:
     """``text`` in pieces of at most ``limit`` UTF-8 bytes."""
-    pieces, current = [], ""
-    for char in text:
-        if len((current + char).encode()) > limit:
-            pieces.append(current)
-            current = ""
-        current += char
-    return [*pieces, current] if current or not pieces else pieces
+    if len(text.encode()) <= limit:
+        return [text]
+    pieces, start, size = [], 0, 0
+    for index, char in enumerate(text):
+        width = len(char.encode())
+        if size + width > limit:
+            pieces.append(text[start:index])
+            start, size = index, 0
+        size += width
+    return [*pieces, text[start:]]
 
 
 def pack(replies: Sequence[Reply]) -> tuple[str, list[str]]:
@@ -298,9 +301,9 @@ class WeChatChannel:
 
     async def _process(self, inbound: Inbound, pending: _Pending) -> list[Reply] | None:
         async with self.intake.chat(CHANNEL, inbound.external_id):
-            if await self.intake.run(self._sent_late, inbound):
+            replies = await self.intake.handle_unless(inbound, self._sent_late)
+            if replies is None:
                 return None  # a retry of a message whose answer already went out as a later message
-            replies = await self.intake.handle(inbound)
             if pending.gave_up:
                 await self.intake.run(self._enqueue, inbound, [render(r) for r in replies], "late")
             return replies

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="fetch Telegram updates by long polling instead of the webhook (TELEGRAM_POLLING=1)",
     )
     parser.add_argument("--demo", action="store_true", help="load the demo compound into an empty store")
+    parser.add_argument("--access-log", action="store_true", help="log every HTTP request (uvicorn's access log)")
     parser.set_defaults(handler=run)
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level="info",
+            access_log=args.access_log,
             proxy_headers=True,
             server_header=False,
         )

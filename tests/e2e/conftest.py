@@ -6,8 +6,10 @@ group on Telegram, WeChat in plain or safe mode, and helpers to post updates and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -131,12 +133,23 @@ def start_propbot(
         yield Propbot(server.url, app, web, fake_telegram, fake_wechat, http, Updates())
 
 
+class RunningClock:
+    """Starts at the tests' NOW and runs with real time: a live server's rate limits and deferrals
+    (the dispatcher's) need time to pass, and the demo data needs the day to be NOW's."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self.started = start, time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.started)
+
+
 @pytest.fixture
 def server_app(
     db_url: str, clock: FixedClock, embedded_nlu: Any, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat
 ) -> Iterator[App]:
     settings = channel_settings(db_url, fake_telegram.url, fake_wechat.url)  # type: ignore[attr-defined]
-    application = App(settings, clock)
+    application = App(settings, RunningClock(clock.now()))
     application.__dict__["nlu"] = embedded_nlu
     yield application
     application.close()

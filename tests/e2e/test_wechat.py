@@ -28,7 +28,14 @@ OPENID = "oABCD1234resident_li_ming_0001"
 
 @pytest.fixture(params=["plain", "aes"])
 def wx(request: pytest.FixtureRequest) -> Callbacks:
+    """Both modes, for what depends on the protocol (signatures, bodies, retries)."""
     return Callbacks(aes=request.param == "aes")
+
+
+@pytest.fixture
+def wx_aes() -> Callbacks:
+    """Safe mode only, for behaviour that does not depend on it (as production runs)."""
+    return Callbacks(aes=True)
 
 
 class Resident:
@@ -99,8 +106,8 @@ def test_choices_are_tappable_links_that_send_the_value() -> None:
     assert "msgmenucontent=时段 2026-11-24T09:00:00+08:00&msgmenuid=2" in text
 
 
-def test_subscribe_welcomes_and_asks_to_bind_then_a_code_binds(propbot: Propbot, wx: Callbacks) -> None:
-    li = Resident(propbot, wx, "oNEWFOLLOWER00000000000000001")
+def test_subscribe_welcomes_and_asks_to_bind_then_a_code_binds(propbot: Propbot, wx_aes: Callbacks) -> None:
+    li = Resident(propbot, wx_aes, "oNEWFOLLOWER00000000000000001")
     welcome = li.event("subscribe")
     assert welcome is not None and "欢迎使用阳光花园物业服务" in welcome and "绑定码" in welcome
     assert "绑定成功" in li.say("SUN777")
@@ -109,14 +116,14 @@ def test_subscribe_welcomes_and_asks_to_bind_then_a_code_binds(propbot: Propbot,
         assert account.resident is not None and account.resident.name == "赵强"
 
 
-def test_qr_scene_with_a_binding_code_binds_on_follow(propbot: Propbot, wx: Callbacks) -> None:
-    li = Resident(propbot, wx, "oQRFOLLOWER000000000000000001")
+def test_qr_scene_with_a_binding_code_binds_on_follow(propbot: Propbot, wx_aes: Callbacks) -> None:
+    li = Resident(propbot, wx_aes, "oQRFOLLOWER000000000000000001")
     assert "绑定成功" in (li.event("subscribe", EventKey="qrscene_SUN888", Ticket="t") or "")
 
 
-def test_voice_image_location_and_menu_clicks(propbot: Propbot, wx: Callbacks) -> None:
+def test_voice_image_location_and_menu_clicks(propbot: Propbot, wx_aes: Callbacks) -> None:
     propbot.bind("wechat", OPENID, "李明")
-    li = Resident(propbot, wx)
+    li = Resident(propbot, wx_aes)
     li.msg_id += 1
     _, reply = li.post(
         message_xml(
@@ -164,11 +171,11 @@ def test_voice_image_location_and_menu_clicks(propbot: Propbot, wx: Callbacks) -
 
 @pytest.mark.parametrize("kind", ["video", "shortvideo", "link", "file"])
 def test_unknown_types_get_a_polite_reply_and_write_nothing(
-    propbot: Propbot, wx: Callbacks, kind: str
+    propbot: Propbot, wx_aes: Callbacks, kind: str
 ) -> None:
     before = propbot.footprint()
     fields = {"link": {"Title": "看看", "Url": "http://example.com"}}.get(kind, {"MediaId": "m"})
-    status, reply = Resident(propbot, wx).post(message_xml(OPENID, kind, 1795413600, 42, **fields))
+    status, reply = Resident(propbot, wx_aes).post(message_xml(OPENID, kind, 1795413600, 42, **fields))
     assert status == 200 and reply is not None
     assert reply["Content"].startswith("抱歉，目前只能处理文字、图片、语音和位置")
     assert propbot.footprint() == before
@@ -231,12 +238,12 @@ class SlowEngine:
 
 
 def test_a_slow_answer_is_success_now_and_a_customer_service_message_later(
-    propbot: Propbot, wx: Callbacks
+    propbot: Propbot, wx_aes: Callbacks
 ) -> None:
     channel = propbot.web.state.channels.wechat
     channel.reply_timeout = 0.3
     propbot.app.__dict__["engine"] = SlowEngine(propbot.app.engine, 1.0)
-    li = Resident(propbot, wx)
+    li = Resident(propbot, wx_aes)
     started = time.monotonic()
     status, reply = li.post(message_xml(OPENID, "text", li.created(), 555, Content="物业电话多少"))
     assert status == 200 and reply is None  # "success": WeChat will not retry
@@ -250,11 +257,11 @@ def test_a_slow_answer_is_success_now_and_a_customer_service_message_later(
 
 
 def test_one_resident_on_wechat_and_telegram_shares_tickets_and_bills(
-    propbot: Propbot, wx: Callbacks
+    propbot: Propbot, wx_aes: Callbacks
 ) -> None:
     propbot.bind("wechat", OPENID, "李明")
     propbot.bind("telegram", "5550003", "王芳")  # family member of the same unit
-    li = Resident(propbot, wx)
+    li = Resident(propbot, wx_aes)
     li.say("厨房水管漏水了")
     li.say("尽快")
     li.say("确认")

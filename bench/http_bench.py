@@ -1,0 +1,291 @@
+"""``/wechat`` and ``/telegram`` over loopback: throughput and p50/p99 latency with concurrent clients,
+on SQLite and PostgreSQL.
+
+``propbot serve`` runs as its own process (as in production) against a scratch database with the demo
+compound; a fake Telegram Bot API runs in another process and takes the bot's replies. Each client is
+one resident (a bound WeChat openid or Telegram chat) who sends the next message when the previous one
+is answered: a realistic mix of fee queries, status queries, repairs (with their dialog) and small
+talk. WeChat callbacks are signed and AES-encrypted beforehand, exactly as WeChat sends them.
+
+    uv run python bench/http_bench.py [--clients 50] [--requests 2000] [--backends sqlite postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fakes import telegram_api, wechat_api  # noqa: E402
+from tests.fakes.wechat_api import Callbacks, message_xml  # noqa: E402
+
+PG_ADMIN = os.environ.get("PROPBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECRET = "bench-secret"
+STAFF_CHAT = "-1009999"
+
+# One resident's messages, in order, repeated (a day's mix, as in bench/engine_bench.py).
+SCRIPT = (
+    "你好",
+    "我家物业费还欠多少",
+    "厨房水管漏水了",
+    "尽快",
+    "确认",
+    "我报的修什么时候来",
+    "物业电话多少",
+    "谢谢",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the processes ------------------------------------------------------------------------------------
+def _fake_telegram(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(telegram_api.FakeTelegram().app, host="127.0.0.1", port=port, log_level="error")
+
+
+@contextmanager
+def fake_telegram() -> Iterator[str]:
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(target=_fake_telegram, args=(port,), daemon=True)
+    process.start()
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/bot{telegram_api.TOKEN}/getMe")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.join()
+
+
+@contextmanager
+def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TELEGRAM_TOKEN": telegram_api.TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_API_URL": f"{telegram_url}/bot",
+        **({"TELEGRAM_STAFF_CHAT_ID": STAFF_CHAT} if staff_group else {}),
+        "WECHAT_APP_ID": wechat_api.APP_ID,
+        "WECHAT_TOKEN": wechat_api.TOKEN,
+        "WECHAT_AES_KEY": wechat_api.AES_KEY,
+    }
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from bot.cli import main; sys.exit(main())",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+    ]
+    log_path = Path(tempfile.gettempdir()) / f"propbot-bench-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", server, str(log_path))
+            yield f"http://127.0.0.1:{port}"
+        except Exception:
+            print(f"server log: {log_path}", file=sys.stderr)
+            raise
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def wait_until_up(
+    url: str, process: subprocess.Popen[str] | None = None, log: str = "", timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{Path(log).read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@contextmanager
+def scratch_database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    name = f"propbot_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bind_accounts(database_url: str, clients: int) -> tuple[list[str], list[int]]:
+    """Bind one WeChat openid and one Telegram chat per client to demo residents (round robin)."""
+    from sqlalchemy import select
+
+    from bot.app import App
+    from bot.settings import Settings
+    from data.clock import SystemClock
+    from data.db import transaction
+    from data.models import Resident
+    from data.store import Store
+
+    app = App(Settings(database_url=database_url), SystemClock())
+    openids = [f"oBENCH{i:04d}{'x' * 18}" for i in range(clients)]
+    chats = [7_000_000 + i for i in range(clients)]
+    try:
+        with transaction(app.sessions) as session:
+            store = Store(session)
+            residents = list(session.scalars(select(Resident).order_by(Resident.id).limit(clients * 2)))
+            for i in range(clients):
+                resident = residents[(2 * i) % len(residents)]  # every other resident: distinct units
+                for channel, external in (("wechat", openids[i]), ("telegram", str(chats[i]))):
+                    store.bind(store.account(channel, external), resident, app.clock.now())
+    finally:
+        app.close()
+    return openids, chats
+
+
+# -- the load ------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    endpoint: str
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def row(self, backend: str) -> str:
+        ms = sorted(x * 1000 for x in self.latencies)
+        pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+        return (
+            f"| {backend} | `{self.endpoint}` | {len(ms)} | {len(ms) / self.seconds:,.0f} | "
+            f"{statistics.median(ms):.1f} | {pick(0.90):.1f} | {pick(0.99):.1f} | {ms[-1]:.0f} | "
+            f"{self.errors} |"
+        )
+
+
+Request = tuple[str, dict[str, Any]]  # path and httpx.post keyword arguments
+
+
+def telegram_requests(chats: list[int], per_client: int) -> list[list[Request]]:
+    updates = telegram_api.Updates()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    return [
+        [
+            ("/telegram", {"json": updates.text(chat, SCRIPT[n % len(SCRIPT)]), "headers": headers})
+            for n in range(per_client)
+        ]
+        for chat in chats
+    ]
+
+
+def wechat_requests(openids: list[str], per_client: int) -> list[list[Request]]:
+    """Signed and AES-encrypted beforehand, so the clients spend nothing on crypto."""
+    callbacks = Callbacks(aes=True)
+    created = int(time.time())
+    scripts = []
+    for c, openid in enumerate(openids):
+        script = []
+        for n in range(per_client):
+            xml = message_xml(openid, "text", created + n, 10_000 * c + n, Content=SCRIPT[n % len(SCRIPT)])
+            path, body = callbacks.build(xml)
+            script.append((path, {"content": body, "headers": {"Content-Type": "text/xml"}}))
+        scripts.append(script)
+    return scripts
+
+
+async def run_load(base: str, endpoint: str, scripts: list[list[Request]]) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=len(scripts), max_keepalive_connections=len(scripts))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def one_client(requests: list[Request]) -> None:
+            nonlocal errors
+            for path, options in requests:
+                started = time.perf_counter()
+                response = await client.post(path, **options)
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code != 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client(s) for s in scripts))
+        return Result(endpoint, latencies, errors, time.perf_counter() - started)
+
+
+def bench_backend(backend: str, clients: int, requests: int, staff_group: bool) -> list[Result]:
+    per_client = max(1, requests // clients)
+    with (
+        scratch_database(backend) as url,
+        fake_telegram() as telegram_url,
+        propbot(url, telegram_url, staff_group) as base,
+    ):
+        openids, chats = bind_accounts(url, clients + 1)
+        # a spare resident's first messages load the NLU and fill the connection pools
+        for path, options in wechat_requests(openids[-1:], 2)[0] + telegram_requests(chats[-1:], 2)[0]:
+            httpx.post(base + path, timeout=60, **options)
+        return [
+            asyncio.run(run_load(base, "/wechat", wechat_requests(openids[:clients], per_client))),
+            asyncio.run(run_load(base, "/telegram", telegram_requests(chats[:clients], per_client))),
+        ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint and backend")
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument(
+        "--no-staff-group",
+        action="store_true",
+        help="no Telegram staff group (its cards are then not dispatched during the run)",
+    )
+    args = parser.parse_args()
+    print(f"{args.clients} concurrent clients, {args.requests} requests per endpoint; CPUs: {os.cpu_count()}")
+    print("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for backend in args.backends:
+        for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group):
+            print(result.row(backend), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
