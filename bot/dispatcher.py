@@ -214,7 +214,7 @@ class Dispatcher:
         limiter = self.limiters[group[0].message.channel]
         for index, claim in enumerate(group):
             if not await self._acquire(limiter, claim):
-                later = max(limiter.delay(claim.message.recipient), 1.0)
+                later = max(limiter.delay(claim.message.recipient), 0.1)
                 await asyncio.to_thread(self._defer, group[index:], later)
                 return
             outcome = await self._send(claim.message)
