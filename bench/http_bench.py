@@ -81,7 +81,7 @@ def fake_telegram() -> Iterator[str]:
 
 
 @contextmanager
-def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> Iterator[str]:
+def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -115,13 +115,22 @@ def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> I
         )
         try:
             wait_until_up(f"http://127.0.0.1:{port}/healthz", server, str(log_path))
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", server.pid
         except Exception:
             print(f"server log: {log_path}", file=sys.stderr)
             raise
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_up(
@@ -190,6 +199,7 @@ class Result:
     latencies: list[float]
     errors: int
     seconds: float
+    server_cpu: float = 0.0  # seconds of the server process's CPU during the run
 
     def row(self, backend: str) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -197,7 +207,7 @@ class Result:
         return (
             f"| {backend} | `{self.endpoint}` | {len(ms)} | {len(ms) / self.seconds:,.0f} | "
             f"{statistics.median(ms):.1f} | {pick(0.90):.1f} | {pick(0.99):.1f} | {ms[-1]:.0f} | "
-            f"{self.errors} |"
+            f"{self.server_cpu / len(ms) * 1000:.1f} | {self.errors} |"
         )
 
 
@@ -250,20 +260,27 @@ async def run_load(base: str, endpoint: str, scripts: list[list[Request]]) -> Re
         return Result(endpoint, latencies, errors, time.perf_counter() - started)
 
 
+def measured(base: str, pid: int, endpoint: str, scripts: list[list[Request]]) -> Result:
+    before = cpu_seconds(pid)
+    result = asyncio.run(run_load(base, endpoint, scripts))
+    result.server_cpu = cpu_seconds(pid) - before
+    return result
+
+
 def bench_backend(backend: str, clients: int, requests: int, staff_group: bool) -> list[Result]:
     per_client = max(1, requests // clients)
     with (
         scratch_database(backend) as url,
         fake_telegram() as telegram_url,
-        propbot(url, telegram_url, staff_group) as base,
+        propbot(url, telegram_url, staff_group) as (base, pid),
     ):
         openids, chats = bind_accounts(url, clients + 1)
         # a spare resident's first messages load the NLU and fill the connection pools
         for path, options in wechat_requests(openids[-1:], 2)[0] + telegram_requests(chats[-1:], 2)[0]:
             httpx.post(base + path, timeout=60, **options)
         return [
-            asyncio.run(run_load(base, "/wechat", wechat_requests(openids[:clients], per_client))),
-            asyncio.run(run_load(base, "/telegram", telegram_requests(chats[:clients], per_client))),
+            measured(base, pid, "/wechat", wechat_requests(openids[:clients], per_client)),
+            measured(base, pid, "/telegram", telegram_requests(chats[:clients], per_client)),
         ]
 
 
@@ -279,8 +296,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"{args.clients} concurrent clients, {args.requests} requests per endpoint; CPUs: {os.cpu_count()}")
-    print("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/req "
+        "| errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group):
             print(result.row(backend), flush=True)

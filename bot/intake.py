@@ -19,10 +19,12 @@ from bot.metrics import Metrics
 from flows.turn import Inbound, Reply
 
 T = TypeVar("T")
-# Engine threads. SQLite takes one writer at a time and its busy handler backs off in sleeps of up to
-# 100 ms, so concurrent writers make long tails: one thread, first come first served, is faster there.
-# PostgreSQL's pool has 30 connections; more threads than this only fight over the GIL.
-WORKERS = {"sqlite": 1, "postgresql": 8}
+# Engine threads (ENGINE_THREADS overrides). Handling a message is mostly Python (the ORM, the flows),
+# so threads beyond two only fight over the GIL and starve the event loop: measured tails of several
+# seconds with 8 threads, none with 1-2 (docs/benchmarks.md). SQLite takes one writer at a time and its
+# busy handler backs off in sleeps of up to 100 ms, so one thread, first come first served, is best there;
+# PostgreSQL gets a second thread to overlap database round trips. Scale out with processes.
+WORKERS = {"sqlite": 1, "postgresql": 2}
 
 
 class ChatLocks:
@@ -55,7 +57,7 @@ class Intake:
         self.app = app
         self.metrics = metrics
         self.locks = ChatLocks()
-        workers = WORKERS.get(app.db.dialect.name, 4)
+        workers = app.settings.engine_threads or WORKERS.get(app.db.dialect.name, 4)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
