@@ -6,6 +6,7 @@ outbox rows land together or not at all. A retried message id gets the recorded 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -17,13 +18,13 @@ from data.models import Compound, Conversation
 from data.store import Store
 from flows import answers
 from flows.binding import BindingFlow
-from flows.booking import BookingForm
+from flows.booking import SLOT_PREFIX, BookingForm
 from flows.complaint import ComplaintForm
 from flows.emergency import handle_emergency
 from flows.fee_query import answer_fee_query
 from flows.form import SKIP_WORDS
 from flows.repair import RepairForm
-from flows.status import answer_status
+from flows.status import TICKET_NUMBER, answer_status
 from flows.turn import Inbound, Reply, Turn
 from nlu.types import NLUBackend, Parse
 
@@ -33,6 +34,7 @@ CANCEL_WORDS = frozenset({"取消", "算了", "不用了", "不要了", "不报�
 SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts that request instead
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
+RULE_CONFIDENCE = 0.95
 NEEDS_BINDING = frozenset({"repair", "complaint", "booking", "fee_query", "status_query"})
 
 
@@ -109,7 +111,8 @@ class Engine:
         account = store.account(inbound.channel, inbound.external_id, inbound.display_name)
         account.last_inbound_at = inbound.received_at
         compound = self._compound(store, account.resident.unit.building.compound_id if account.resident else None)
-        state = dict(conversation.state or {})
+        # A deep copy: editing the loaded JSON in place would hide the change from SQLAlchemy.
+        state = copy.deepcopy(conversation.state or {})
         return Turn(store, inbound, parse, account, compound, store.settings(compound), state,
                     next_flow=conversation.flow)
 
@@ -134,7 +137,7 @@ class Engine:
         if not turn.text and active is None:
             self._hold_photos(turn)
             return
-        if turn.parse.intent == "emergency":
+        if self._is_emergency(turn):
             self._interrupt_for_emergency(turn, active)
             return
         if active is not None:
@@ -143,6 +146,15 @@ class Engine:
         if any(hook(turn) for hook in PRE_ROUTES):
             return
         self._start(turn)
+
+    @staticmethod
+    def _is_emergency(turn: Turn) -> bool:
+        """Button values (ticket numbers, booking slots) look odd to the classifier: for them only the
+        emergency rules count (they answer with confidence >= RULE_CONFIDENCE)."""
+        if turn.parse.intent != "emergency":
+            return False
+        is_button = turn.text.startswith(SLOT_PREFIX) or TICKET_NUMBER.search(turn.text) is not None
+        return not is_button or turn.parse.confidence >= RULE_CONFIDENCE
 
     @staticmethod
     def _hold_photos(turn: Turn) -> None:

@@ -87,9 +87,6 @@ def test_callback_due_in_quiet_hours_waits_for_the_morning(app: App, clock: Fixe
     assert row.due_at.astimezone(NOW.tzinfo).hour == 8
 
 
-@pytest.mark.xfail(
-    reason="NLU calls button values with a ticket number an emergency; engine trusts it", strict=False
-)
 def test_button_value_is_not_an_emergency(app: App) -> None:
     number = make_ticket(app, done=True)
     assert "感谢您的确认" in Chat(app).say(f"解决了 {number}")
