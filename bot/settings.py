@@ -36,7 +36,7 @@ class Settings:
     wechat_templates: str = ""  # JSON: outbox kind -> template id and field mapping (docs/channels.md)
     wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)
     wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    engine_threads: int = 0  # threads handling messages; 0: 1 on SQLite, 4 on PostgreSQL (bot.intake)
+    engine_threads: int = 0  # threads handling messages; 0: 1 on SQLite, 2 on PostgreSQL (bot.intake)
     host: str = "127.0.0.1"
     port: int = 8080
 
