@@ -311,17 +311,10 @@ class Store:
         ticket: Ticket | None = None,
         dedupe_key: str | None = None,
     ) -> OutboxMessage:
-        message = OutboxMessage(
-            created_at=now,
-            due_at=due_at or now,
-            channel=channel,
-            recipient=recipient,
-            kind=kind,
-            text=text,
-            payload=payload or {},
-            urgent=urgent,
-            ticket_id=ticket.id if ticket is not None else None,
-            dedupe_key=dedupe_key,
+        message = outbox_row(
+            channel, recipient, kind, text, now,
+            due_at=due_at, payload=payload, urgent=urgent,
+            ticket_id=ticket.id if ticket is not None else None, dedupe_key=dedupe_key,
         )
         self.session.add(message)
         return message
@@ -354,6 +347,34 @@ class Store:
 
     def count(self, model: type[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def outbox_row(
+    channel: str,
+    recipient: str,
+    kind: str,
+    text: str,
+    now: datetime,
+    *,
+    due_at: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+    urgent: bool = False,
+    ticket_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage:
+    """A new outbox row, not yet added to any session."""
+    return OutboxMessage(
+        created_at=now,
+        due_at=due_at or now,
+        channel=channel,
+        recipient=recipient,
+        kind=kind,
+        text=text,
+        payload=payload or {},
+        urgent=urgent,
+        ticket_id=ticket_id,
+        dedupe_key=dedupe_key,
+    )
 
 
 def day_start(now: datetime) -> datetime:

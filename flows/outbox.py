@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from data.models import OutboxMessage
-from data.store import STAFF_RECIPIENT
+from data.store import STAFF_RECIPIENT, outbox_row
 
 
 def taken(session: Session, keys: list[str]) -> set[str]:
@@ -50,17 +50,9 @@ def enqueue_once(
     so the row is just added; the unique constraint still stands behind it."""
     if not checked and taken(session, [dedupe_key]):
         return False
-    row = OutboxMessage(
-        created_at=now,
-        due_at=due_at or now,
-        channel=channel,
-        recipient=recipient,
-        kind=kind,
-        text=text,
-        payload=payload or {},
-        urgent=urgent,
-        ticket_id=ticket_id,
-        dedupe_key=dedupe_key,
+    row = outbox_row(
+        channel, recipient, kind, text, now,
+        due_at=due_at, payload=payload, urgent=urgent, ticket_id=ticket_id, dedupe_key=dedupe_key,
     )
     if checked:
         session.add(row)
