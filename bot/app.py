@@ -41,7 +41,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        hooks.install()  # callback answers, "已缴费", outage look-ups (issue 5)
+        hooks.install()  # binding codes, staff relay, callback answers, "已缴费", outage look-ups
         return Engine(self.sessions, self.nlu)
 
     def prepare_store(self, with_demo: bool = False) -> bool:

@@ -18,8 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import flows.bind_code
-import flows.relay
 from bot.app import App
 from bot.channels.staff_group import StaffGroup, TelegramStaffSender
 from bot.channels.telegram import TelegramChannel, TelegramSender, make_bot
@@ -80,8 +78,6 @@ def create_app(
     app: App, *, dispatch: bool = True, polling: bool | None = None, dispatch_idle: float = 1.0
 ) -> Starlette:
     """The web app for ``app``. ``dispatch`` runs the outbox dispatcher and the scheduler."""
-    flows.relay.install()
-    flows.bind_code.install()
     metrics = Metrics()
     intake = Intake(app, metrics)
     channels = build_channels(app, intake)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from data.models import BindingCode
 from flows import answers
 from flows.binding import CODE
-from flows.engine import FLOWS, PRE_ROUTES
+from flows.engine import FLOWS
 from flows.turn import Turn
 
 BIND_WORDS = frozenset({"绑定", "绑定房屋", "绑定房号", "房屋绑定", "我要绑定"})
@@ -27,11 +27,3 @@ def bind_by_code(turn: Turn) -> bool:
     if code is None or code.used_at is not None:
         return False  # an ordinary short word ("hello", "ok"): let the engine route it
     return FLOWS["binding"].resume(turn)
-
-
-def install() -> None:
-    if bind_by_code not in PRE_ROUTES:
-        PRE_ROUTES.append(bind_by_code)
-
-
-install()

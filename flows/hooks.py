@@ -1,19 +1,25 @@
-"""The scheduler's answers that claim a resident's message before intent routing (``PRE_ROUTES``):
-callback answers, "已缴费", "发工资后再提醒我", "怎么停水了?" during an outage, greeting opt-ins.
+"""Hooks that claim a resident's message before intent routing (``PRE_ROUTES``), on every channel:
+one-time binding codes, answers to a staff member's relayed question, callback answers, "已缴费",
+"发工资后再提醒我", "怎么停水了?" during an outage, greeting opt-ins.
 
-Order matters: the most specific first. Each hook returns False for anything that is not its
-business, so the message goes on to the NLU as usual.
+Order matters: the most specific first. A binding code is unmistakable. A staff question was asked by
+a person who waits for this very answer, and it is pending for one message only, so it goes before
+the callback answers, which would otherwise read "3" or "满意" or "好了" meant for staff as a score or a
+confirmation. Each hook returns False for anything that is not its business, so the message goes
+on to the NLU as usual.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flows import broadcasts, callbacks, reminders
+from flows import bind_code, broadcasts, callbacks, relay, reminders
 from flows.engine import PRE_ROUTES
 from flows.turn import Turn
 
 HOOKS: tuple[Callable[[Turn], bool], ...] = (
+    bind_code.bind_by_code,
+    relay.relay_from_resident,
     callbacks.answer_confirmation,
     callbacks.answer_score,
     reminders.answer_paid,
@@ -24,7 +30,8 @@ HOOKS: tuple[Callable[[Turn], bool], ...] = (
 
 
 def install(routes: list[Callable[[Turn], bool]] = PRE_ROUTES) -> None:
-    """Register the hooks once (idempotent: the composition root may call it for every app)."""
+    """Register the hooks once, in ``HOOKS`` order (idempotent: the composition root may call it for
+    every app)."""
     for hook in HOOKS:
         if hook not in routes:
             routes.append(hook)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from data.models import Staff, Ticket
 from data.store import STAFF_RECIPIENT, Store
-from flows.engine import PRE_ROUTES
 from flows.tickets import notify_resident
 from flows.turn import Turn
 
@@ -21,7 +20,7 @@ CONTACTS = re.compile(
     r"(?<![\d])(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)"  # mobile, also written 138 0013 8000
     r"|(?<![\d])0\d{2,3}[\s-]?\d{7,8}(?!\d)"  # landline with area code
     r"|(?<![A-Za-z0-9_@])@[A-Za-z][A-Za-z0-9_]{3,31}"  # Telegram @username
-    r"|(?<![A-Za-z0-9_-])o[A-Za-z0-9_-]{20,40}(?![A-Za-z0-9_-])"  # WeChat openid (o6_bmjrPTlm6_2sgVt7hMZOPfL2M)
+    r"|(?<![A-Za-z0-9_-])o[A-Za-z0-9_-]{20,40}(?![A-Za-z0-9_-])"  # WeChat openid (o6_bmjrPTlm6_...)
 )
 
 
@@ -76,11 +75,3 @@ def _awaiting_answer(turn: Turn) -> Ticket | None:
         if relay and datetime.fromisoformat(relay["at"]) >= since:
             return ticket
     return None
-
-
-def install() -> None:
-    if relay_from_resident not in PRE_ROUTES:
-        PRE_ROUTES.append(relay_from_resident)
-
-
-install()

@@ -80,7 +80,6 @@ class StaffGroup:
         self.intake = intake
         self.bot = bot
         self.chat_id = chat_id
-        relay.install()
 
     @property
     def app(self) -> App:
