@@ -48,7 +48,8 @@ from data.models import (  # noqa: E402
 )
 from data.store import Store  # noqa: E402
 from flows import sweeps  # noqa: E402
-from tests.fake_bot_api import BotApiSender, FakeBotApi  # noqa: E402
+from tests.fakes.serve import ServerThread  # noqa: E402
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, Limits  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday morning: no quiet hours
@@ -96,54 +97,49 @@ def compound_row(session) -> Compound:  # type: ignore[no-untyped-def]
 
 # -- 1. dispatcher ---------------------------------------------------------------------------------------
 def telegram_sender(base_url: str):  # type: ignore[no-untyped-def]
-    """The Telegram channel's own sender (python-telegram-bot) when it is there, else a plain one."""
-    try:
-        from bot.channels.telegram import TelegramSender, make_bot
-        from bot.settings import Settings
+    """The Telegram channel's own sender (python-telegram-bot)."""
+    from bot.channels.telegram import TelegramSender, make_bot
+    from bot.settings import Settings
 
-        bot = make_bot(Settings(telegram_token="123:BENCH", telegram_api_url=base_url))
-        return TelegramSender(bot), "bot.channels.telegram.TelegramSender (python-telegram-bot)"
-    except ImportError:
-        return BotApiSender(base_url, token="123:BENCH"), "tests.fake_bot_api.BotApiSender (httpx)"
+    bot = make_bot(Settings(telegram_token=TOKEN, telegram_api_url=base_url))
+    return TelegramSender(bot), "bot.channels.telegram.TelegramSender (python-telegram-bot)"
 
 
 def bench_dispatch(backend: str, count: int, rate: float) -> dict[str, object]:
-    api = FakeBotApi(overall_per_s=30.0)
-    api.start()
-    try:
-        with database(backend) as url:
-            engine = make_engine(url)
-            migrate(engine)
-            sessions = make_session_factory(engine)
-            ids = _enqueue_reminders(sessions, count)
-            sender, sender_name = telegram_sender(api.base_url)
-            limits = {
-                "telegram": ChannelLimits(
-                    overall=Rate(int(rate), 1.0), per_chat=Rate(1, 1.0), per_group=Rate(20, 60.0)
-                )
-            }
-            dispatcher = Dispatcher(
-                sessions, {"telegram": sender}, RunningClock(), DispatchConfig(batch=200), limits=limits
+    api = FakeTelegram(limits=Limits(overall_per_s=30.0))
+    with ServerThread(api.app) as server, database(backend) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        sessions = make_session_factory(engine)
+        ids = _enqueue_reminders(sessions, count)
+        sender, sender_name = telegram_sender(f"{server.url}/bot")
+        limits = {
+            "telegram": ChannelLimits(
+                overall=Rate(int(rate), 1.0), per_chat=Rate(1, 1.0), per_group=Rate(20, 60.0)
             )
-            elapsed = asyncio.run(_drain(dispatcher, sessions, count))
-            with sessions() as session:
-                statuses = Counter(session.scalars(select(OutboxMessage.status)))
-            engine.dispose()
-    finally:
-        api.stop()
-    texts = Counter((r["chat_id"], r["text"]) for r in api.received)
-    first, last = api.received[0]["at"], api.received[-1]["at"]
-    achieved = (len(api.received) - 1) / (last - first) if last > first else 0.0
+        }
+        dispatcher = Dispatcher(
+            sessions, {"telegram": sender}, RunningClock(), DispatchConfig(batch=200), limits=limits
+        )
+        elapsed = asyncio.run(_drain(dispatcher, sessions, count))
+        with sessions() as session:
+            statuses = Counter(session.scalars(select(OutboxMessage.status)))
+        engine.dispose()
+    received = api.sent()
+    rejected = sum(api.rejected_by.values())
+    texts = Counter((c.params["chat_id"], c.params["text"]) for c in received)
+    first, last = received[0].at, received[-1].at
+    achieved = (len(received) - 1) / (last - first) if last > first else 0.0
     return {
         "backend": backend,
         "sender": sender_name,
         "messages": count,
-        "delivered": len(api.received),
+        "delivered": len(received),
         "limit": rate,
         "achieved": achieved,
         "share": achieved / rate,
         "wall_s": elapsed,
-        "http_429": f"{api.rejected_429} {api.rejected_by}" if api.rejected_429 else 0,
+        "http_429": f"{rejected} {api.rejected_by}" if rejected else 0,
         "duplicates": sum(n - 1 for n in texts.values() if n > 1),
         "all_sent": statuses.get("sent", 0) == len(ids),
     }

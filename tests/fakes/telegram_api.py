@@ -1,7 +1,13 @@
 """A fake Telegram Bot API: ``/bot<token>/<method>`` with the real request and response shapes.
 
 It keeps every call (method and decoded parameters), numbers messages per chat, serves queued
-updates to ``getUpdates``, and fails on demand (``fail_next``) with the Bot API's error answers.
+updates to ``getUpdates``, and fails on demand (``fail_next``, ``garbage_next``, ``blocked``) with
+the Bot API's error answers. Given ``Limits`` it enforces Telegram's published send limits the way
+a bucket would (30 messages a second overall, one a second per chat, 20 a minute per group) and
+answers a breach with 429 and ``retry_after``, as Telegram does.
+
+``BotApiSender`` is a plain ``Sender`` posting to it with httpx, for tests that need real HTTP
+without depending on the Telegram channel module.
 """
 
 from __future__ import annotations
@@ -10,25 +16,31 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
 
 BOT_ID = 777000111
 TOKEN = f"{BOT_ID}:TEST-token"
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "阳光花园物业", "username": "sunshine_pm_bot"}
+GARBAGE = "<html>oops</html>"
 
 
 @dataclass(frozen=True)
 class Call:
     method: str
     params: dict[str, Any]
-    result: Any = None  # what the fake answered (the sent Message for sendMessage)
+    result: Any = None  # what the fake answered (the sent Message for sendMessage, else the error)
+    ok: bool = True
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> dict[str, Any]:
@@ -36,14 +48,44 @@ class Call:
         return dict(self.result)
 
 
+@dataclass(frozen=True)
+class Limits:
+    overall_per_s: float = 30.0
+    chat_per_s: float = 1.0
+    group_per_min: float = 20.0
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    rate: float  # tokens per second
+    tokens: float = -1.0
+    at: float = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.at = self.capacity, now
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0 - 1e-6:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 class FakeTelegram:
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, limits: Limits | None = None) -> None:
         self.token = token
+        self.limits = limits
+        self.blocked: set[str] = set()  # chats that blocked the bot (403 on send*)
+        self.rejected_by: dict[str, int] = {}  # 429s by bucket: "chat" | "group" | "overall"
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._next_id: dict[str, int] = {}
-        self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._failures: dict[str, list[tuple[int, Any]]] = {}
         self._updates: list[dict[str, Any]] = []
+        self._overall = _Bucket(limits.overall_per_s, limits.overall_per_s) if limits else None
+        self._chats: dict[str, _Bucket] = {}
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
 
     # -- what tests use ----------------------------------------------------------------------------
@@ -51,13 +93,13 @@ class FakeTelegram:
         with self._lock:
             return [c for c in self._calls if method is None or c.method == method]
 
+    def sent(self) -> list[Call]:
+        """Delivered messages, in order (refused attempts left out)."""
+        return [c for c in self.calls("sendMessage") if c.ok]
+
     def sent_to(self, chat_id: int | str) -> list[Call]:
-        """Messages delivered to ``chat_id`` (refused attempts left out)."""
-        return [
-            c
-            for c in self.calls("sendMessage")
-            if str(c.params.get("chat_id")) == str(chat_id) and not _refused(c)
-        ]
+        """Messages delivered to ``chat_id``."""
+        return [c for c in self.sent() if str(c.params.get("chat_id")) == str(chat_id)]
 
     def texts_to(self, chat_id: int | str) -> list[str]:
         return [c.params["text"] for c in self.sent_to(chat_id)]
@@ -74,39 +116,79 @@ class FakeTelegram:
     def fail_next(
         self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1
     ) -> None:
-        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-        if retry_after is not None:
-            body["parameters"] = {"retry_after": retry_after}
-        with self._lock:
-            self._failures.setdefault(method, []).extend([(status, body)] * times)
+        self._fail(method, status, _error(status, description, retry_after), times)
+
+    def garbage_next(self, method: str, times: int = 1) -> None:
+        """Answer 200 with a body that is not JSON (a proxy's error page)."""
+        self._fail(method, 200, GARBAGE, times)
 
     def queue_update(self, update: dict[str, Any]) -> None:
         with self._lock:
             self._updates.append(update)
 
     # -- the endpoint ---------------------------------------------------------------------------------
-    async def _endpoint(self, request: Request) -> JSONResponse:
+    def _fail(self, method: str, status: int, body: Any, times: int) -> None:
+        with self._lock:
+            self._failures.setdefault(method, []).extend([(status, body)] * times)
+
+    async def _endpoint(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
-            return JSONResponse(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401
-            )
+            return JSONResponse(_error(401, "Unauthorized"), status_code=401)
         method = request.path_params["method"]
         params = await _params(request)
-        with self._lock:
-            failures = self._failures.get(method)
-            failure = failures.pop(0) if failures else None
-        if failure is not None:
-            self._record(Call(method, params, failure[1]))
-            return JSONResponse(failure[1], status_code=failure[0])
-        if method == "getUpdates":
+        answer = self._answer(method, params)
+        if answer is None:
             return await self._get_updates(params)
-        result = self._result(method, params)
-        self._record(Call(method, params, result))
-        return JSONResponse({"ok": True, "result": result})
+        status, body = answer
+        if isinstance(body, str):
+            return PlainTextResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status)
 
-    def _record(self, call: Call) -> None:
-        with self._lock:
-            self._calls.append(call)
+    def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, Any] | None:
+        """Status and body, recorded as a call; None for a getUpdates to serve."""
+        with self._lock:  # one lock: buckets, message ids and the record move together
+            refusal = self._refusal(method, params)
+            if refusal is None and method == "getUpdates":
+                return None
+            if refusal is None:
+                result = self._result(method, params)
+                self._calls.append(Call(method, params, result))
+                return 200, {"ok": True, "result": result}
+            self._calls.append(Call(method, params, refusal[1], ok=False))
+            return refusal
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, Any] | None:
+        """The scripted or rule-made refusal of this call, if any."""
+        failures = self._failures.get(method)
+        if failures:
+            return failures.pop(0)
+        if not method.startswith("send"):
+            return None
+        chat = str(params.get("chat_id"))
+        if chat in self.blocked:
+            return 403, _error(403, "Forbidden: bot was blocked by the user")
+        if self.limits and not self._allowed(chat, time.monotonic()):
+            return 429, _error(429, "Too Many Requests: retry after 1", retry_after=1)
+        return None
+
+    def _allowed(self, chat: str, now: float) -> bool:
+        assert self.limits and self._overall
+        group = chat.startswith("-")
+        bucket = self._chats.get(chat)
+        if bucket is None:
+            per_s = self.limits.group_per_min / 60 if group else self.limits.chat_per_s
+            bucket = self._chats[chat] = _Bucket(1.0, per_s * 1.05)  # 5% slack for HTTP jitter
+        if not bucket.take(now):
+            self._reject("group" if group else "chat")
+            return False
+        if not self._overall.take(now):
+            bucket.tokens += 1.0  # not sent: give the chat its token back
+            self._reject("overall")
+            return False
+        return True
+
+    def _reject(self, why: str) -> None:
+        self.rejected_by[why] = self.rejected_by.get(why, 0) + 1
 
     async def _get_updates(self, params: dict[str, Any]) -> JSONResponse:
         offset = int(params.get("offset") or 0)
@@ -133,8 +215,7 @@ class FakeTelegram:
     def _message(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = str(params["chat_id"])
         if method == "sendMessage":
-            with self._lock:
-                self._next_id[chat_id] = message_id = self._next_id.get(chat_id, 0) + 1
+            self._next_id[chat_id] = message_id = self._next_id.get(chat_id, 0) + 1
         else:
             message_id = int(params["message_id"])
         chat_type = "supergroup" if chat_id.startswith("-") else "private"
@@ -150,8 +231,11 @@ class FakeTelegram:
         return message
 
 
-def _refused(call: Call) -> bool:
-    return isinstance(call.result, dict) and call.result.get("ok") is False
+def _error(status: int, description: str, retry_after: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return body
 
 
 async def _params(request: Request) -> dict[str, Any]:
@@ -237,3 +321,33 @@ class Updates:
             "message": origin,
         }
         return {"update_id": self._update_id, "callback_query": query}
+
+
+class BotApiSender:
+    """``sendMessage`` over httpx, errors mapped as the Telegram channel maps them."""
+
+    def __init__(self, base_url: str, token: str = TOKEN, channel: str = "telegram") -> None:
+        self.channel = channel
+        self.url = f"{base_url}{token}/sendMessage"
+        self.client = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64))
+
+    async def send(self, message: OutboundMessage) -> None:
+        try:
+            response = await self.client.post(
+                self.url, json={"chat_id": message.recipient, "text": message.text}
+            )
+        except httpx.HTTPError as exc:
+            raise TemporaryFailure(f"network: {exc}") from exc
+        if response.status_code >= 500:
+            raise TemporaryFailure(f"HTTP {response.status_code}")
+        body = response.json()  # garbage raises: the dispatcher treats it as temporary
+        if body.get("ok"):
+            return
+        if response.status_code == 429:
+            raise TemporaryFailure(
+                body.get("description", "429"), body.get("parameters", {}).get("retry_after")
+            )
+        raise PermanentFailure(body.get("description", f"HTTP {response.status_code}"))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

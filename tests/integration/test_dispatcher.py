@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from data.clock import SHANGHAI, FixedClock
 from data.db import make_engine, make_session_factory, transaction
 from data.store import Store
 from tests.conftest import NOW
-from tests.fake_bot_api import BotApiSender, FakeBotApi
+from tests.fakes.serve import ServerThread
+from tests.fakes.telegram_api import BotApiSender, FakeTelegram, Limits
 from tests.integration.outbox_helpers import FakeSender, dispatcher, enqueue, outbox, staff_texts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,21 +395,22 @@ def test_a_dispatcher_killed_mid_send_loses_nothing(
 
 # -- real HTTP -------------------------------------------------------------------------------------------
 @pytest.fixture
-def bot_api() -> FakeBotApi:
-    api = FakeBotApi()
-    api.start()
-    yield api  # type: ignore[misc]
-    api.stop()
+def bot_api() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram(limits=Limits())
+    with ServerThread(fake.app) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
 
 
 async def test_retries_after_a_fake_servers_5xx_over_http(
-    app: App, clock: FixedClock, bot_api: FakeBotApi
+    app: App, clock: FixedClock, bot_api: FakeTelegram
 ) -> None:
-    bot_api.fail_first, bot_api.garbage_first = 2, 1
+    bot_api.fail_next("sendMessage", 502, "Bad Gateway", times=2)
+    bot_api.garbage_next("sendMessage")
     bot_api.blocked.add("777")
     enqueue(app, 1, recipient="100")
     enqueue(app, 1, recipient="777")
-    sender = BotApiSender(bot_api.base_url)
+    sender = BotApiSender(f"{bot_api.url}/bot")  # type: ignore[attr-defined]
     try:
         run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=2, concurrency=1))
         for _ in range(6):
@@ -415,8 +418,8 @@ async def test_retries_after_a_fake_servers_5xx_over_http(
             clock.advance(seconds=30)
     finally:
         await sender.aclose()
-    assert bot_api.texts_by_chat() == {"100": ["消息0"]}
+    assert [(c.params["chat_id"], c.params["text"]) for c in bot_api.sent()] == [("100", "消息0")]
     ok, blocked = outbox(app, "telegram")
     assert ok.status == "sent" and ok.attempts == 3  # 502, then garbage, then delivered
     assert blocked.status == "failed" and "blocked" in (blocked.last_error or "")
-    assert bot_api.rejected_429 == 0
+    assert bot_api.rejected_by == {}  # no 429s
