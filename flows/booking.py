@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from data.clock import local
+from data.clock import SHANGHAI, local
 from flows import slots as s
-from flows.form import Form, Question, Slot, Values
-from flows.tickets import NewTicket, format_span, open_ticket
+from flows.form import Form, Narrowed, Question, Slot, Values, is_correction, narrowed
+from flows.tickets import WEEKDAYS, NewTicket, format_span, open_ticket
 from flows.turn import Button, Turn
 from nlu.types import SERVICES, TimeSpan
 
@@ -25,7 +25,12 @@ SERVICE_NAMES = {
     "event": "社区活动报名",
 }
 SLOT_PREFIX = "时段 "
-SLOTS_OFFERED = 4
+SLOTS_OFFERED = 4  # windows offered when no day is named yet
+RANGE_OFFERED = 6  # at most this many windows as buttons for several days (周末, 下周)
+NEARBY_DAYS = 7  # a named day that is full: look this many days either side for room
+NEARBY_OFFERED = 2  # ... and offer the windows of the nearest days, this many
+# No waiting list exists: say so honestly and offer a person (转人工 opens a handoff ticket).
+FULLY_BOOKED = "抱歉，{when}的服务时段都约满了。您可以告诉我其他日期，或者回复“转人工”请工作人员帮您协调。"
 
 
 def _spot_service(turn: Turn, values: Values) -> str | None:
@@ -39,7 +44,10 @@ def _answer_service(turn: Turn, values: Values) -> str | None:
 
 
 # -- slots of time ---------------------------------------------------------------------------
-def service_windows(turn: Turn, day: datetime) -> list[tuple[datetime, datetime]]:
+Window = tuple[datetime, datetime]
+
+
+def service_windows(turn: Turn, day: datetime) -> list[Window]:
     """The compound's booking windows on ``day`` (local)."""
     windows = []
     for start, end in turn.settings.booking_slots:
@@ -49,10 +57,10 @@ def service_windows(turn: Turn, day: datetime) -> list[tuple[datetime, datetime]
     return windows
 
 
-def free_windows(turn: Turn, service: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+def free_windows(turn: Turn, service: str, since: datetime, until: datetime) -> list[Window]:
     """Windows starting in [since, until) that still have room for ``service``."""
     taken = Counter(turn.store.booking_starts(service, since - timedelta(days=1), until + timedelta(days=1)))
-    found = []
+    found: list[Window] = []
     day = local(since).replace(hour=0, minute=0, second=0, microsecond=0)
     while day < until and len(found) < 50:
         for first, last in service_windows(turn, day):
@@ -67,39 +75,159 @@ def _window_json(first: datetime, last: datetime) -> dict[str, Any]:
     return s.span_to_json(TimeSpan(first, last))
 
 
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=SHANGHAI)
+
+
+def _day_label(day: date) -> str:
+    return f"{day.month}月{day.day}日(周{WEEKDAYS[day.weekday()]})"
+
+
+def _days_label(first: date, last: date) -> str:
+    return _day_label(first) if first == last else f"{_day_label(first)}至{_day_label(last)}"
+
+
+def _part_label(first: datetime, last: datetime) -> str:
+    """上午 09:00-11:00: a window of a day that is already named."""
+    first, last = local(first), local(last)
+    part = "上午" if first.hour < 12 else "中午" if first.hour < 13 else "下午" if first.hour < 18 else "晚上"
+    return f"{part} {first:%H:%M}-{last:%H:%M}"
+
+
+def _buttons(windows: list[Window], *, same_day: bool = False) -> tuple[Button, ...]:
+    label = _part_label if same_day else format_span
+    return tuple(Button(label(a, b), SLOT_PREFIX + a.isoformat()) for a, b in windows)
+
+
+# -- asking for a time ------------------------------------------------------------------------
 def _time_question(turn: Turn, values: Values) -> Question:
+    hint = narrowed(turn, "when")
+    if hint is not None:
+        return _days_question(turn, values, *_hint_days(hint))
     horizon = turn.now + timedelta(days=turn.settings.booking_days_ahead)
     free = free_windows(turn, values["service"], turn.now, horizon)[:SLOTS_OFFERED]
     if not free:
-        return "抱歉，近两周的服务时段都约满了，请问您想约哪一天？我们帮您登记候补。", ()
-    buttons = tuple(Button(format_span(a, b), SLOT_PREFIX + a.isoformat()) for a, b in free)
-    return "请问您想约什么时间？以下时段还有空，也可以直接告诉我日期和时间：", buttons
+        return FULLY_BOOKED.format(when="近两周"), ("转人工",)
+    return "请问您想约什么时间？以下时段还有空，也可以直接告诉我日期和时间：", _buttons(free)
 
 
-def _answer_time(turn: Turn, values: Values) -> dict[str, Any] | None:
+def _days_question(turn: Turn, values: Values, first: date, last: date) -> Question:
+    """The free windows of the day(s) the resident named, or of the nearest days with room."""
+    since = max(turn.now, _midnight(first))
+    free = free_windows(turn, values["service"], since, _midnight(last + timedelta(days=1)))
+    label = _days_label(first, last)
+    if free and first == last:
+        choices = " / ".join(_part_label(a, b) for a, b in free)
+        return f"{label}有这几个时间可以：{choices}，请选一个：", _buttons(free, same_day=True)
+    if free:
+        return f"{label}还有这些时间可以，请选一个：", _buttons(free[:RANGE_OFFERED])
+    return _nearby_question(turn, values, first, last, label)
+
+
+def _nearby_question(turn: Turn, values: Values, first: date, last: date, label: str) -> Question:
+    since = max(turn.now, _midnight(first - timedelta(days=NEARBY_DAYS)))
+    until = _midnight(last + timedelta(days=NEARBY_DAYS + 1))
+    by_day: dict[date, list[Window]] = {}
+    for window in free_windows(turn, values["service"], since, until):
+        by_day.setdefault(local(window[0]).date(), []).append(window)
+    if not by_day:
+        return FULLY_BOOKED.format(when=f"{label}前后一周"), ("转人工",)
+
+    def distance(day: date) -> int:
+        return (first - day).days if day < first else (day - last).days
+
+    days = sorted(sorted(by_day, key=lambda day: (distance(day), day))[:NEARBY_OFFERED])
+    windows = [w for day in days for w in by_day[day]][:RANGE_OFFERED]
+    names = "、".join(_day_label(day) for day in days)
+    return (
+        f"抱歉，{label}已经没有空的时段了。离得最近还有空的是{names}，请选一个时段，也可以告诉我其他日期：",
+        _buttons(windows),
+    )
+
+
+# -- reading the answer -----------------------------------------------------------------------
+def _answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
+    """A window (a button, or a day with a time), a day to choose a window on, or None."""
     if turn.text.startswith(SLOT_PREFIX):
         try:
             first = datetime.fromisoformat(turn.text.removeprefix(SLOT_PREFIX).strip())
         except ValueError:
             return None
         return _window_at(turn, first)
+    entity = turn.parse.first("datetime")
+    if entity is None or not isinstance(entity.value, TimeSpan):
+        return None
+    span: TimeSpan = entity.value
+    raw = s.span_to_json(span)
+    if s.check_future(turn, values, raw) is not None:
+        return raw  # in the past or too far ahead: the check says so
+    hint = narrowed(turn, "when")
+    if hint is not None and not s.names_a_date(entity.text):
+        return _pick_on_days(turn, values, span, *_hint_days(hint))  # 周六 ... "下午"
+    if s.whole_days(span):  # 周六, 明天, 周末: offer that day's windows
+        return _narrow(local(span.start).date(), local(span.end).date())
+    return _pick_on_days(turn, values, span, local(span.start).date(), local(span.start).date())
+
+
+def _spot_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
+    """A date or time named in any message (the first one, or a correction) picks a window or a day."""
+    if turn.state.get("asking") in ("return", "requirements") and not is_correction(turn.text):
+        return None  # "后天" answers the return date; "下午来之前打个电话" is a requirement
     span = turn.parse.value("datetime")
     if not isinstance(span, TimeSpan):
         return None
-    if span.is_point:
-        return _window_at(turn, span.start) or {"start": span.start.isoformat(), "end": span.end.isoformat(), "outside": True}
-    service = values.get("service", "cleaning")
-    free = free_windows(turn, service, max(span.start, turn.now), span.end + timedelta(seconds=1))
-    if free:
-        return _window_json(*free[0])
-    return {"start": span.start.isoformat(), "end": span.end.isoformat(), "full": True}
-
-
-def _spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
-    """A date or time named in any message (the first one, or a correction) picks a window."""
-    if "service" not in values or not isinstance(turn.parse.value("datetime"), TimeSpan):
-        return None
+    if "service" not in values and not s.whole_days(span):
+        return None  # whether a window has room depends on the service
     return _answer_time(turn, values)
+
+
+def _narrow(first: date, last: date, note: str = "") -> Narrowed:
+    return Narrowed({"first": first.isoformat(), "last": last.isoformat()}, note)
+
+
+def _hint_days(hint: dict[str, Any]) -> tuple[date, date]:
+    return date.fromisoformat(hint["first"]), date.fromisoformat(hint["last"])
+
+
+def _pick_on_days(
+    turn: Turn, values: Values, span: TimeSpan, first: date, last: date
+) -> dict[str, Any] | Narrowed:
+    """The first free window the time names on one of the days (下午 on 周六); else the days' choices."""
+    reason = ""
+    for offset in range((last - first).days + 1):
+        window, why = _free_window(turn, values, _moved(span, first + timedelta(days=offset)))
+        if window is not None:
+            return _window_json(*window)
+        reason = reason or why
+    return _narrow(first, last, note=reason)
+
+
+def _moved(span: TimeSpan, day: date) -> TimeSpan:
+    shift = timedelta(days=(day - local(span.start).date()).days)
+    return TimeSpan(span.start + shift, span.end + shift)
+
+
+def _free_window(turn: Turn, values: Values, span: TimeSpan) -> tuple[Window | None, str]:
+    """The first window with room that ``span`` names (the one around a point), or why there is none."""
+    named = [(a, b) for a, b in _windows_between(turn, span.start, span.end)
+             if (a <= span.start < b if span.is_point else span.start <= a <= span.end)]  # fmt: skip
+    if not named:
+        hours = "、".join(f"{a}-{b}" for a, b in turn.settings.booking_slots)
+        return None, f"抱歉，这个时间不在服务时段内（每天 {hours}）。"
+    if all(a < turn.now for a, _ in named):
+        return None, "抱歉，这个时段已经开始了，来不及安排了。"
+    since = max(turn.now, named[0][0])
+    free = free_windows(turn, values.get("service", "cleaning"), since, named[-1][0] + timedelta(seconds=1))
+    if not free:
+        return None, "抱歉，您说的这个时段已经约满了。"
+    return free[0], ""
+
+
+def _windows_between(turn: Turn, start: datetime, end: datetime) -> list[Window]:
+    """Every service window of the days from ``start`` to ``end``."""
+    first, last = local(start).date(), local(end).date()
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return [w for day in days for w in service_windows(turn, _midnight(day))]
 
 
 def _window_at(turn: Turn, at: datetime) -> dict[str, Any] | None:
@@ -111,11 +239,6 @@ def _window_at(turn: Turn, at: datetime) -> dict[str, Any] | None:
 
 
 def _check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
-    windows = "、".join(f"{a}-{b}" for a, b in turn.settings.booking_slots)
-    if raw.get("outside"):
-        return f"这个时间不在服务时段内（每天 {windows}），请选一个时段。"
-    if raw.get("full"):
-        return "抱歉，您说的这个时间已经约满了，请换一个时段。"
     error = s.check_future(turn, values, raw)
     if error is not None:
         return error

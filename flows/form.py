@@ -7,6 +7,7 @@ can take the next message. A message may answer the question asked, correct any 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,29 @@ CONFIRM_WORDS = frozenset({"确认", "确定", "提交", "是", "是的", "对",
 CHANGE_WORDS = frozenset({"修改", "改", "改一下", "不对", "有误", "要改"})
 SKIP_WORDS = frozenset({"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"})
 SKIPPED = "—"
+# "时间改成周日下午": the message corrects an earlier answer and does not answer the question asked.
+CORRECTION = re.compile(r"(?:改|换|调)(?:成|到|为|在)|(?:改|换)(?:个|一下)?时间|改一下")
+
+
+def is_correction(text: str) -> bool:
+    return CORRECTION.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """An answer that narrows a slot down without filling it (a day named without a time).
+
+    The slot stays open; ``hint`` (JSON) is kept in the state for the slot's question to offer the
+    choices left, and ``note`` (if any) is said first ("这个时段约满了")."""
+
+    hint: dict[str, Any]
+    note: str = ""
+
+
+def narrowed(turn: Turn, slot: str) -> dict[str, Any] | None:
+    """The hint of the last ``Narrowed`` answer for ``slot``, while the slot is still open."""
+    hints: dict[str, Any] = turn.state.get("narrowed") or {}
+    return hints.get(slot)
 
 
 def _nothing(turn: Turn, values: Values) -> Any:
@@ -39,8 +63,8 @@ class Slot:
     name: str
     label: str  # shown in the summary and in the "which to change" menu
     question: Callable[[Turn, Values], Question]
-    answer: Callable[[Turn, Values], Any]  # value from a reply to this question; None: not understood
-    spot: Callable[[Turn, Values], Any] = _nothing  # value from entities in any message
+    answer: Callable[[Turn, Values], Any]  # value (or Narrowed) from a reply to the question; None: not understood
+    spot: Callable[[Turn, Values], Any] = _nothing  # value (or Narrowed) from entities in any message
     check: Callable[[Turn, Values, Any], str | None] = _valid  # a polite error, or None
     show: Callable[[Any], str] = str
     needed: Callable[[Turn, Values], bool] = _always
@@ -71,7 +95,7 @@ class Form:
         values: Values = {}
         self.prefill(turn, values)
         held = turn.state.pop("held_photos", [])
-        turn.state.update(values={}, asking=None, photos=[*held, *turn.inbound.photos])
+        turn.state.update(values={}, asking=None, narrowed={}, photos=[*held, *turn.inbound.photos])
         for slot in self.slots:
             self._accept(turn, values, slot, slot.spot(turn, values))
         turn.state["values"] = values
@@ -96,15 +120,15 @@ class Form:
         self._advance(turn, values)
         return True
 
-    def ask_again(self, turn: Turn) -> None:
-        """Repeat the pending question, with a gentle hint."""
+    def ask_again(self, turn: Turn, hint: str = "抱歉，我没太明白。") -> None:
+        """Repeat the pending question, after ``hint``."""
         values: Values = turn.state.get("values", {})
         slot = self._slot(turn.state.get("asking"))
         if slot is None:
-            self._advance(turn, values, hint="抱歉，我没太明白。")
+            self._advance(turn, values, hint=hint)
             return
         text, buttons = slot.question(turn, values)
-        turn.say("抱歉，我没太明白。" + text, *buttons)
+        turn.say(hint + text, *buttons)
         turn.stay(self.name)
 
     # -- internals -------------------------------------------------------------------------------
@@ -116,6 +140,8 @@ class Form:
         if slot.skippable and turn.text.strip("。.！!") in SKIP_WORDS:
             values[slot.name] = SKIPPED
             return True
+        if corrected and is_correction(turn.text):
+            return True  # the message was about an earlier answer; the question is asked again
         value = slot.answer(turn, values)
         if value is None:
             return corrected
@@ -124,11 +150,19 @@ class Form:
     def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any) -> bool:
         if value is None:
             return False
+        hints: dict[str, Any] = turn.state.setdefault("narrowed", {})
+        if isinstance(value, Narrowed):
+            values.pop(slot.name, None)
+            hints[slot.name] = value.hint
+            if value.note:
+                turn.say(value.note)
+            return True
         error = slot.check(turn, values, value)
         if error is not None:
             turn.say(error)
             return False
         values[slot.name] = value
+        hints.pop(slot.name, None)
         return True
 
     def _spot_all(self, turn: Turn, values: Values, skip: str | None = None) -> bool:
@@ -138,6 +172,8 @@ class Form:
             if slot.name == skip:
                 continue
             value = slot.spot(turn, values)
+            if isinstance(value, Narrowed) and value.hint == narrowed(turn, slot.name):
+                continue
             if value is not None and value != values.get(slot.name):
                 changed = self._accept(turn, values, slot, value) or changed
         return changed
@@ -186,7 +222,7 @@ class Form:
     def _on_confirm(self, turn: Turn, values: Values) -> bool:
         text = turn.text.strip("。.！!~ ").lower()
         if self._spot_all(turn, values):
-            self._advance(turn, values, hint="好的，已为您修改。")
+            self._advance(turn, values, hint=self._changed_hint(turn, values))
             return True
         if text in CONFIRM_WORDS or (turn.parse.intent == "affirm" and text not in CHANGE_WORDS):
             self.submit(turn, values)
@@ -213,6 +249,10 @@ class Form:
             self._advance(turn, values)
             return True
         if self._spot_all(turn, values):
-            self._advance(turn, values, hint="好的，已为您修改。")
+            self._advance(turn, values, hint=self._changed_hint(turn, values))
             return True
         return False
+
+    def _changed_hint(self, turn: Turn, values: Values) -> str:
+        """After a correction: 已为您修改 only if nothing is left to ask (a named day still needs a time)."""
+        return "好的，已为您修改。" if self._missing(turn, values) is None else ""

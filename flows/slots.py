@@ -13,6 +13,8 @@ from flows.turn import Turn
 from nlu.types import TimeSpan, UnitRef
 
 ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以", "立刻", "赶紧", "快点", "今天就")
+# A date in a time expression (今天, 周六, 3号, 12月, 3天后, 2026-11-28); 白天 is a part of day.
+_DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<!白)天|\d{4}[-/.]\d")
 _MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
 MAX_AHEAD = timedelta(days=60)
 
@@ -30,6 +32,17 @@ def show_span(raw: dict[str, Any]) -> str:
     if raw.get("asap"):
         return "尽快"
     return format_span(*span_from_json(raw))
+
+
+def names_a_date(expression: str) -> bool:
+    """Whether a time expression names the day (周六下午) or only a time of day (下午, 三点)."""
+    return _DATE_WORDS.search(expression) is not None
+
+
+def whole_days(span: TimeSpan) -> bool:
+    """A date said without a time (周六, 明天, 周末): whole days, 00:00 to 23:59."""
+    first, last = local(span.start), local(span.end)
+    return (first.hour, first.minute, last.hour, last.minute) == (0, 0, 23, 59)
 
 
 def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:

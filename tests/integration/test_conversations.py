@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.app import App
+from data.db import transaction
 from data.models import ChannelAccount, Conversation, OutboxMessage, Ticket
+from data.store import Store
+from flows.tickets import NewTicket, open_ticket
 from tests.conftest import NOW, Chat
 
 
@@ -142,22 +145,106 @@ def test_booking_offers_free_slots_and_books_one(chat: Chat, app: App) -> None:
     assert ticket.details["requirements"] == "三室两厅 重点打扫厨房"
 
 
-def test_booking_a_named_day_takes_its_first_free_window(chat: Chat, app: App) -> None:
-    assert "要求" in chat.say("周六想约个保洁")
-    assert "11月28日(周六) 09:00-11:00" in chat.say("没有")
+SATURDAY = NOW.replace(day=28)  # 11月28日(周六)
+SATURDAY_WINDOWS = ["上午 09:00-11:00", "下午 14:00-16:00", "下午 16:00-18:00"]
 
 
-def test_booking_a_full_slot_is_refused(app: App) -> None:
-    for account in ("demo", "family"):  # two bookings fill the 09:00 slot (capacity 2)
-        chat = Chat(app, account)
-        chat.say("周六上午九点约保洁")
-        if "要求" not in "\n".join(chat.last):
-            chat.say(chat.last_buttons[0])
-        chat.say("没有")
-        chat.say("确认")
-    third = Chat(app, "tenant")
-    reply = third.say("周六上午九点约保洁")
-    assert "约满" in reply
+def book_out(app: App, day: datetime, hours: tuple[int, ...] = (9, 14, 16)) -> None:
+    """Fill the cleaning windows starting at ``hours`` on ``day`` (two bookings each: the capacity)."""
+    with transaction(app.sessions) as session:
+        store = Store(session)
+        for hour in hours:
+            start = day.replace(hour=hour)
+            for _ in range(2):
+                booking = NewTicket("booking", "预约家政保洁", "cleaning", "in_home",
+                                    preferred_start=start, preferred_end=start + timedelta(hours=2))
+                open_ticket(store, store.compound(), None, booking, NOW, "test")
+
+
+def test_booking_a_named_day_offers_that_days_windows(chat: Chat, app: App) -> None:
+    reply = chat.say("周六想约个保洁")
+    assert "11月28日(周六)有这几个时间可以" in reply and "要求" not in reply
+    assert chat.last_buttons == SATURDAY_WINDOWS
+    assert "要求" in chat.press("下午 14:00-16:00")
+    assert "预约时间：11月28日(周六) 14:00-16:00" in chat.say("没有")
+
+
+def test_booking_a_day_with_a_time_picks_the_window_directly(chat: Chat) -> None:
+    assert "要求" in chat.say("周六上午想约个保洁")
+    assert "预约时间：11月28日(周六) 09:00-11:00" in chat.say("没有")
+
+
+def test_booking_a_time_of_day_after_a_named_day_is_on_that_day(chat: Chat) -> None:
+    chat.say("明天想约个保洁")
+    assert chat.last_buttons == SATURDAY_WINDOWS  # the same three windows, on Tuesday
+    assert "要求" in chat.say("下午")  # Tuesday afternoon, not this (Monday) afternoon
+    assert "预约时间：11月24日(周二) 14:00-16:00" in chat.say("没有")
+
+
+def test_booking_a_day_before_the_service_is_known_is_kept(chat: Chat) -> None:
+    chat.say("我想周六预约一下")
+    assert "11月28日(周六)有这几个时间可以" in chat.say("家政保洁")
+
+
+def test_booking_a_full_day_offers_the_nearest_days_with_room(chat: Chat, app: App) -> None:
+    book_out(app, SATURDAY)
+    reply = chat.say("周六想约个保洁")
+    assert "11月28日(周六)已经没有空的时段了" in reply
+    assert "11月27日(周五)、11月29日(周日)" in reply
+    assert all("周五" in b or "周日" in b for b in chat.last_buttons) and len(chat.last_buttons) == 6
+    assert "要求" in chat.press("11月29日(周日) 09:00-11:00")
+    assert "预约时间：11月29日(周日) 09:00-11:00" in chat.say("没有")
+
+
+def test_booking_with_no_room_that_week_promises_no_waiting_list(chat: Chat, app: App) -> None:
+    for day in range(13):  # today (Monday) to the Saturday after next
+        book_out(app, NOW + timedelta(days=day), hours=(14, 16) if day == 0 else (9, 14, 16))
+    reply = chat.say("周六想约个保洁")
+    assert "前后一周的服务时段都约满了" in reply and "候补" not in reply
+    assert chat.last_buttons == ["转人工"]
+
+
+def test_booking_a_full_window_offers_the_rest_of_that_day(app: App) -> None:
+    book_out(app, SATURDAY, hours=(9,))
+    chat = Chat(app, "tenant")
+    reply = chat.say("周六上午九点约保洁")
+    assert "约满" in reply and "11月28日(周六)有这几个时间可以" in reply
+    assert chat.last_buttons == SATURDAY_WINDOWS[1:]
+
+
+def test_booking_a_time_outside_the_windows_offers_that_days_windows(chat: Chat) -> None:
+    reply = chat.say("周六晚上八点约保洁")
+    assert "不在服务时段内" in reply and chat.last_buttons == SATURDAY_WINDOWS
+
+
+def test_booking_time_corrections_at_the_summary(chat: Chat, app: App) -> None:
+    chat.say("周六上午想约个保洁")
+    chat.say("没有")
+    summary = chat.say("时间改成周日下午")
+    assert "已为您修改" in summary and "预约时间：11月29日(周日) 14:00-16:00" in summary
+    offer = chat.say("时间改成周五")  # a day only: its windows are offered, nothing is changed yet
+    assert "11月27日(周五)有这几个时间可以" in offer and "已为您修改" not in offer
+    summary = chat.press("下午 16:00-18:00")
+    assert "预约时间：11月27日(周五) 16:00-18:00" in summary and "具体要求：无" in summary
+    assert "YY-20261123-0001" in chat.say("确认")
+    [ticket] = tickets(app)
+    assert ticket.preferred_start == NOW.replace(day=27, hour=16)
+
+
+def test_booking_a_correction_is_not_taken_as_the_requirements(chat: Chat) -> None:
+    chat.say("周六上午想约个保洁")
+    assert "要求" in chat.say("时间改成周日下午")  # asked again, not filled in with the correction
+    summary = chat.say("下午来之前先打个电话")  # a time in the requirements does not move the booking
+    assert "预约时间：11月29日(周日) 14:00-16:00" in summary
+    assert "具体要求：下午来之前先打个电话" in summary
+
+
+def test_laundry_return_date_does_not_move_the_pickup(chat: Chat) -> None:
+    chat.say("明天想约洗衣")
+    chat.press("上午 09:00-11:00")
+    chat.say("后天")
+    summary = chat.say("没有")
+    assert "预约时间：11月24日(周二) 09:00-11:00" in summary and "送回日期：11月25日(周三)" in summary
 
 
 def test_fee_query_answers_from_the_bills(chat: Chat) -> None:
