@@ -16,21 +16,18 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import scratch_database  # noqa: E402
 from bot.dispatcher import DispatchConfig, Dispatcher  # noqa: E402
 from bot.ratelimit import ChannelLimits, Rate  # noqa: E402
 from data.clock import SHANGHAI  # noqa: E402
@@ -51,7 +48,6 @@ from flows import sweeps  # noqa: E402
 from tests.fakes.serve import ServerThread  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, Limits  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday morning: no quiet hours
 
 
@@ -63,22 +59,6 @@ class RunningClock:
 
     def now(self) -> datetime:
         return START + timedelta(seconds=time.monotonic() - self.t0)
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    name = f"propbot_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def compound_row(session) -> Compound:  # type: ignore[no-untyped-def]
@@ -107,7 +87,7 @@ def telegram_sender(base_url: str):  # type: ignore[no-untyped-def]
 
 def bench_dispatch(backend: str, count: int, rate: float) -> dict[str, object]:
     api = FakeTelegram(limits=Limits(overall_per_s=30.0))
-    with ServerThread(api.app) as server, database(backend) as url:
+    with ServerThread(api.app) as server, scratch_database(backend) as url:
         engine = make_engine(url)
         migrate(engine)
         sessions = make_session_factory(engine)
@@ -186,7 +166,7 @@ async def _drain(dispatcher: Dispatcher, sessions, count: int) -> float:  # type
 
 # -- 2. scheduler sweep ----------------------------------------------------------------------------------
 def bench_sweep(backend: str, tickets: int, bills: int) -> dict[str, object]:
-    with database(backend) as url:
+    with scratch_database(backend) as url:
         engine = make_engine(url)
         migrate(engine)
         sessions = make_session_factory(engine)

@@ -9,19 +9,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import scratch_database  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from data.clock import SHANGHAI, FixedClock  # noqa: E402
@@ -30,7 +28,6 @@ from data.models import ChannelAccount, Resident  # noqa: E402
 from flows.turn import Inbound  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # What residents say, as whole conversations (a realistic mix of the day's traffic).
 SCRIPTS: tuple[tuple[str, ...], ...] = (
@@ -82,30 +79,14 @@ def run(app: App, plans: list[list[Inbound]], workers: int) -> tuple[list[float]
     return latencies, time.perf_counter() - started
 
 
-def fresh_app(backend: str, folder: Path) -> tuple[App, str | None]:
-    if backend == "sqlite":
-        return App(replace(Settings(), database_url=f"sqlite:///{folder / 'bench.db'}"), FixedClock(NOW)), None
-    name = f"propbot_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    return App(replace(Settings(), database_url=url), FixedClock(NOW)), name
-
-
-def drop(name: str | None) -> None:
-    if name:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
 def bench(backend: str, residents: int, workers: int) -> list[tuple[str, int, float, float, float]]:
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        app, scratch = fresh_app(backend, Path(folder))
+    with scratch_database(backend) as url:
+        app = App(replace(Settings(), database_url=url), FixedClock(NOW))
         try:
             app.prepare_store(with_demo=True)
             app.nlu.parse("预热", NOW)  # train or load the model outside the measurement
@@ -117,7 +98,6 @@ def bench(backend: str, residents: int, workers: int) -> list[tuple[str, int, fl
                              percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000))
         finally:
             app.close()
-            drop(scratch)
     return rows
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import percentile  # noqa: E402
 from nlu.entities import extract  # noqa: E402
 from nlu.entities._numbers import to_int  # noqa: E402
 from nlu.normalize import normalize  # noqa: E402
@@ -86,12 +87,8 @@ MESSAGES = [
 
 def _percentiles(samples_ns: list[int]) -> tuple[float, float, float, float]:
     """p50, p90, p99 and max in microseconds."""
-    ordered = sorted(samples_ns)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000
-
-    return statistics.median(ordered) / 1000, at(0.90), at(0.99), ordered[-1] / 1000
+    p90, p99 = (percentile(samples_ns, q) / 1000 for q in (0.90, 0.99))
+    return statistics.median(samples_ns) / 1000, p90, p99, max(samples_ns) / 1000
 
 
 def _time_calls(call: Callable[[str], object], texts: list[str], before: Callable[[], None]) -> list[int]:

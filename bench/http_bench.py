@@ -16,13 +16,11 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import free_port, percentile, scratch_database, wait_until_up  # noqa: E402
 from tests.fakes import telegram_api, wechat_api  # noqa: E402
 from tests.fakes.wechat_api import Callbacks, message_xml  # noqa: E402
 
-PG_ADMIN = os.environ.get("PROPBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret"
 STAFF_CHAT = "-1009999"
 
@@ -52,12 +49,6 @@ SCRIPT = (
     "物业电话多少",
     "谢谢",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the processes ------------------------------------------------------------------------------------
@@ -133,38 +124,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_up(
-    url: str, process: subprocess.Popen[str] | None = None, log: str = "", timeout: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{Path(log).read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up")
-
-
-@contextmanager
-def scratch_database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    name = f"propbot_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def bind_accounts(database_url: str, clients: int) -> tuple[list[str], list[int]]:
     """Bind one WeChat openid and one Telegram chat per client to demo residents (round robin)."""
     from sqlalchemy import select
@@ -203,10 +162,10 @@ class Result:
 
     def row(self, backend: str) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
-        pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
         return (
             f"| {backend} | `{self.endpoint}` | {len(ms)} | {len(ms) / self.seconds:,.0f} | "
-            f"{statistics.median(ms):.1f} | {pick(0.90):.1f} | {pick(0.99):.1f} | {ms[-1]:.0f} | "
+            f"{statistics.median(ms):.1f} | {percentile(ms, 0.90):.1f} | {percentile(ms, 0.99):.1f} | "
+            f"{ms[-1]:.0f} | "
             f"{self.server_cpu / len(ms) * 1000:.1f} | {self.errors} |"
         )
 

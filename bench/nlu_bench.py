@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nlu  # noqa: E402
+from bench.common import percentile  # noqa: E402
 from nlu.embedded import EmbeddedNLU, load_model, train  # noqa: E402
 from nlu.evaluate import evaluate  # noqa: E402
 from nlu.normalize import normalize  # noqa: E402
@@ -136,8 +137,7 @@ def _latency_rows(label: str, call: Callable[[str], object], texts: list[str]) -
         start = time.perf_counter_ns()
         call(text)
         timings.append((time.perf_counter_ns() - start) / 1e6)
-    timings.sort()
-    p50, p99 = timings[len(timings) // 2], timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
     return [(f"{label} p50 / p99 (n={len(timings)})", f"{p50:.3f} / {p99:.3f} ms")]
 
 
