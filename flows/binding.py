@@ -48,8 +48,8 @@ class BindingFlow:
         turn.state["pending"] = pending  # the engine carries on with what was first asked
         return True
 
-    def ask_again(self, turn: Turn) -> None:
-        self._prompt(turn, "")
+    def ask_again(self, turn: Turn, hint: str = "") -> None:
+        self._prompt(turn, hint)
 
     def _prompt(self, turn: Turn, greeting: str) -> None:
         turn.say(

@@ -45,7 +45,7 @@ class Flow(Protocol):
 
     def resume(self, turn: Turn) -> bool: ...
 
-    def ask_again(self, turn: Turn) -> None: ...
+    def ask_again(self, turn: Turn, hint: str = ...) -> None: ...
 
 
 FLOWS: dict[str, Flow] = {
@@ -73,6 +73,9 @@ ANSWERS: dict[str, Callable[[Turn], None]] = {
 # Hooks that may claim a message before intent routing (callback answers, notice look-ups, ...):
 # each returns True when it handled the message. Later features register here.
 PRE_ROUTES: list[Callable[[Turn], bool]] = []
+# Hooks that may claim a message even in the middle of a dialog (a staff question newer than the
+# dialog's own); the dialog then asks its question again. Registered by flows.hooks.
+INTERRUPTS: list[Callable[[Turn], bool]] = []
 
 
 class Engine:
@@ -141,6 +144,9 @@ class Engine:
             self._interrupt_for_emergency(turn, active)
             return
         if active is not None:
+            if any(hook(turn) for hook in INTERRUPTS):
+                self._carry_on(turn, active)
+                return
             self._continue(turn, active)
             return
         if any(hook(turn) for hook in PRE_ROUTES):
@@ -168,6 +174,12 @@ class Engine:
         handle_emergency(turn)
         if active is not None and active.name in TITLES and active.name != "binding":
             turn.say(f"您刚才的{TITLES[active.name]}还没有提交，紧急情况处理好后可以再告诉我。")
+
+    @staticmethod
+    def _carry_on(turn: Turn, flow: Flow) -> None:
+        """After an interruption the dialog goes on where it was: its question again."""
+        title = TITLES.get(flow.name) if flow.name != "binding" else None
+        flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：" if title else "")
 
     def _continue(self, turn: Turn, flow: Flow) -> None:
         if self._is_cancel(turn, flow):

@@ -5,8 +5,8 @@ one-time binding codes, answers to a staff member's relayed question, callback a
 Order matters: the most specific first. A binding code is unmistakable. A staff question was asked by
 a person who waits for this very answer, and it is pending for one message only, so it goes before
 the callback answers, which would otherwise read "3" or "满意" or "好了" meant for staff as a score or a
-confirmation. Each hook returns False for anything that is not its business, so the message goes
-on to the NLU as usual.
+confirmation (their buttons carry a ticket number, and the relay leaves those alone). Each hook
+returns False for anything that is not its business, so the message goes on to the NLU as usual.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flows import bind_code, broadcasts, callbacks, relay, reminders
-from flows.engine import PRE_ROUTES
+from flows.engine import INTERRUPTS, PRE_ROUTES
 from flows.turn import Turn
 
 HOOKS: tuple[Callable[[Turn], bool], ...] = (
@@ -28,10 +28,15 @@ HOOKS: tuple[Callable[[Turn], bool], ...] = (
     broadcasts.answer_subscription,
 )
 
+# In the middle of a dialog only a staff question newer than the dialog's own claims the message.
+IN_DIALOG: tuple[Callable[[Turn], bool], ...] = (relay.relay_from_resident,)
 
-def install(routes: list[Callable[[Turn], bool]] = PRE_ROUTES) -> None:
-    """Register the hooks once, in ``HOOKS`` order (idempotent: the composition root may call it for
-    every app)."""
-    for hook in HOOKS:
-        if hook not in routes:
-            routes.append(hook)
+
+def install(
+    routes: list[Callable[[Turn], bool]] = PRE_ROUTES, interrupts: list[Callable[[Turn], bool]] = INTERRUPTS
+) -> None:
+    """Register the hooks once, in order (idempotent: the composition root may call it for every app)."""
+    for hooks, installed in ((HOOKS, routes), (IN_DIALOG, interrupts)):
+        for hook in hooks:
+            if hook not in installed:
+                installed.append(hook)

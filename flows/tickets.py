@@ -206,9 +206,10 @@ def notify_resident(
     kind: str,
     text: str,
     buttons: list[list[str]] | None = None,
-) -> None:
-    """Tell the account that reported the ticket (or, failing that, every account of the unit)."""
-    accounts = []
+) -> list[ChannelAccount]:
+    """Tell the account that reported the ticket (or, failing that, every account of the unit);
+    the accounts told."""
+    accounts: list[ChannelAccount] = []
     if ticket.account_id is not None:
         account = store.session.get(ChannelAccount, ticket.account_id)
         accounts = [account] if account is not None else []
@@ -221,6 +222,7 @@ def notify_resident(
             urgent=ticket.priority == "urgent",
             ticket=ticket,
         )
+    return accounts
 
 
 def staff_card(ticket: Ticket, title: str) -> str:

@@ -12,6 +12,7 @@ from data.store import Store
 from nlu.types import Parse
 
 MAX_TEXT = 2000  # longer messages are kept in full only up to here
+ASKED_AT = "asked_at"  # state key: when the active dialog last asked the resident something
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Inbound:
     message_id: str | None = None  # for de-duplicating channel retries
     photos: tuple[str, ...] = ()  # references the channel can resolve (file ids, media ids, URLs)
     display_name: str = ""
+    # The text of our own message this one answers explicitly (Telegram's "reply", or the message
+    # whose button was pressed); empty when the channel cannot say.
+    reply_to: str = ""
 
     @property
     def clean_text(self) -> str:
@@ -96,8 +100,9 @@ class Turn:
         self.replies.append(Reply(text, tuple(b if isinstance(b, Button) else Button(b) for b in buttons)))
 
     def stay(self, flow: str) -> None:
-        """Keep ``flow`` active for the next message."""
+        """Keep ``flow`` active for the next message, which answers what it asked just now."""
         self.next_flow = flow
+        self.state[ASKED_AT] = self.now.isoformat()  # whose question is newer: see flows.relay
 
     def finish(self) -> None:
         self.next_flow = None

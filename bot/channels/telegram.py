@@ -253,6 +253,7 @@ class TelegramChannel:
             self.intake.app.clock.now(),
             message_id=f"cb:{query.id}",
             display_name=query.from_user.full_name,
+            reply_to=_text_of(query.message),  # a button answers the message it is on
         )
         async with self.intake.chat(CHANNEL, str(chat_id)):
             replies = await self.intake.handle(inbound)
@@ -295,7 +296,22 @@ def to_inbound(message: Message, now: datetime) -> Inbound | None:
         return None
     name = message.from_user.full_name if message.from_user else ""
     message_id = f"{chat}:{message.message_id}"
-    return Inbound(CHANNEL, chat, text, now, message_id, photos, display_name=name)
+    return Inbound(
+        CHANNEL, chat, text, now, message_id, photos, display_name=name, reply_to=_replied_to(message)
+    )
+
+
+def _replied_to(message: Message) -> str:
+    """The text of our message the resident used "reply" on (in a private chat the only bot is us)."""
+    original = message.reply_to_message
+    if original is None or original.from_user is None or not original.from_user.is_bot:
+        return ""
+    return _text_of(original)
+
+
+def _text_of(message: object) -> str:
+    # an inaccessible (too old) message has neither text nor caption
+    return str(getattr(message, "text", None) or getattr(message, "caption", None) or "")
 
 
 def command_text(text: str) -> str:

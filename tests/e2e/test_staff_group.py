@@ -173,6 +173,28 @@ def test_the_relay_answers_only_once(propbot: Propbot) -> None:
     assert "已将您的回复转达" not in "".join(propbot.tg_say(RESIDENT, "你好"))
 
 
+def test_a_reply_to_the_relayed_message_reaches_staff_even_in_the_middle_of_a_form(propbot: Propbot) -> None:
+    ticket, card = open_repair(propbot)
+    reply_to(propbot, card, "请问几点有人在家？", WANG)
+    relayed = propbot.telegram.wait_for(
+        lambda: [c for c in propbot.telegram.sent_to(RESIDENT) if "物业工作人员" in c.params["text"]]
+    )[0]
+    assert "已将您的回复转达" in propbot.tg_say(RESIDENT, "下午都在")[0]
+    assert "什么时候上门" in propbot.tg_say(RESIDENT, "卧室的灯不亮了")[-1]  # a newer question
+
+    update = propbot.updates.text(RESIDENT, "还有 门铃坏了请敲门", reply_to_message=relayed.message)
+    before = len(propbot.telegram.sent_to(RESIDENT))
+    assert propbot.post_update(update).status_code == 200
+    texts = [c.params["text"] for c in propbot.telegram.sent_to(RESIDENT)[before:]]
+    assert "已将您的回复转达给王师傅" in texts[0] and "什么时候上门" in texts[-1]
+    back = propbot.telegram.wait_for(
+        lambda: [c for c in propbot.telegram.sent_to(STAFF_CHAT) if "门铃坏了" in c.params["text"]]
+    )[0]
+    assert back.params["text"] == f"【居民回复】{ticket.number}：还有 门铃坏了请敲门"
+    assert back.params["reply_parameters"]["message_id"] == card.result["message_id"]
+    assert "核对" in propbot.tg_press(RESIDENT, "尽快")[0]  # a button answers the form it is on
+
+
 def test_a_stranger_replying_to_a_card_reaches_nobody(propbot: Propbot) -> None:
     ticket, card = open_repair(propbot)
     before = len(propbot.telegram.texts_to(RESIDENT))
