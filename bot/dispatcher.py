@@ -16,6 +16,9 @@ Delivery is **at least once**, and duplicates are confined to one narrow edge:
   never has its rows taken away.
 * ``attempts`` counts claims, so a message that crashes the process on every try (a poison message)
   fails for good after ``max_attempts`` instead of crash-looping.
+* A sender may ask for follow-up rows (a card's photos, as a reply to the card it has just sent):
+  they are added in the transaction that marks the row sent, with a dedupe key naming the row, so
+  they exist exactly when the row is recorded as sent.
 
 Quiet hours hold non-urgent messages to residents (the staff group and urgent messages go anyway;
 a resident who wrote to us in the last ``quiet_grace_min`` minutes is evidently awake). Rate limits
@@ -40,14 +43,14 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.outbound import OutboundMessage, PermanentFailure, Sender, TemporaryFailure
+from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, Sender, TemporaryFailure
 from bot.ratelimit import DEFAULT_LIMITS, ChannelLimiter, ChannelLimits, Monotonic
 from data.clock import Clock, local
 from data.db import transaction
 from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
 from data.settings import DEFAULTS, CompoundSettings
 from data.store import day_start
-from flows.outbox import staff_once
+from flows.outbox import enqueue_once, staff_once
 from flows.quiet import next_allowed
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,10 @@ class Dispatcher:
         limits: dict[str, ChannelLimits] | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        shared: dict[str, str] | None = None,
     ) -> None:
+        """``shared`` maps a channel to another whose rate limiter it uses: two channels that reach
+        one peer (the WeCom robot's own ``wecom`` rows and ``staff`` rows) keep to one limit."""
         self.sessions = sessions
         self.senders = senders
         self.clock = clock
@@ -121,6 +127,9 @@ class Dispatcher:
         self.sleep = sleep  # tests pass one that moves their clock
         chosen = {**DEFAULT_LIMITS, **(limits or {})}
         self.limiters = {c: ChannelLimiter(chosen.get(c, ChannelLimits()), monotonic) for c in senders}
+        for channel, peer in (shared or {}).items():
+            if channel in self.limiters and peer in self.limiters:
+                self.limiters[channel] = self.limiters[peer]
         self._last_now: datetime | None = None
 
     # -- loop -----------------------------------------------------------------------------------
@@ -231,17 +240,18 @@ class Dispatcher:
             return False
         if chat > 0:
             await self.sleep(chat)
-        wait = limiter.reserve(recipient, budget - chat)
+        wait = limiter.reserve(recipient, budget - chat, cost=_cost(claim.message))
         if wait is None:
             return False
         if wait > 0:
             await self.sleep(wait)
         return True
 
-    async def _send(self, message: OutboundMessage) -> Exception | None:
+    async def _send(self, message: OutboundMessage) -> Exception | list[FollowUp]:
+        """The failure, or the follow-up rows the sender asked for (a list, maybe empty: sent)."""
         sender = self.senders[message.channel]
         try:
-            await asyncio.wait_for(sender.send(message), timeout=self.config.send_timeout)
+            asked = await asyncio.wait_for(sender.send(message), timeout=self.config.send_timeout)
         except (TemporaryFailure, PermanentFailure) as exc:
             return exc
         except TimeoutError:
@@ -249,10 +259,15 @@ class Dispatcher:
         except Exception as exc:  # a sender bug or a garbage answer: retry, report, never crash
             log.exception("sender %s raised on outbox row %s", message.channel, message.id)
             return TemporaryFailure(f"{type(exc).__name__}: {exc}"[:500])
-        return None
+        follow = [f for f in asked or () if isinstance(f, FollowUp)]
+        if asked and len(follow) != len(asked):  # it was sent: never fail it over a sender bug
+            log.error("sender %s returned non-follow-ups for row %s", message.channel, message.id)
+        return follow
 
     # -- bookkeeping ----------------------------------------------------------------------------
-    def _record(self, claim: Claim, outcome: Exception | None) -> None:
+    def _record(self, claim: Claim, outcome: Exception | Sequence[FollowUp] | None) -> None:
+        """Mark the row sent (adding its follow-ups), back to pending, or failed; ``outcome`` is the
+        failure, or what a successful send asked for (None: nothing)."""
         now = self.clock.now()
         with transaction(self.sessions) as session:
             row = session.get(OutboxMessage, claim.message.id)
@@ -260,8 +275,9 @@ class Dispatcher:
                 log.warning("outbox row %s was claimed again while sending; leaving it", claim.message.id)
                 return
             row.claimed_until = None
-            if outcome is None:
+            if not isinstance(outcome, Exception):
                 row.status, row.sent_at = "sent", now
+                _add_follow_ups(session, row, outcome or (), now)
             elif isinstance(outcome, TemporaryFailure) and row.attempts < self.config.max_attempts:
                 row.status, row.last_error = "pending", outcome.reason
                 row.due_at = now + timedelta(seconds=self._backoff(row.attempts, outcome.retry_after))
@@ -376,6 +392,30 @@ def _load_recipients(session: Session, rows: Sequence[OutboxMessage]) -> _Recipi
     return recipients
 
 
+def _cost(message: OutboundMessage) -> int:
+    """Messages one row stands for against the rate limits: an album of N photos is N messages."""
+    try:
+        return max(1, int(message.payload.get("cost") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _add_follow_ups(session: Session, row: OutboxMessage, follow: Sequence[FollowUp], now: datetime) -> None:
+    for item in follow:
+        enqueue_once(
+            session,
+            f"after:{row.id}:{item.tag}"[:128],
+            item.channel,
+            row.recipient,
+            item.kind,
+            item.text,
+            now,
+            payload=item.payload,
+            urgent=row.urgent,
+            ticket_id=row.ticket_id,
+        )
+
+
 def _snapshot(row: OutboxMessage, recipients: _Recipients, now: datetime) -> OutboundMessage:
     payload: dict[str, Any] = dict(row.payload or {})
     if row.channel == "wechat":  # fresh at claim time: the sender picks service vs template message
@@ -390,6 +430,7 @@ def _snapshot(row: OutboxMessage, recipients: _Recipients, now: datetime) -> Out
         payload=payload,
         urgent=row.urgent,
         ticket_id=row.ticket_id,
+        attempts=row.attempts,
     )
 
 

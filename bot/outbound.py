@@ -7,6 +7,7 @@ a sender only sends one message or raises one of the errors below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +24,21 @@ class OutboundMessage:
     payload: dict[str, Any] = field(default_factory=dict)  # buttons, ticket number, template fields
     urgent: bool = False
     ticket_id: int | None = None
+    attempts: int = 1  # this claim's number: 1 on the first try
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An outbox row a delivery asks for, such as a card's photos as a reply to the card just sent.
+
+    The dispatcher adds it in the transaction that marks the delivered row sent, so it exists exactly
+    when its source row is recorded as sent: never lost, never added twice."""
+
+    channel: str
+    kind: str
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""  # unique among one row's follow-ups (part of the new row's dedupe key)
 
 
 class TemporaryFailure(Exception):
@@ -45,6 +61,7 @@ class PermanentFailure(Exception):
 class Sender(Protocol):
     channel: str
 
-    async def send(self, message: OutboundMessage) -> None:
-        """Deliver ``message`` or raise ``TemporaryFailure`` / ``PermanentFailure``."""
+    async def send(self, message: OutboundMessage) -> Sequence[FollowUp] | None:
+        """Deliver ``message`` or raise ``TemporaryFailure`` / ``PermanentFailure``; what it returns
+        are rows to add once the delivery is recorded (usually nothing)."""
         ...

@@ -48,14 +48,14 @@ class Gcra:
         now = self.clock()
         return max(not_before, max(self._tat, now + not_before) - self._tolerance - now)
 
-    def reserve(self, max_wait: float = math.inf, not_before: float = 0.0) -> float | None:
-        """Take the next slot, no earlier than ``not_before`` seconds from now, and return the wait
-        for it; None (nothing taken) if that is longer than ``max_wait``."""
+    def reserve(self, max_wait: float = math.inf, not_before: float = 0.0, cost: int = 1) -> float | None:
+        """Take the next ``cost`` slots, no earlier than ``not_before`` seconds from now, and return
+        the wait for the first; None (nothing taken) if that is longer than ``max_wait``."""
         wait = self.delay(not_before)
         if wait > max_wait:
             return None
         self._previous = self._tat
-        self._tat = max(self._tat, self.clock() + not_before) + self.rate.interval
+        self._tat = max(self._tat, self.clock() + not_before) + self.rate.interval * cost
         return wait
 
     def release(self) -> None:
@@ -126,19 +126,20 @@ class ChannelLimiter:
         keyed = self._keyed(recipient)
         return keyed.get(recipient).delay() if keyed is not None else 0.0
 
-    def reserve(self, recipient: str, max_wait: float) -> float | None:
-        """Take the overall slot and the chat's slot no earlier than it; the seconds to wait, or
-        None (nothing taken) if that would be longer than ``max_wait``."""
+    def reserve(self, recipient: str, max_wait: float, cost: int = 1) -> float | None:
+        """Take the overall slot and the chat's slot no earlier than it (``cost`` of each: an album
+        counts as its photos); the seconds to wait, or None (nothing taken) if that would be longer
+        than ``max_wait``."""
         overall_wait = 0.0
         if self.overall is not None:
-            got = self.overall.reserve(max_wait)
+            got = self.overall.reserve(max_wait, cost=cost)
             if got is None:
                 return None
             overall_wait = got
         keyed = self._keyed(recipient)
         if keyed is None:
             return overall_wait
-        wait = keyed.get(recipient).reserve(max_wait, not_before=overall_wait)
+        wait = keyed.get(recipient).reserve(max_wait, not_before=overall_wait, cost=cost)
         if wait is None and self.overall is not None:
             self.overall.release()
         return wait

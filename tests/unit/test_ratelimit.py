@@ -78,3 +78,14 @@ def test_a_refused_reservation_gives_back_the_chat_slot() -> None:
     tick.t += 10
     assert channel.reserve("b", 1) == 0.0  # b's own slot was not used up by the refusal
     assert channel.reserve("a", 100) is not None and channel.reserve("a", 1) is None
+
+
+def test_an_album_costs_its_photos() -> None:
+    """Telegram counts each photo of an album against the group's 20 a minute."""
+    tick = Ticker()
+    limiter = ChannelLimiter(ChannelLimits(overall=Rate(20, 60.0, burst=3)), tick)
+    assert limiter.reserve("staff", max_wait=10.0, cost=10) == 0.0
+    assert limiter.delay("staff") == 24.0  # ten slots of 3 s taken, less the burst of three
+    assert limiter.reserve("staff", max_wait=10.0) is None  # nothing taken: it goes back to the outbox
+    tick.t += 24.0
+    assert limiter.reserve("staff", max_wait=10.0) == 0.0
