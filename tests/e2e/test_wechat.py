@@ -55,13 +55,18 @@ class Resident:
         return 200, self.wx.open_reply(response.text)
 
     def say(self, text: str, msg_id: int | None = None) -> str:
+        reply = self.send("text", msg_id, Content=text)
+        assert reply["ToUserName"] == self.openid and reply["FromUserName"] == ACCOUNT
+        return str(reply["Content"])
+
+    def send(self, kind: str, msg_id: int | None = None, **fields: Any) -> dict[str, Any]:
+        """A message of ``kind`` (text, image, voice, location), numbered unless ``msg_id`` is given."""
         if msg_id is None:
             self.msg_id += 1
             msg_id = self.msg_id
-        status, reply = self.post(message_xml(self.openid, "text", self.created(), msg_id, Content=text))
+        status, reply = self.post(message_xml(self.openid, kind, self.created(), msg_id, **fields))
         assert status == 200 and reply is not None
-        assert reply["ToUserName"] == self.openid and reply["FromUserName"] == ACCOUNT
-        return str(reply["Content"])
+        return reply
 
     def event(self, event: str, **fields: Any) -> str | None:
         status, reply = self.post(message_xml(self.openid, "event", self.created(), Event=event, **fields))
@@ -124,49 +129,19 @@ def test_qr_scene_with_a_binding_code_binds_on_follow(propbot: Propbot, wx_aes: 
 def test_voice_image_location_and_menu_clicks(propbot: Propbot, wx_aes: Callbacks) -> None:
     propbot.bind("wechat", OPENID, "李明")
     li = Resident(propbot, wx_aes)
-    li.msg_id += 1
-    _, reply = li.post(
-        message_xml(
-            OPENID, "image", li.created(), li.msg_id, PicUrl="http://mmbiz.qpic.cn/abc", MediaId="media-1"
-        )
-    )
-    assert reply is not None and "照片收到了" in reply["Content"]
-    li.msg_id += 1
-    _, reply = li.post(
-        message_xml(
-            OPENID,
-            "voice",
-            li.created(),
-            li.msg_id,
-            MediaId="v1",
-            Format="amr",
-            Recognition="卫生间水管漏水了",
-        )
-    )
-    assert reply is not None and "什么时候上门" in reply["Content"]
+    reply = li.send("image", PicUrl="http://mmbiz.qpic.cn/abc", MediaId="media-1")
+    assert "照片收到了" in reply["Content"]
+    reply = li.send("voice", MediaId="v1", Format="amr", Recognition="卫生间水管漏水了")
+    assert "什么时候上门" in reply["Content"]
     li.say("尽快")
     li.say("确认")
     [ticket] = propbot.tickets()
     assert ticket.photos == ["http://mmbiz.qpic.cn/abc"] and "卫生间" in ticket.description
     status = li.event("CLICK", EventKey="STATUS")
     assert status is not None and ticket.number in status
-    li.msg_id += 1
-    _, reply = li.post(message_xml(OPENID, "voice", li.created(), li.msg_id, MediaId="v2", Format="amr"))
-    assert reply is not None and "没能识别" in reply["Content"]
-    li.msg_id += 1
-    _, reply = li.post(
-        message_xml(
-            OPENID,
-            "location",
-            li.created(),
-            li.msg_id,
-            Location_X="30.27",
-            Location_Y="120.15",
-            Scale="15",
-            Label="阳光花园",
-        )
-    )
-    assert reply is not None and reply["Content"]
+    assert "没能识别" in li.send("voice", MediaId="v2", Format="amr")["Content"]
+    reply = li.send("location", Location_X="30.27", Location_Y="120.15", Scale="15", Label="阳光花园")
+    assert reply["Content"]
 
 
 @pytest.mark.parametrize("kind", ["video", "shortvideo", "link", "file"])
