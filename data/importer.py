@@ -269,7 +269,7 @@ def _compound(store: Store, name: str | None, report: ImportReport) -> Compound:
         created = Compound(code=name[:32], name=name, duty_phone="", office_phone="", settings={})
         store.session.add(created)
         store.session.flush()
-        report.notes.append(f"新建小区“{name}”（请补充值班电话和物业电话）")
+        report.notes.append(f"新建小区“{name}”（请用 propbot compound set 补充值班电话和物业电话）")
         return created
     if len(compounds) == 1:
         return compounds[0]

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from data.models import Ticket
+from flows.contact import emergency_hint
 from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 
 MENU = ("我要报修", "我要投诉", "查询物业费", "预约服务", "查询进度", "转人工")
 HELP_WORDS = frozenset({"帮助", "help", "/help", "菜单", "功能", "?", "？", "你能做什么", "你会什么", "怎么用"})
 
-ENQUIRY_TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("电话", "联系方式", "号码", "怎么联系"), "物业服务中心电话：{office}；24小时值班电话：{duty}。"),
-    (("几点", "上班", "下班", "时间", "营业", "开门", "办公"), "物业服务中心办公时间：{hours}。"),
-    (("地址", "在哪", "位置", "怎么走"), "物业服务中心地址：{address}。"),
-    (("缴费", "交费", "付款"), "缴费方式：{payment}。"),
+# (words asked about, facts of the compound that answer them: (label, attribute)).
+ENQUIRY_TOPICS: tuple[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ...] = (
+    (
+        ("电话", "联系方式", "号码", "怎么联系"),
+        (("物业服务中心电话", "office_phone"), ("24小时值班电话", "duty_phone")),
+    ),
+    (("几点", "上班", "下班", "时间", "营业", "开门", "办公"), (("物业服务中心办公时间", "office_hours"),)),
+    (("地址", "在哪", "位置", "怎么走"), (("物业服务中心地址", "office_address"),)),
+    (("缴费", "交费", "付款"), (("缴费方式", "payment_methods"),)),
 )
 
 
@@ -27,6 +32,8 @@ def greet(turn: Turn) -> None:
 
 
 def help_text(turn: Turn) -> None:
+    duty = (turn.compound.duty_phone or "").strip()
+    call = f"，或拨打24小时值班电话 {duty}" if duty else ""  # no empty number before it is set
     turn.say(
         "我可以帮您：\n"
         "· 报修：比如“厨房水管漏水了”\n"
@@ -35,7 +42,7 @@ def help_text(turn: Turn) -> None:
         "· 预约服务：比如“周六想约个保洁”\n"
         "· 查询进度：比如“我报的修什么时候来”\n"
         "· 转人工：回复“转人工”\n"
-        f"紧急情况（着火、燃气泄漏、被困电梯、水管爆裂）请直接告诉我，或拨打24小时值班电话 {turn.compound.duty_phone}。",
+        f"紧急情况（着火、燃气泄漏、被困电梯、水管爆裂）请直接告诉我{call}。",
         *MENU,
     )
 
@@ -61,21 +68,26 @@ def out_of_scope(turn: Turn) -> None:
 
 
 def enquiry(turn: Turn) -> None:
-    compound = turn.compound
-    facts = {
-        "office": compound.office_phone, "duty": compound.duty_phone, "hours": compound.office_hours,
-        "address": compound.office_address, "payment": compound.payment_methods,
-    }
-    answers = [text.format(**facts) for words, text in ENQUIRY_TOPICS if any(w in turn.text for w in words)]
-    if answers:
-        turn.say("\n".join(answers))
+    asked = [facts for words, facts in ENQUIRY_TOPICS if any(w in turn.text for w in words)]
+    known = [answer for facts in asked if (answer := _answer(turn, facts))]
+    if asked and len(known) == len(asked):
+        turn.say("\n".join(known))
         return
-    # Cannot answer now: promise a reply time, which becomes a follow-up task for the front desk.
+    # Cannot answer (all of it) now: promise a reply time, which becomes a follow-up task for the front
+    # desk. Facts the office has not entered yet (an imported compound) are asked the same way.
     ticket = _record(turn, "enquiry")
-    turn.say(
+    promise = (
         f"您的问题我已经记下了（单号 {ticket.number}），需要向同事确认后答复您，"
         f"最晚 {format_time(ticket.reply_by)} 前给您回复。"
     )
+    turn.say("\n".join([*known, promise]))
+
+
+def _answer(turn: Turn, facts: tuple[tuple[str, str], ...]) -> str:
+    """The facts on file for one topic; "" when none is."""
+    found = [(label, str(getattr(turn.compound, name) or "").strip()) for label, name in facts]
+    parts = [f"{label}：{value}" for label, value in found if value]
+    return "；".join(parts) + "。" if parts else ""
 
 
 def suggestion(turn: Turn) -> None:
@@ -92,7 +104,8 @@ def handoff(turn: Turn) -> None:
     ticket = _record(turn, "handoff")
     turn.say(
         f"好的，已为您转接人工客服（单号 {ticket.number}），工作人员会尽快在这里回复您。"
-        f"办公时间：{turn.compound.office_hours}。紧急情况请拨打24小时值班电话 {turn.compound.duty_phone}。"
+        + (f"办公时间：{hours}。" if (hours := (turn.compound.office_hours or "").strip()) else "")
+        + emergency_hint(turn.compound)
     )
 
 

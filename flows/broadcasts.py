@@ -24,6 +24,7 @@ from data.clock import local
 from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
 from data.scheduling import Notice, Subscription
 from data.store import Store
+from flows.contact import office, office_details
 from flows.outbox import enqueue_once, taken
 from flows.quiet import next_allowed
 from flows.sweeps import Action
@@ -185,7 +186,7 @@ def compose(compound: Compound, request: NoticeRequest) -> tuple[str, str]:
     """The title and the words residents get."""
     where = where_words(request)
     start = format_time(request.starts_at) if request.starts_at else ""
-    phone = f"如有疑问请致电物业服务中心 {compound.office_phone}。"
+    phone = f"如有疑问请致电{office(compound)}。"
     if request.kind == "outage":
         stop, supply, advice = UTILITIES[request.utility or "water"]
         back = (
@@ -398,8 +399,7 @@ def _welcomes(store: Store, compound: Compound, now: datetime) -> list[Action]:
             continue
         text = (
             f"{resident.name}您好，欢迎入住{compound.name}！我是物业客服，报修、投诉、缴费查询、预约服务都可以"
-            f"直接发消息给我。物业服务中心：{compound.office_address}，电话 {compound.office_phone}，"
-            f"{compound.office_hours}。24 小时值班电话 {compound.duty_phone}。"
+            f"直接发消息给我。{office_details(compound)}"
         )
 
         def apply(account: ChannelAccount = account, key: str = key, text: str = text) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from data.models import Ticket
+from flows.contact import emergency_call
 from flows.tickets import NewTicket, merge_repeat, open_ticket
 from flows.turn import Turn
 
@@ -21,9 +22,9 @@ REPEAT_WINDOW = timedelta(minutes=30)
 
 
 def handle_emergency(turn: Turn) -> None:
-    duty = turn.compound.duty_phone
+    call = emergency_call(turn.compound)  # the duty phone; without one, never an empty number
     advice = next((tip for words, tip in ADVICE if any(w in turn.text for w in words)), "")
-    turn.say(f"【紧急】请您注意安全！我们已通知值班人员马上处理。\n24小时值班电话：{duty}，请立即拨打。\n{advice}".strip())
+    turn.say(f"【紧急】请您注意安全！我们已通知值班人员马上处理。\n{call}\n{advice}".strip())
     earlier = _open_emergency(turn)
     if earlier is not None:
         merge_repeat(turn.store, earlier, turn.text, turn.now, turn.actor, turn.inbound.photos)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from data.models import Bill
+from flows.contact import office, payment
 from flows.slots import spot_unit
 from flows.turn import Turn
 from nlu.types import Period
@@ -34,7 +35,7 @@ def answer_fee_query(turn: Turn) -> None:
         return
     text = turn.text
     if any(word in text for word in HOW_TO_PAY):
-        turn.say(f"缴费方式：{turn.compound.payment_methods}。如有疑问请致电物业服务中心 {turn.compound.office_phone}。")
+        turn.say(f"缴费方式：{payment(turn.compound)}。如有疑问请致电{office(turn.compound)}。")
         return
     if any(word in text for word in WHY):
         area = unit.area_m2 or Decimal(0)
@@ -57,7 +58,7 @@ def _bill_summary(turn: Turn, bills: list[Bill]) -> str:
     label = (FEE_NAMES.get(item, "") if item else "") or "费用"
     where = turn.unit.label if turn.unit is not None else ""
     if not chosen:
-        return f"没有查到{where}{_period_words(period)}的{label}账单。如有疑问请致电 {turn.compound.office_phone}。"
+        return f"没有查到{where}{_period_words(period)}的{label}账单。如有疑问请致电{office(turn.compound)}。"
     owed = [b for b in chosen if b.outstanding > 0]
     if not owed:
         last = max(chosen, key=lambda b: b.period)

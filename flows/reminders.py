@@ -31,6 +31,7 @@ from data.models import Bill, Building, ChannelAccount, Compound, Resident, Unit
 from data.scheduling import PaymentReminder
 from data.settings import CompoundSettings
 from data.store import Store
+from flows.contact import office, payment
 from flows.fee_query import FEE_NAMES
 from flows.outbox import enqueue_once, staff_once, taken
 from flows.quiet import next_allowed
@@ -424,7 +425,7 @@ def answer_paid(turn: Turn) -> bool:
     state.paid_claimed_at = turn.now
     turn.say(
         "收到，谢谢您！已请财务同事核对入账情况，核对期间不会再给您发缴费提醒。"
-        f"如有疑问可致电物业服务中心 {turn.compound.office_phone}。"
+        f"如有疑问可致电{office(turn.compound)}。"
     )
     return True
 
@@ -578,8 +579,8 @@ def _items_line(bills: Sequence[Bill]) -> str:
 
 def _how_to_pay(compound: Compound) -> str:
     return (
-        f"缴费方式：{compound.payment_methods or '请到物业服务中心缴纳'}。"
-        f"如有疑问请咨询物业服务中心 {compound.office_phone}（{compound.office_hours}）。"
+        f"缴费方式：{payment(compound)}。如有疑问请咨询{office(compound)}"
+        + (f"（{hours}）。" if (hours := (compound.office_hours or "").strip()) else "。")
     )
 
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nlu": ("nlu", "train, try and evaluate the language understanding"),
     "due": ("due", "list (or run) what the scheduler would do at a given time"),
     "broadcast": ("broadcast", "send a notice (outage, pest control, event, greeting) to residents"),
+    "compound": ("compound", "show or set the compound's phones, office hours and address"),
 }
 
 

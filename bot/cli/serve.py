@@ -6,9 +6,11 @@ import argparse
 import logging
 
 import uvicorn
+from sqlalchemy import select
 
-from bot.app import bootstrap
+from bot.app import App, bootstrap
 from bot.server import create_app
+from data.models import Compound
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     app = bootstrap()
     settings = app.settings
-    if args.demo and app.prepare_store(with_demo=True):
+    if app.prepare_store(with_demo=args.demo):  # migrate now (not only in the lifespan): the check reads it
         log.warning("demo compound loaded")
+    warn_missing_contacts(app)
     web = create_app(app, polling=args.polling or settings.telegram_polling)
     logging.getLogger("bot").setLevel(min(logging.getLogger().level, logging.INFO))
     try:
@@ -52,3 +55,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
+
+
+def warn_missing_contacts(app: App) -> None:
+    """A log line for each compound without a duty phone: every emergency answer leads with it."""
+    with app.sessions() as session:
+        for compound in session.scalars(select(Compound).order_by(Compound.id)):
+            if not (compound.duty_phone or "").strip():
+                log.warning(
+                    "compound %s has no 24-hour duty phone: emergencies are answered without one; "
+                    "set it with `propbot compound set --duty-phone ...`",
+                    compound.name,
+                )

@@ -415,7 +415,10 @@ def test_empty_store_needs_a_compound_name_then_uses_the_only_one(empty_app: App
 
     created = run_import(empty_app.sessions, "units", units, compound="翠湖苑")
     assert counts(created) == (2, 0, 0, 0)
-    assert created.notes == ["新建小区“翠湖苑”（请补充值班电话和物业电话）", "新建楼栋：1栋"]
+    assert created.notes == [
+        "新建小区“翠湖苑”（请用 propbot compound set 补充值班电话和物业电话）",
+        "新建楼栋：1栋",
+    ]
 
     people = write_csv(tmp_path / "r.csv", [["房屋", "姓名", "手机"], ["1栋101", "林一", "13700000000"]])
     report = run_import(empty_app.sessions, "residents", people)  # no --compound: the only one
