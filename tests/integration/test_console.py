@@ -44,3 +44,9 @@ def test_console_chat_binds_by_typing_the_one_time_code(db_url: str) -> None:
     printed = console(db_url, "guest", "SUN888")
     assert "绑定成功" in printed and "2栋2单元801" in printed
     assert resident_of(db_url, "guest") == "吴磊"
+
+
+def test_after_binding_by_code_a_repair_request_starts_the_repair_form(db_url: str) -> None:
+    printed = console(db_url, "guest", "SUN888", "我要报修")  # "我要报修" is also the menu's button
+    assert "绑定成功" in printed
+    assert "家里（户内）的问题，还是楼道" in printed and "工单" not in printed.split("我要报修", 1)[1]

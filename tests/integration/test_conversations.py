@@ -288,6 +288,15 @@ def test_unbound_account_binds_with_a_code_and_carries_on(app: App) -> None:
         assert account.resident is not None and account.resident.name == "吴磊"
 
 
+def test_a_repair_asked_for_before_binding_goes_on_as_a_repair_after_it(app: App) -> None:
+    guest = Chat(app, "guest")
+    assert "绑定" in guest.say("我要报修")
+    reply = guest.say("SUN888")
+    assert "绑定成功" in reply and "继续处理" in reply
+    assert "家里（户内）的问题" in guest.last[-1] and "工单" not in guest.last[-1]  # not a status answer
+    assert "描述一下问题" in guest.say("户内")  # the repair form goes on
+
+
 def test_binding_by_unit_and_phone_and_wrong_phone(app: App) -> None:
     stranger = Chat(app, "stranger")
     stranger.say("我要报修")

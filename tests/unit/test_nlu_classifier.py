@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nlu
+from flows import answers
 from nlu import embedded
 from nlu.embedded import EmbeddedNLU, IntentModel, features_text, fit_estimators, load_model
 from nlu.emergency import find_cues, is_emergency
@@ -60,6 +61,8 @@ TRICKY = [
     ("厨房的燃气灶点不着火了", "repair"),  # 着火 inside 点不着火
     ("部电梯坏咗", "repair"),  # Cantonese
     ("幾時嚟修", "status_query"),
+    ("麻烦帮我报个修", "repair"),  # a request with nothing described yet, not a progress question
+    ("我这边要报修", "repair"),
 ]
 
 
@@ -67,6 +70,24 @@ TRICKY = [
 def test_tricky_messages(backend: EmbeddedNLU, training_texts: set[str], text: str, intent: str) -> None:
     assert normalize(text) not in training_texts  # not learnt by heart
     assert backend.parse(text, NOW).intent == intent
+
+
+# The menu's buttons send their labels as typed words: each must mean what it says, whatever the
+# training data becomes ("我要报修" was once answered with a status query).
+MENU_INTENTS = {
+    "我要报修": "repair",
+    "我要投诉": "complaint",
+    "查询物业费": "fee_query",
+    "预约服务": "booking",
+    "查询进度": "status_query",
+    "转人工": "human_handoff",
+}
+
+
+def test_the_menu_buttons_mean_what_they_say(backend: EmbeddedNLU) -> None:
+    assert set(MENU_INTENTS) == set(answers.MENU)
+    understood = {label: backend.parse(label, NOW).intent for label in answers.MENU}
+    assert understood == MENU_INTENTS
 
 
 @pytest.mark.parametrize(
