@@ -4,6 +4,7 @@ Buttons: 认领 (claim), 完成 (done), 升级 (escalate), 转派 (reassign: a s
 Only registered staff (``Staff.telegram_user_id``) may press or relay; others get a polite alert.
 A staff member's Telegram reply to a card reaches the resident through the bot; the resident's
 answer comes back as a reply to that card. The resident is only ever named by ticket number.
+Commands typed in the group (/huifang, /notice, /help) are in their own section below.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bot.outbound import OutboundMessage
 from data.db import transaction
 from data.models import Staff, Ticket
 from data.store import OPEN_STATUSES, Store
-from flows import relay
+from flows import relay, staff_commands
 from flows.tickets import STAFF_BUTTONS, TicketError, assign, mark_done, notify_staff, staff_card
 from flows.turn import Button
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "staff"
 NUMBER = re.compile(r"\b[A-Z]{2}-\d{8}-\d{4}\b")
 NOT_STAFF = "抱歉，只有登记在册的物业工作人员才能操作工单。如需开通，请联系管理处。"
+NOT_STAFF_COMMAND = "抱歉，只有登记在册的物业工作人员才能使用员工群命令。如需开通，请联系管理处。"
 ALL = [Button(label, value) for label, value in STAFF_BUTTONS]
 AFTER_CLAIM = [b for b in ALL if b.value != "claim"]
 BACK = Button("返回", "back")
@@ -88,7 +90,7 @@ class StaffGroup:
     async def process(self, update: Update) -> None:
         if update.callback_query is not None:
             await self._press(update.callback_query)
-        elif update.message is not None:
+        elif update.message is not None and not await self._command(update.message):
             await self._message(update.message)
 
     # -- buttons ---------------------------------------------------------------------------------
@@ -241,3 +243,62 @@ class StaffGroup:
                 return ""
             relay.relay_to_resident(store, ticket, staff, text, card, now)
             return f"已转达给居民（{number}），居民的回复会出现在这张卡片下。"
+
+    # -- commands typed in the group: /huifang, /notice, /help (flows/staff_commands.py) ------------
+    async def _command(self, message: Message) -> bool:
+        """Answer a command; False when the message is not one (chatter, or a reply to relay)."""
+        if not (message.text or "").startswith("/") or message.from_user is None:
+            return False
+        command = staff_commands.parse_command(message.text or "", self._username())
+        if command is None or not (command.name or command.addressed):
+            return True  # another bot's command: not ours to answer, and never relayed to a resident
+        reply = await self.intake.run(
+            self._run_command,
+            command,
+            str(message.from_user.id),
+            f"{message.chat_id}:{message.message_id}",
+            self._card_ticket(message),
+            self.app.clock.now(),
+        )
+        if reply:
+            try:
+                await send_text(
+                    self.bot,
+                    message.chat_id,
+                    reply,
+                    None,
+                    reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+                )
+            except TelegramError as exc:
+                log.info("staff group: could not answer a command: %s", exc)
+        return True
+
+    def _run_command(
+        self, command: staff_commands.Command, user_id: str, message_id: str, card: str | None, now: datetime
+    ) -> str:
+        try:
+            with transaction(self.app.sessions) as session:
+                store = Store(session)
+                staff = store.staff_by_telegram(user_id)
+                if staff is None:
+                    log.info("staff group: /%s from an unregistered user", command.typed)
+                    return NOT_STAFF_COMMAND
+                if not store.claim_inbound(CHANNEL, message_id, user_id, now):
+                    return ""  # Telegram re-delivered the message: done once, answered once
+                return staff_commands.run(store, staff, command, now, card)
+        except staff_commands.CommandError as exc:  # rolled back: nothing half-done stays
+            return str(exc)
+
+    def _username(self) -> str | None:
+        try:
+            return self.bot.username
+        except RuntimeError:  # not initialised (no getMe yet): "/cmd@Name" cannot be ours
+            return None
+
+    def _card_ticket(self, message: Message) -> str | None:
+        """The ticket of the bot's card this command replies to (then the number may be left out)."""
+        card = message.reply_to_message
+        if card is None or card.from_user is None or card.from_user.id != self.bot.id:
+            return None
+        found = NUMBER.search(card.text or card.caption or "")
+        return found.group() if found else None
