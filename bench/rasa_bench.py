@@ -12,10 +12,7 @@ reads the server's RSS from /proc, and stops the server. Exits non-zero if the s
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,56 +27,26 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, wait_until_up  # noqa: E402
 from nlu import load_backend, training_files  # noqa: E402
 from nlu.rasa_backend import RasaNLU  # noqa: E402
 from nlu.training_data import Example, load_examples  # noqa: E402
+from tests import rasa_server  # noqa: E402
 
-RASA_SH = ROOT / "nlu" / "rasa" / "rasa.sh"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 START_TIMEOUT = 1200.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """In the child: SIGTERM when this script dies, so a killed benchmark leaves no server behind."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def start_server(port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
     """(process, seconds until GET /status answered)."""
     started = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["bash", str(RASA_SH), "serve", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-    url = f"http://127.0.0.1:{port}/status"
-    while time.monotonic() - started < START_TIMEOUT:
-        if process.poll() is not None:
-            sys.exit(f"rasa.sh serve exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return process, time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(process)
-    sys.exit(f"Rasa did not start within {START_TIMEOUT:.0f} s; see {log}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    process = rasa_server.start(port, log)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/status", process, str(log), START_TIMEOUT)
+    except (RuntimeError, TimeoutError) as exc:
+        rasa_server.stop(process)
+        sys.exit(f"Rasa did not start ({exc}); see {log}")
+    return process, time.monotonic() - started
 
 
 def rss_mib(pid: int) -> float:
@@ -161,7 +128,7 @@ def run(rounds: int, show_errors: bool) -> None:
         nlu.close()
         client.close()
     finally:
-        stop_server(process)
+        rasa_server.stop(process)
 
 
 def main() -> None:

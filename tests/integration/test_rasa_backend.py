@@ -8,10 +8,7 @@ local run without Rasa, set ``PROPBOT_SKIP_RASA=1``.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,11 +23,10 @@ import pytest
 from nlu import load_backend
 from nlu.rasa_backend import RasaNLU
 from nlu.types import Parse, UnitRef
+from tests import rasa_server as rasa
 
 pytestmark = pytest.mark.rasa
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_SH = ROOT / "nlu" / "rasa" / "rasa.sh"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 # Generous: on a cold machine rasa.sh installs (~30 s) and trains (minutes) before serving.
 START_TIMEOUT = float(os.environ.get("PROPBOT_RASA_START_TIMEOUT", "1200"))
@@ -41,12 +37,6 @@ class RasaServer:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -69,41 +59,13 @@ def wait_until_up(server: RasaServer) -> None:
     pytest.fail(f"Rasa did not answer within {START_TIMEOUT:.0f} s:\n{log_tail(server.log)}")
 
 
-def die_with_parent() -> None:
-    """Runs in the child before exec: if pytest is killed (a CI timeout, SIGKILL) and cannot tear
-    down, the kernel sends the server SIGTERM instead of leaving ~1 GB of Rasa running. rasa.sh
-    execs rasa, so the setting reaches the server itself."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the whole process group (rasa.sh execs rasa, but be sure), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def rasa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer]:
     if os.environ.get("PROPBOT_SKIP_RASA") == "1":
         pytest.skip("PROPBOT_SKIP_RASA=1: the real Rasa server is not started")
-    port = free_port()
+    port = rasa.free_port()
     log = tmp_path_factory.mktemp("rasa") / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["bash", str(RASA_SH), "serve", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown stops everything it started
-            preexec_fn=die_with_parent,
-        )
+    process = rasa.start(port, log)
     server = RasaServer(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_until_up(server)
@@ -111,7 +73,7 @@ def rasa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer
         httpx.post(f"{server.url}/model/parse", json={"text": "你好"}, timeout=120).raise_for_status()
         yield server
     finally:
-        stop(process)
+        rasa.stop(process)
 
 
 class NoFallback:
@@ -183,9 +145,7 @@ def test_load_backend_rasa_end_to_end(rasa_server: RasaServer) -> None:
 
 
 def test_load_backend_rasa_falls_back_to_embedded_when_down() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{rasa.free_port()}"
     nlu = load_backend("rasa", rasa_url=dead, timeout=1)
     assert isinstance(nlu, RasaNLU)
     try:
