@@ -19,10 +19,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
+from bot.channels.photos import PhotoFetcher
 from bot.channels.staff_group import StaffGroup, TelegramStaffSender
 from bot.channels.telegram import TelegramChannel, TelegramSender, make_bot
 from bot.channels.wechat import Templates, WeChatChannel, WeChatSender
 from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
+from bot.channels.wecom import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom import StaffFanout, WeComRobotSender
 from bot.intake import Intake
 from bot.metrics import Metrics
@@ -44,34 +46,42 @@ def build_channels(app: App, intake: Intake) -> Channels:
     settings = app.settings
     built = Channels()
     staff: list[Sender] = []
-    if settings.telegram_enabled:
-        bot = make_bot(settings)
+    bot = make_bot(settings) if settings.telegram_enabled else None
+    wechat = _wechat_client(app) if settings.wechat_enabled and settings.wechat_app_secret else None
+    photos = PhotoFetcher(bot, wechat)  # residents' photos, from either channel, for the staff
+    built.closers.append(photos.aclose)
+    if bot is not None:
         group = None
         if settings.telegram_staff_chat_id:
             group = StaffGroup(intake, bot, settings.telegram_staff_chat_id)
-            staff.append(TelegramStaffSender(bot, settings.telegram_staff_chat_id))
+            staff.append(TelegramStaffSender(bot, settings.telegram_staff_chat_id, photos))
         built.telegram = TelegramChannel(settings, intake, bot, group)
         built.senders["telegram"] = TelegramSender(bot)
     if settings.wechat_enabled:
         built.wechat = WeChatChannel(settings, intake)
-        if settings.wechat_app_secret:
-            storage = DbTokenStorage(app.sessions, app.clock)
-            client = SharedTokenClient(
-                settings.wechat_app_id, settings.wechat_app_secret, storage, settings.wechat_api_url
-            )
+        if wechat is not None:
             templates = Templates.parse(settings.wechat_templates)
-            built.senders["wechat"] = WeChatSender(client, app.sessions, app.clock, templates)
+            built.senders["wechat"] = WeChatSender(wechat, app.sessions, app.clock, templates)
         else:
             log.warning(
                 "WECHAT_APP_SECRET not set: WeChat replies only as passive replies, nothing proactive"
             )
     if settings.wecom_robot_key:
-        robot = WeComRobotSender(settings.wecom_api_url, settings.wecom_robot_key)
+        robot = WeComRobotSender(settings.wecom_api_url, settings.wecom_robot_key, photos=photos)
         staff.append(robot)
+        built.senders[ROBOT_CHANNEL] = robot  # its own rows: one image each
         built.closers.append(robot.aclose)
     if staff:
         built.senders["staff"] = staff[0] if len(staff) == 1 else StaffFanout(staff[0], staff[1:])
     return built
+
+
+def _wechat_client(app: App) -> SharedTokenClient:
+    settings = app.settings
+    storage = DbTokenStorage(app.sessions, app.clock)
+    return SharedTokenClient(
+        settings.wechat_app_id, settings.wechat_app_secret, storage, settings.wechat_api_url
+    )
 
 
 def create_app(
@@ -145,7 +155,8 @@ def _start_background(
     if channels.senders:
         from bot.dispatcher import Dispatcher
 
-        dispatcher = Dispatcher(app.sessions, channels.senders, app.clock)
+        # the robot's image rows and the staff rows reach one robot: one limit for both
+        dispatcher = Dispatcher(app.sessions, channels.senders, app.clock, shared={ROBOT_CHANNEL: "staff"})
         workers.dispatcher = asyncio.create_task(dispatcher.run_forever(stop, idle=idle))
     build = _scheduler_factory()
     if build is not None:

@@ -138,7 +138,8 @@ class Engine:
             turn.say("您好，请问有什么可以帮您？", *answers.MENU)
             return
         if not turn.text and active is None:
-            self._hold_photos(turn)
+            if not any(hook(turn) for hook in PRE_ROUTES):  # e.g. photos answering a staff question
+                self._hold_photos(turn)
             return
         if self._is_emergency(turn):
             self._interrupt_for_emergency(turn, active)

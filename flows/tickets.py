@@ -6,6 +6,7 @@ in the caller's transaction, so the front desk, the staff group and the schedule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,7 +98,8 @@ def open_ticket(
         ticket.details = {**ticket.details, "reporter_unit_id": resident.unit_id}
     store.add_ticket(ticket)
     store.add_event(ticket, now, actor, "received", new.description[:200])
-    notify_staff(store, ticket, now, "new_ticket", staff_card(ticket, "新" + KIND_NAMES.get(ticket.kind, "工单")))
+    card = staff_card(ticket, "新" + KIND_NAMES.get(ticket.kind, "工单"))
+    notify_staff(store, ticket, now, "new_ticket", card, photos=ticket.photos)
     return ticket
 
 
@@ -127,6 +129,7 @@ def merge_repeat(store: Store, ticket: Ticket, text: str, now: datetime, actor: 
         store, ticket, now, "repeat",
         f"【催办】{ticket.number} 居民再次反映（第{ticket.repeat_count + 1}次）：{text[:100]}\n"
         f"当前状态：{STATUS_NAMES[ticket.status]}" + (f"，{ticket.assignee.name}" if ticket.assignee else ""),
+        photos=photos,  # only the new ones: the earlier ones went with the card
     )
 
 
@@ -190,10 +193,16 @@ def _require_open(ticket: Ticket) -> None:
 
 
 # -- messages ------------------------------------------------------------------------------------
-def notify_staff(store: Store, ticket: Ticket, now: datetime, kind: str, text: str) -> None:
+def notify_staff(
+    store: Store, ticket: Ticket, now: datetime, kind: str, text: str, photos: Sequence[str] = ()
+) -> None:
+    """A card in the staff group; ``photos`` (channel references) follow it as a reply."""
+    payload: dict[str, Any] = {"ticket": ticket.number, "buttons": STAFF_BUTTONS}
+    if photos:
+        payload["photos"] = list(photos)
     store.enqueue(
         "staff", STAFF_RECIPIENT, kind, text, now,
-        payload={"ticket": ticket.number, "buttons": STAFF_BUTTONS},
+        payload=payload,
         urgent=ticket.priority == "urgent",
         ticket=ticket,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 
@@ -141,7 +142,7 @@ def _action(store: Store, ticket: Ticket, stage: Stage, bosses: dict[str, str], 
             now,
             ticket_id=ticket.id,
             urgent=ticket.priority == "urgent",
-            payload={"ticket": ticket.number},
+            payload=_payload(ticket, stage),
             checked=True,  # looked up in bulk by ``sweep``
         )
         kind = "sla_warning" if stage.level == "warn" else "escalated"
@@ -156,6 +157,14 @@ def _action(store: Store, ticket: Ticket, stage: Stage, bosses: dict[str, str], 
 
     summary = f"{ticket.number} {WHAT[stage.what]} {LEVEL_WORDS[stage.level]}"
     return Action("time_limits", f"sla_{stage.level}", key, summary, apply, ticket=ticket.number)
+
+
+def _payload(ticket: Ticket, stage: Stage) -> dict[str, Any]:
+    """The photos go again with the stages that carry the whole card (to someone new to it)."""
+    carries_card = stage.what == "claim" or stage.level == "lead"
+    if carries_card and ticket.photos:
+        return {"ticket": ticket.number, "photos": list(ticket.photos)}
+    return {"ticket": ticket.number}
 
 
 LEVEL_WORDS = {

@@ -17,10 +17,11 @@ from datetime import datetime
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.channels.photos import PhotoFetcher, TelegramAlbums, album_follow_ups, fits_album, photo_refs
 from bot.channels.telegram import buttons_of, failure, keyboard, send_text
 from bot.app import App
 from bot.intake import Intake
-from bot.outbound import OutboundMessage
+from bot.outbound import FollowUp, OutboundMessage
 from data.db import transaction
 from data.models import Staff, Ticket
 from data.store import OPEN_STATUSES, Store
@@ -45,15 +46,28 @@ def card_keyboard(number: str, buttons: list[Button]) -> InlineKeyboardMarkup | 
 
 
 class TelegramStaffSender:
-    """Outbox rows for the staff group: cards with the ticket buttons, relays as replies to cards."""
+    """Outbox rows for the staff group: cards with the ticket buttons, relays as replies to cards;
+    a row's photos as an album (``bot.channels.photos``)."""
 
     channel = CHANNEL
 
-    def __init__(self, bot: Bot, chat_id: str) -> None:
+    def __init__(self, bot: Bot, chat_id: str, photos: PhotoFetcher | None = None) -> None:
         self.bot = bot
         self.chat_id = chat_id
+        self.albums = TelegramAlbums(bot, photos or PhotoFetcher(bot))
 
-    async def send(self, message: OutboundMessage) -> None:
+    async def send(self, message: OutboundMessage) -> list[FollowUp] | None:
+        try:
+            if fits_album(message):  # a resident's photos with a few words: one album, words as caption
+                await self.albums.send(self.chat_id, message)
+                return None
+            sent = await self._text(message)
+        except TelegramError as exc:
+            raise failure(exc) from exc
+        # the card stays one message with its buttons; its photos follow as a reply to it
+        return album_follow_ups(message, sent.message_id) if photo_refs(message.payload) else None
+
+    async def _text(self, message: OutboundMessage) -> Message:
         number = str(message.payload.get("ticket") or "")
         markup = card_keyboard(number, list(buttons_of(message.payload))) if number else None
         extra = {}
@@ -61,10 +75,7 @@ class TelegramStaffSender:
             extra["reply_parameters"] = ReplyParameters(
                 int(message.payload["reply_to"]), allow_sending_without_reply=True
             )
-        try:
-            await send_text(self.bot, self.chat_id, message.text, markup, **extra)
-        except TelegramError as exc:
-            raise failure(exc) from exc
+        return await send_text(self.bot, self.chat_id, message.text, markup, **extra)
 
 
 @dataclass
@@ -192,6 +203,7 @@ class StaffGroup:
             now,
             "escalation",
             staff_card(ticket, f"升级·请{names}跟进") + f"\n升级人：{staff.name}",
+            photos=ticket.photos,  # whoever it goes up to sees what the resident showed
         )
         return Outcome(f"已升级至 {names}", status=f"已由 {staff.name} 升级至 {names}")
 

@@ -2,16 +2,25 @@
 
 A POST of markdown to the robot's webhook. The robot takes at most 20 messages a minute; pacing is
 the dispatcher's job, but when WeCom says so (errcode 45009) the row is retried later.
+
+Photos: a staff message that names photos is followed by one ``wecom`` outbox row per photo (the
+robot's ``image`` message: base64 and md5 of a JPG or PNG of at most 2 MB), so each image is paced
+and retried on its own. The dispatcher paces the ``wecom`` rows with the ``staff`` channel's limiter,
+so cards and images together stay within the robot's 20 a minute. A photo that cannot be fetched,
+is too large or is not a JPG/PNG becomes a one-line note instead (no re-encoding: no image library).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from typing import Any
 
 import httpx
 
-from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
+from bot.channels.photos import FETCH_TRIES, PHOTOS, PhotoFetcher, Unavailable, image_kind, photo_refs
+from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +28,10 @@ MAX_BYTES = 4096  # markdown content limit
 RATE_LIMITED = 45009
 BUSY = -1
 RATE_WINDOW = 60.0  # seconds: the robot's limit is per minute
+CHANNEL = "wecom"  # the robot's own outbox rows: one image each
+PHOTO = "photo"
+IMAGE_MAX = 2 << 20  # bytes, before base64
+IMAGE_KINDS = ("jpeg", "png")
 
 
 def markdown(text: str) -> str:
@@ -31,22 +44,72 @@ def markdown(text: str) -> str:
     return raw[: MAX_BYTES - 3].decode(errors="ignore") + "…"
 
 
+def photo_follow_ups(message: OutboundMessage) -> list[FollowUp]:
+    """One ``wecom`` row per photo of a staff message the robot has just posted."""
+    refs = photo_refs(message.payload)
+    number = str(message.payload.get("ticket") or "")
+    return [
+        FollowUp(
+            CHANNEL,
+            PHOTO,
+            f"{number} 照片 {index}/{len(refs)}",
+            {"ticket": number, "photo": ref, "index": index, "of": len(refs)},
+            tag=f"wecom:{index}",
+        )
+        for index, ref in enumerate(refs, start=1)
+    ]
+
+
 class WeComRobotSender:
+    """Posts ``staff`` rows (markdown) and its own ``wecom`` rows (one image each)."""
+
     channel = "staff"
 
-    def __init__(self, url: str, key: str, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        client: httpx.AsyncClient | None = None,
+        photos: PhotoFetcher | None = None,
+    ) -> None:
         self.url = url
         self.key = key
         self.client = client or httpx.AsyncClient(timeout=10)
+        self.photos = photos
 
-    async def send(self, message: OutboundMessage) -> None:
-        content = markdown(message.text)
+    async def send(self, message: OutboundMessage) -> list[FollowUp] | None:
+        if message.kind == PHOTO and message.channel == CHANNEL:
+            await self._image(message)
+            return None
+        await self._post({"msgtype": "markdown", "markdown": {"content": markdown(message.text)}})
+        return photo_follow_ups(message) if self.photos is not None else None
+
+    async def _image(self, message: OutboundMessage) -> None:
         try:
-            response = await self.client.post(
-                self.url,
-                params={"key": self.key},
-                json={"msgtype": "markdown", "markdown": {"content": content}},
-            )
+            data = await self._fetch(str(message.payload.get("photo") or ""))
+        except Unavailable as exc:
+            if exc.temporary and message.attempts < FETCH_TRIES:
+                raise TemporaryFailure(f"photo not fetched yet: {exc.reason}") from exc
+            log.warning("WeCom photo of %s given up: %s", message.payload.get("ticket"), exc.reason)
+            note = f"**{message.text}** 未能转发（{exc.reason}），请在工单中查看。"
+            await self._post({"msgtype": "markdown", "markdown": {"content": note}})
+            return
+        image = {"base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}
+        await self._post({"msgtype": "image", "image": image})
+
+    async def _fetch(self, ref: str) -> bytes:
+        if self.photos is None:
+            raise Unavailable("photos are not configured")
+        data = await self.photos.fetch(ref)
+        if image_kind(data) not in IMAGE_KINDS:
+            raise Unavailable("不是 JPG/PNG 图片")
+        if len(data) > IMAGE_MAX:
+            raise Unavailable(f"超过 2 MB（{len(data) / (1 << 20):.1f} MB）")
+        return data
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        try:
+            response = await self.client.post(self.url, params={"key": self.key}, json=body)
         except httpx.HTTPError as exc:
             raise TemporaryFailure(f"WeCom robot unreachable: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
@@ -72,7 +135,10 @@ class WeComRobotSender:
 
 
 class StaffFanout:
-    """The staff group's outbox rows to the primary channel; mirrors get a best-effort copy."""
+    """The staff group's outbox rows to the primary channel; mirrors get a best-effort copy.
+
+    Rows of photos alone (``photos``) were asked for by the primary (its album after a card) and go
+    only to it; a mirror asks for its own photo rows when it takes the card."""
 
     channel = "staff"
 
@@ -80,12 +146,15 @@ class StaffFanout:
         self.primary = primary
         self.mirrors = mirrors
 
-    async def send(self, message: OutboundMessage) -> None:
-        await self.primary.send(message)  # its failure is the row's failure (retried)
+    async def send(self, message: OutboundMessage) -> list[FollowUp]:
+        follow = list(await self.primary.send(message) or ())  # its failure is the row's (retried)
+        if message.kind == PHOTOS:
+            return follow
         for mirror in self.mirrors:
             try:
-                await mirror.send(message)
+                follow += await mirror.send(message) or ()
             except (TemporaryFailure, PermanentFailure) as exc:
                 log.warning(
                     "staff mirror %s did not take outbox row %s: %s", type(mirror).__name__, message.id, exc
                 )
+        return follow

@@ -13,10 +13,14 @@ without depending on the Telegram channel module.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -87,6 +91,9 @@ class FakeTelegram:
         self._overall = _Bucket(limits.overall_per_s, limits.overall_per_s) if limits else None
         self._chats: dict[str, _Bucket] = {}
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+        # photos: see "Photos" at the end of the module
+        self.files: dict[str, bytes] = {}  # file_id -> bytes, for getFile and the file server
+        self.app.router.routes.append(Route("/file/bot{token}/{path:path}", partial(_file, self)))
 
     # -- what tests use ----------------------------------------------------------------------------
     def calls(self, method: str | None = None) -> list[Call]:
@@ -200,7 +207,17 @@ class FakeTelegram:
             await asyncio.sleep(0.05)
         return JSONResponse({"ok": True, "result": []})
 
+    def photos_to(self, chat_id: int | str) -> list[Call]:
+        """sendPhoto and sendMediaGroup calls delivered to ``chat_id`` (see ``photo_items``)."""
+        return [
+            c
+            for c in self.calls()
+            if c.method in PHOTO_METHODS and c.ok and str(c.params.get("chat_id")) == str(chat_id)
+        ]
+
     def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method in PHOTO_METHODS or method == "getFile":
+            return _photo_result(self, method, params)
         if method == "getMe":
             return {
                 **BOT_USER,
@@ -241,6 +258,8 @@ def _error(status: int, description: str, retry_after: int | None = None) -> dic
 async def _params(request: Request) -> dict[str, Any]:
     """ptb sends url-encoded form fields (complex values as JSON strings); accept JSON bodies too."""
     body = await request.body()
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return _multipart(body, request.headers["content-type"])  # uploads: see "Photos" below
     if request.headers.get("content-type", "").startswith("application/json"):
         return json.loads(body) if body else {}
     params: dict[str, Any] = dict(request.query_params)
@@ -351,3 +370,78 @@ class BotApiSender:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+# -- Photos: sendPhoto, sendMediaGroup, getFile and the file server ------------------------------------
+PHOTO_METHODS = ("sendPhoto", "sendMediaGroup")
+
+
+def photo_items(call: Call) -> list[str | bytes]:
+    """What a photo call sent, in order: file ids (re-sent) and bytes (uploaded)."""
+    if call.method == "sendPhoto":
+        return [call.params["photo"]]
+    return [item["media"] for item in call.params["media"]]
+
+
+def photo_caption(call: Call) -> str:
+    if call.method == "sendPhoto":
+        return str(call.params.get("caption") or "")
+    return str(call.params["media"][0].get("caption") or "")
+
+
+def _photo_result(fake: FakeTelegram, method: str, params: dict[str, Any]) -> Any:
+    """The sent messages (under the fake's lock), or getFile's File for a known file id."""
+    if method == "getFile":
+        file_id = str(params["file_id"])
+        size = len(fake.files.get(file_id, b""))
+        path = f"photos/{file_id}.jpg"
+        return {"file_id": file_id, "file_unique_id": file_id[-16:], "file_size": size, "file_path": path}
+    if method == "sendPhoto":
+        return _photo_message(fake, params, params["photo"], params.get("caption"))
+    return [_photo_message(fake, params, m["media"], m.get("caption")) for m in params["media"]]
+
+
+def _photo_message(fake: FakeTelegram, params: dict[str, Any], item: Any, caption: Any) -> dict[str, Any]:
+    chat_id = str(params["chat_id"])
+    fake._next_id[chat_id] = message_id = fake._next_id.get(chat_id, 0) + 1
+    file_id = item if isinstance(item, str) else f"upload-{hashlib.md5(item).hexdigest()[:16]}"
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "from": BOT_USER,
+        "chat": {"id": int(chat_id), "type": "supergroup" if chat_id.startswith("-") else "private"},
+        "photo": [{"file_id": file_id, "file_unique_id": file_id[-16:], "width": 1280, "height": 960}],
+    }
+    if caption:
+        message["caption"] = caption
+    return message
+
+
+async def _file(fake: FakeTelegram, request: Request) -> Response:
+    """``/file/bot<token>/photos/<file_id>.jpg``: the bytes ``getFile`` pointed at."""
+    name = request.path_params["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
+    data = fake.files.get(name)
+    if request.path_params["token"] != fake.token or data is None:
+        return PlainTextResponse("Not Found", status_code=404)
+    return Response(data, media_type="image/jpeg")
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """Form fields (JSON decoded) and uploaded files (bytes); ``attach://name`` resolved to the bytes."""
+    parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    params: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for part in parsed.iter_parts():
+        name = str(part.get_param("name", header="content-disposition"))
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if part.get_filename() is not None:
+            files[name] = data
+        else:
+            params[name] = _decode(data.decode())
+    for name, data in files.items():
+        params.setdefault(name, data)
+    for item in params.get("media") or ():
+        if isinstance(item, dict) and str(item.get("media", "")).startswith("attach://"):
+            item["media"] = files[item["media"].removeprefix("attach://")]
+    return params

@@ -1,10 +1,12 @@
-"""A fake WeChat API (``/cgi-bin/token``, customer-service and template messages) and WeCom group
-robot (``/cgi-bin/webhook/send``), answering like the real ones, errcodes included; plus a helper
-that builds signed (and AES-encrypted) callbacks the way WeChat posts them."""
+"""A fake WeChat API (``/cgi-bin/token``, customer-service and template messages, temporary media
+downloads) and WeCom group robot (``/cgi-bin/webhook/send``, markdown and images), answering like the
+real ones, errcodes included; a picture host for ``PicUrl``s; plus a helper that builds signed (and
+AES-encrypted) callbacks the way WeChat posts them."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import threading
 import time
@@ -15,7 +17,7 @@ from urllib.parse import urlencode
 import xmltodict
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto
 
@@ -25,6 +27,7 @@ TOKEN = "propbot-wechat-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
 ACCOUNT = "gh_sunshine_pm"  # the Official Account's own id (ToUserName)
 ROBOT_KEY = "robot-key-123"
+ROBOT_IMAGE_MAX = 2 << 20  # the robot's limit for an image, before base64
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,59 @@ class FakeWeChat:
                 Route("/cgi-bin/message/custom/send", self._send, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self._send, methods=["POST"]),
                 Route("/cgi-bin/webhook/send", self._robot, methods=["POST"]),
+                Route("/cgi-bin/media/get", self._media, methods=["GET"]),
+                Route("/mmbiz_jpg/{name}", self._picture, methods=["GET"]),
             ]
         )
+        self.media: dict[str, bytes] = {}  # media_id -> bytes, for /cgi-bin/media/get
+        self.pictures: dict[str, bytes] = {}  # name -> bytes, for PicUrls
+        self.picture_failures: list[int] = []  # HTTP statuses for the next picture requests
+        self.url = ""  # set by the fixture that serves it
+
+    # -- photos --------------------------------------------------------------------------------------
+    def add_picture(self, name: str, data: bytes) -> str:
+        """Host ``data`` as a resident's picture; its PicUrl."""
+        self.pictures[name] = data
+        return f"{self.url}/mmbiz_jpg/{name}"
+
+    def robot_images(self) -> list[bytes]:
+        """The images the robot posted, decoded."""
+        return [
+            base64.b64decode(c.body["image"]["base64"])
+            for c in self.calls("webhook/send")
+            if c.body.get("msgtype") == "image"
+        ]
+
+    def robot_texts(self) -> list[str]:
+        return [
+            c.body["markdown"]["content"]
+            for c in self.calls("webhook/send")
+            if c.body.get("msgtype") == "markdown"
+        ]
+
+    async def _media(self, request: Request) -> Response:
+        given = request.query_params.get("access_token")
+        with self._lock:
+            valid = given in self.tokens and given not in self.revoked
+            data = self.media.get(request.query_params.get("media_id", ""))
+            if valid:
+                self._calls.append(ApiCall(request.url.path, dict(request.query_params), {}))
+        if not valid:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
+        if data is None:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        return Response(data, media_type="image/jpeg")
+
+    async def _picture(self, request: Request) -> Response:
+        with self._lock:
+            status = self.picture_failures.pop(0) if self.picture_failures else None
+            data = self.pictures.get(request.path_params["name"])
+            self._calls.append(ApiCall(request.url.path, {}, {}))
+        if status is not None:
+            return Response(b"busy", status_code=status)
+        if data is None:
+            return Response(b"not found", status_code=404)
+        return Response(data, media_type="image/jpeg")
 
     def calls(self, path: str) -> list[ApiCall]:
         with self._lock:
@@ -110,6 +164,9 @@ class FakeWeChat:
         body = await request.json()
         if request.query_params.get("key") != ROBOT_KEY:
             return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+        refused = _bad_image(body)
+        if refused is not None:
+            return JSONResponse(refused)
         with self._lock:
             errors = self._errors.get("webhook/send")
             errcode = errors.pop(0) if errors else None
@@ -118,6 +175,19 @@ class FakeWeChat:
         if errcode is not None:
             return JSONResponse({"errcode": errcode, "errmsg": "api freq out of limit"})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+
+def _bad_image(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The robot's refusal of an image message (wrong md5, too large), or None."""
+    if body.get("msgtype") != "image":
+        return None
+    image = body.get("image") or {}
+    data = base64.b64decode(image.get("base64", ""))
+    if hashlib.md5(data).hexdigest() != image.get("md5"):
+        return {"errcode": 301019, "errmsg": "media md5 not match"}
+    if len(data) > ROBOT_IMAGE_MAX:
+        return {"errcode": 40009, "errmsg": "invalid image size"}
+    return None
 
 
 # -- callbacks as WeChat posts them ---------------------------------------------------------------------
