@@ -24,7 +24,7 @@ from data.db import transaction
 from data.models import ChannelAccount, InboundMessage, OutboxMessage, Resident, Ticket
 from data.store import Store
 from tests.fakes import telegram_api, wechat_api
-from tests.fakes.serve import ServerThread
+from tests.fakes.serve import ServerThread, served
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.fakes.wechat_api import Callbacks, FakeWeChat
 
@@ -35,17 +35,13 @@ WANG, ZHANG, LEAD = 900002, 900003, 900006  # demo staff Telegram ids: 王师傅
 
 @pytest.fixture
 def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    with ServerThread(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with served(FakeTelegram()) as fake:
         yield fake
 
 
 @pytest.fixture
 def fake_wechat() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat()
-    with ServerThread(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with served(FakeWeChat()) as fake:
         yield fake
 
 

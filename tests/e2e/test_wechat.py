@@ -330,11 +330,9 @@ async def test_outside_the_window_without_a_template_fails_for_good(
 
 
 def test_the_access_token_is_fetched_once_for_all_processes(wechat_app: App) -> None:
-    from tests.fakes.serve import ServerThread
+    from tests.fakes.serve import served
 
-    fake = FakeWeChat(token_delay=0.3)
-    with ServerThread(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with served(FakeWeChat(token_delay=0.3)) as fake:
         senders = [sender(wechat_app, fake, owner=f"process-{i}") for i in range(4)]
         last_seen(wechat_app, OPENID, timedelta(hours=1))
         threads = [

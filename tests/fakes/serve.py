@@ -1,11 +1,14 @@
-"""Run an ASGI app under a real uvicorn server in a background thread, on a free loopback port."""
+"""Run an ASGI app under a real uvicorn server in a background thread, on a free loopback port; the
+fake channel servers' common part."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -46,3 +49,32 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+class FakeServer:
+    """A fake channel server: its ASGI ``app``, the ``url`` it answers at once ``served``, and
+    waiting for what it records."""
+
+    name = "fake"
+    app: Any
+    url = ""
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = predicate()
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"the fake {self.name} server never saw what the test waited for")
+
+
+Fake = TypeVar("Fake", bound=FakeServer)
+
+
+@contextmanager
+def served(fake: Fake) -> Iterator[Fake]:
+    """``fake`` answering on a loopback port, at ``fake.url``."""
+    with ServerThread(fake.app) as server:
+        fake.url = server.url
+        yield fake

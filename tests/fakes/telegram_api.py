@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
+from tests.fakes.serve import FakeServer
 
 BOT_ID = 777000111
 TOKEN = f"{BOT_ID}:TEST-token"
@@ -77,7 +78,9 @@ class _Bucket:
         return False
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer):
+    name = "Telegram"
+
     def __init__(self, token: str = TOKEN, limits: Limits | None = None) -> None:
         self.token = token
         self.limits = limits
@@ -110,15 +113,6 @@ class FakeTelegram:
 
     def texts_to(self, chat_id: int | str) -> list[str]:
         return [c.params["text"] for c in self.sent_to(chat_id)]
-
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = predicate()
-            if found:
-                return found
-            time.sleep(0.02)
-        raise AssertionError("the fake Telegram server never saw what the test waited for")
 
     def fail_next(
         self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1

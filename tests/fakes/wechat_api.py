@@ -21,6 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto
 
+from tests.fakes.serve import FakeServer
+
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "test-app-secret"
 TOKEN = "propbot-wechat-token"
@@ -37,7 +39,9 @@ class ApiCall:
     body: dict[str, Any]
 
 
-class FakeWeChat:
+class FakeWeChat(FakeServer):
+    name = "WeChat"
+
     def __init__(self, token_delay: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._calls: list[ApiCall] = []
@@ -58,7 +62,6 @@ class FakeWeChat:
         self.media: dict[str, bytes] = {}  # media_id -> bytes, for /cgi-bin/media/get
         self.pictures: dict[str, bytes] = {}  # name -> bytes, for PicUrls
         self.picture_failures: list[int] = []  # HTTP statuses for the next picture requests
-        self.url = ""  # set by the fixture that serves it
 
     # -- photos --------------------------------------------------------------------------------------
     def add_picture(self, name: str, data: bytes) -> str:
@@ -124,15 +127,6 @@ class FakeWeChat:
     def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
         with self._lock:
             self._errors.setdefault(path, []).extend([errcode] * times)
-
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = predicate()
-            if found:
-                return found
-            time.sleep(0.02)
-        raise AssertionError("the fake WeChat server never saw what the test waited for")
 
     async def _token(self, request: Request) -> JSONResponse:
         query = request.query_params

@@ -24,7 +24,7 @@ from data.clock import SHANGHAI, FixedClock
 from data.db import make_engine, make_session_factory, transaction
 from data.store import Store
 from tests.conftest import NOW
-from tests.fakes.serve import ServerThread
+from tests.fakes.serve import served
 from tests.fakes.telegram_api import BotApiSender, FakeTelegram, Limits
 from tests.integration.outbox_helpers import FakeSender, dispatcher, enqueue, outbox, staff_texts
 
@@ -396,9 +396,7 @@ def test_a_dispatcher_killed_mid_send_loses_nothing(
 # -- real HTTP -------------------------------------------------------------------------------------------
 @pytest.fixture
 def bot_api() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(limits=Limits())
-    with ServerThread(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with served(FakeTelegram(limits=Limits())) as fake:
         yield fake
 
 
@@ -410,7 +408,7 @@ async def test_retries_after_a_fake_servers_5xx_over_http(
     bot_api.blocked.add("777")
     enqueue(app, 1, recipient="100")
     enqueue(app, 1, recipient="777")
-    sender = BotApiSender(f"{bot_api.url}/bot")  # type: ignore[attr-defined]
+    sender = BotApiSender(f"{bot_api.url}/bot")
     try:
         run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=2, concurrency=1))
         for _ in range(6):
