@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from flows.contact import emergency_hint, office
 from flows.slots import spot_unit
 from flows.turn import Turn
 
@@ -65,13 +66,13 @@ class BindingFlow:
             if turn.account.failed_binding_attempts >= turn.settings.binding_attempts:
                 self._locked(turn)
                 return True
-        turn.say(reason + "如有疑问请致电物业服务中心 " + turn.compound.office_phone + "。")
+        turn.say(f"{reason}如有疑问请致电{office(turn.compound)}。")
         turn.stay(self.name)
         return True
 
     def _locked(self, turn: Turn) -> None:
         turn.say(
             "为保护业主信息，绑定尝试次数过多，已暂停线上绑定。请携带身份证件到物业服务中心办理，"
-            f"或致电 {turn.compound.office_phone}。紧急情况请拨打24小时值班电话 {turn.compound.duty_phone}。"
+            f"或致电{office(turn.compound)}。{emergency_hint(turn.compound)}"
         )
         turn.finish()

@@ -203,3 +203,12 @@ def test_no_warning_for_a_compound_with_its_duty_phone(app: App, caplog: pytest.
     with caplog.at_level(logging.WARNING, logger="bot.cli.serve"):
         warn_missing_contacts(app)  # the demo compound has every phone
     assert caplog.records == []
+
+
+def test_a_failed_binding_points_to_the_office_without_an_empty_number(imported: App) -> None:
+    chat = Chat(imported, "stranger")
+    chat.say("查物业费")  # unbound: asked to bind first
+    replies = [chat.say(f"WRONG{attempt}") for attempt in range(5)]
+    assert all(reply.endswith("如有疑问请致电物业服务中心。") for reply in replies[:-1])
+    assert "尝试次数过多" in replies[-1] and "值班电话" not in replies[-1]
+    assert "紧急情况请直接告诉我" in replies[-1]
