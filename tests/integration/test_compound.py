@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,39 +25,24 @@ from bot.settings import Settings
 from data.clock import FixedClock
 from data.db import transaction
 from data.models import Compound, OutboxMessage, Ticket
-from tests.conftest import BACKENDS, Chat, _pg_admin, pg_url
+from tests.conftest import Chat
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def imported(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    clock: FixedClock,
-    embedded_nlu: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    empty_db_url: str, clock: FixedClock, embedded_nlu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[App]:
     """An empty store into which the office imported its flats: the compound 翠湖苑, nothing else."""
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'imported.db'}"
-    else:
-        name = f"propbot_c_{uuid.uuid4().hex[:10]}"
-        _pg_admin(f'CREATE DATABASE "{name}"')
-        url = pg_url(name)
-    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
     monkeypatch.delenv("PROPBOT_CONFIG", raising=False)
     assert main(["import", "units", str(SAMPLES / "units.csv"), "--compound", "翠湖苑"]) == 0
-    application = App(replace(Settings(), database_url=url), clock)
+    application = App(replace(Settings(), database_url=empty_db_url), clock)
     application.__dict__["nlu"] = embedded_nlu
-    try:
-        yield application
-    finally:
-        application.close()
-        if name:
-            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield application
+    application.close()
 
 
 def compound_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

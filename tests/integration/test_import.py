@@ -10,7 +10,6 @@ import csv
 import importlib.util
 import io
 import json
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -32,7 +31,6 @@ from data.db import transaction
 from data.importer import Rejected, run_import
 from data.models import Bill, Building, Compound, Resident, Unit
 from data.store import Store
-from tests.conftest import BACKENDS, _pg_admin, pg_url
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -46,23 +44,13 @@ def store_app(db_url: str, clock: FixedClock) -> Iterator[App]:
     application.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_app(request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock) -> Iterator[App]:
+@pytest.fixture
+def empty_app(empty_db_url: str, clock: FixedClock) -> Iterator[App]:
     """A store with the schema and no data at all."""
-    if request.param == "sqlite":
-        url, name = f"sqlite:///{tmp_path / 'empty.db'}", None
-    else:
-        name = f"propbot_e_{uuid.uuid4().hex[:10]}"
-        _pg_admin(f'CREATE DATABASE "{name}"')
-        url = pg_url(name)
-    application = App(replace(Settings(), database_url=url), clock)
+    application = App(replace(Settings(), database_url=empty_db_url), clock)
     application.prepare_store()
-    try:
-        yield application
-    finally:
-        application.close()
-        if name:
-            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield application
+    application.close()
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[Any]], encoding: str = "utf-8") -> Path:
