@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     _backend_options(evaluate, several=True)
     evaluate.add_argument("--folds", type=int, help="k for k-fold cross-validation (default 5)")
+    evaluate.add_argument("--repeat", type=int, default=1, metavar="N",
+                          help="k-fold N times with differently shuffled folds, pooled (steadier counts)")
     evaluate.add_argument("--heldout", action="store_true",
                           help="train on the training split, test on the held-out split")
     evaluate.add_argument("--errors", type=int, default=0, metavar="N",
@@ -114,7 +116,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print("note: comparing on the held-out split (as --heldout)", file=sys.stderr)
     reports = {}
     for name in names:
-        report = _heldout_report(name, args) if heldout else _kfold_report(args.folds or 5)
+        report = _heldout_report(name, args) if heldout else _kfold_report(args.folds or 5, args.repeat)
         if report is None:
             return 1
         reports[name] = report
@@ -124,13 +126,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kfold_report(folds: int) -> Any:
+def _kfold_report(folds: int, repeats: int = 1) -> Any:
     from nlu.embedded import EmbeddedNLU
     from nlu.evaluate import cross_validate
     from nlu.training_data import load_examples
 
     examples = load_examples(nlu.training_files("train"))
-    return cross_validate(EmbeddedNLU.from_examples, examples, folds=folds)
+    return cross_validate(EmbeddedNLU.from_examples, examples, folds=folds, repeats=repeats)
 
 
 def _heldout_report(name: str, args: argparse.Namespace) -> Any:

@@ -71,9 +71,9 @@ def test_train_reports_heldout_accuracy(capsys: pytest.CaptureFixture[str], monk
 
 def test_eval_kfold_prints_the_tables(capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = run(["nlu", "eval", "--folds", "2"], capsys, monkeypatch)
+    code, out, _ = run(["nlu", "eval", "--folds", "2", "--repeat", "2"], capsys, monkeypatch)
     assert code == 0
-    assert "embedded (2-fold" in out
+    assert "embedded (2-fold x2" in out
     assert "intent         precision  recall      F1  support" in out
     assert "confusion (rows expected, columns predicted)" in out
     for intent in INTENTS:
@@ -259,6 +259,20 @@ def test_cross_validate_trains_on_other_folds() -> None:
     examples = [(f"文本{i}", "repair" if i % 2 else "greet") for i in range(10)]
     report = cross_validate(factory, examples, folds=5)
     assert seen == [8] * 5 and len(report.expected) == 10 and report.mode == "5-fold"
+
+
+def test_cross_validate_repeats_with_other_folds() -> None:
+    test_sets: list[frozenset[str]] = []
+
+    def factory(examples: Sequence[tuple[str, str]]) -> Always:
+        test_sets.append(frozenset(all_texts - {text for text, _ in examples}))
+        return Always(examples[0][1])
+
+    examples = [(f"文本{i}", "repair" if i % 2 else "greet") for i in range(10)]
+    all_texts = {text for text, _ in examples}
+    report = cross_validate(factory, examples, folds=5, repeats=3)
+    assert len(report.expected) == 30 and report.mode == "5-fold x3"  # every example once per round
+    assert len(set(test_sets)) > 5  # the rounds shuffle the folds differently
 
 
 def test_format_report_and_comparison() -> None:
