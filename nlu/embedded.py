@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from nlu.emergency import MAX_SCAN_CHARS, find_cues
+from nlu.emergency import MAX_SCAN_CHARS, everyday_fault, find_cues
 from nlu.normalize import normalize
 from nlu.training_data import Example, load_examples
 from nlu.types import Entity, Parse
@@ -175,7 +175,8 @@ class EmbeddedNLU:
             return "emergency", max(RULE_CONFIDENCE, self._emergency_probability(normalised))
         if not _CJK.search(normalised):
             return "out_of_scope", 1.0  # empty, digits, emoji, English, pinyin: nothing we can act on
-        return self._best(self.model.probabilities(normalised), defused=bool(cues))
+        defused = bool(cues) or everyday_fault(normalised)
+        return self._best(self.model.probabilities(normalised), defused=defused)
 
     def _emergency_probability(self, normalised: str) -> float:
         if self._emergency is None or not _CJK.search(normalised):
@@ -184,7 +185,8 @@ class EmbeddedNLU:
 
     def _best(self, probabilities: np.ndarray, *, defused: bool) -> tuple[str, float]:
         if defused and self._emergency is not None:
-            # The text names an emergency but only as past, hypothetical or prevention talk.
+            # The text names an emergency only as past, hypothetical or prevention talk, or it
+            # reports an everyday fault (停电) that the trade handles as an (urgent) repair.
             probabilities = probabilities.copy()
             probabilities[self._emergency] = 0.0
         best = int(np.argmax(probabilities))

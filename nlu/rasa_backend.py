@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from nlu.emergency import find_cues
+from nlu.emergency import everyday_fault, find_cues
 from nlu.normalize import normalize
 from nlu.types import INTENTS, Entity, NLUBackend, Parse
 
@@ -184,12 +184,12 @@ def _intent(raw: Any) -> tuple[str, float]:
 
 def _apply_emergency_rules(normalised: str, ranking: list[tuple[str, float]]) -> tuple[str, float]:
     """The embedded backend's safety rules: a live emergency cue wins whatever Rasa thinks; a
-    defused one (past, hypothetical, negated) may not yield an emergency."""
+    defused one (past, hypothetical, negated) or an everyday fault (停电) may not yield an emergency."""
     cues = find_cues(normalised)
     emergency = dict(ranking).get("emergency", 0.0)
     if any(not cue.defused for cue in cues):
         return "emergency", max(RULE_CONFIDENCE, emergency)
-    if cues and ranking[0][0] == "emergency":
+    if (cues or everyday_fault(normalised)) and ranking[0][0] == "emergency":
         others = [item for item in ranking[1:] if item[0] != "emergency"]
         return others[0] if others else ("out_of_scope", 1.0 - emergency)
     return ranking[0]

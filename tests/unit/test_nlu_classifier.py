@@ -16,7 +16,7 @@ import nlu
 from flows import answers
 from nlu import embedded
 from nlu.embedded import EmbeddedNLU, IntentModel, features_text, fit_estimators, load_model
-from nlu.emergency import find_cues, is_emergency
+from nlu.emergency import everyday_fault, find_cues, is_emergency
 from nlu.evaluate import evaluate
 from nlu.normalize import normalize
 from nlu.training_data import load_examples
@@ -130,6 +130,20 @@ OBVIOUS_EMERGENCIES = [
     "困咗喺𨋢入面",
     "爆水喉",
     "有人晕咗",
+    # Phrasings the rules used to miss (found by checking fresh messages like these)
+    "电梯停了 我妈还在里面",
+    "我在电梯里 电梯不动了 门也打不开",
+    "厨房的燃气管子掉了 一直在漏",
+    "樓上漏水漏到好似落雨咁",
+    "有人拿刀在楼下砍人",
+    "有人在小区里抢包",
+    "我被人跟踪了 现在在单元门口 好害怕",
+    "邻居家传出呼救声",
+    "停电了 家里老人用的制氧机停了",
+    "我妈心口疼 说不出话了",
+    "孩子吃了药 叫不醒",
+    "有人在单元门口吐血",
+    "我老婆肚子疼得厉害 要生了",
 ]
 
 
@@ -161,6 +175,40 @@ def test_emergency_rules_mark_defused_cues() -> None:
     assert not is_emergency(normalize("上次电梯困人的事"))
     assert [c.defused for c in find_cues("如果着火了")] == [True]
     assert find_cues("电梯里有人抽烟") == []
+    assert not is_emergency(normalize("电梯卡住了 没人被困"))  # nobody inside: a repair
+    assert not is_emergency(normalize("电梯里有股烟味 有人在里面抽烟"))
+    assert is_emergency(normalize("电梯困人了 打电话没人接"))  # 没人 about someone else
+    assert is_emergency(normalize("电梯停电了 我女儿还在里面"))
+
+
+# Everyday matters the trade does not treat as emergencies (written for this test, not trained on).
+EVERYDAY = [
+    ("家里突然停电了", "repair"),  # a power cut at home is an urgent repair
+    ("跳闸了", "repair"),
+    ("我家又跳闸了 合上去就跳", "repair"),
+    ("屋里突然没电了 别人家都有电", "repair"),
+    ("厨房水龙头没水了", "repair"),
+    ("电梯停了 里面没人", "repair"),
+    ("地漏有臭味", "repair"),
+    ("马桶冒臭气", "repair"),
+    ("楼下有人抽烟 烟都飘进来了", "complaint"),
+]
+
+
+@pytest.mark.parametrize(("text", "intent"), EVERYDAY)
+def test_everyday_faults_are_not_emergencies(
+    backend: EmbeddedNLU, training_texts: set[str], text: str, intent: str
+) -> None:
+    assert normalize(text) not in training_texts
+    assert backend.parse(text, NOW).intent == intent
+
+
+def test_everyday_fault_needs_nobody_at_risk() -> None:
+    assert everyday_fault(normalize("家里突然停电了"))
+    assert everyday_fault(normalize("电梯卡住了 还好里面没人"))
+    assert not everyday_fault(normalize("停电了 我爸倒在地上"))  # the classifier still decides
+    assert not everyday_fault(normalize("停电了 孩子一个人在家"))
+    assert not everyday_fault(normalize("电梯里有人"))
 
 
 # --- odd input -----------------------------------------------------------------------------------

@@ -206,6 +206,12 @@ def test_defused_cue_cannot_yield_emergency(rasa: FakeRasa, backend: RasaNLU) ->
     assert (parse.intent, parse.confidence) == ("suggestion", 0.3)
 
 
+def test_everyday_fault_cannot_yield_emergency(rasa: FakeRasa, backend: RasaNLU) -> None:
+    rasa.answer("emergency", 0.5, ("repair", 0.4), ("complaint", 0.1))
+    parse = backend.parse("家里突然停电了", NOW)  # a power cut at home is an urgent repair
+    assert (parse.intent, parse.confidence) == ("repair", 0.4)
+
+
 # --- falling back ----------------------------------------------------------------------------------
 
 
