@@ -17,6 +17,7 @@ ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以
 _DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<!白)天|\d{4}[-/.]\d")
 _MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
 MAX_AHEAD = timedelta(days=60)
+ASAP_WITHIN = timedelta(minutes=1)  # 尽快/马上 resolve to the point "now"
 
 
 # -- time --------------------------------------------------------------------------------------
@@ -53,12 +54,12 @@ def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
 
 
 def answer_time(turn: Turn, values: Values) -> dict[str, Any] | None:
-    found = spot_time(turn, values)
-    if found is not None:
-        return found
-    if any(word in turn.text for word in ASAP_WORDS):
+    """A visit time; 尽快 (a button) means as soon as possible, though it also reads as the point "now"."""
+    span = turn.parse.value("datetime")
+    at_now = isinstance(span, TimeSpan) and span.is_point and abs(span.start - turn.now) < ASAP_WITHIN
+    if (span is None or at_now) and any(word in turn.text for word in ASAP_WORDS):
         return span_to_json(TimeSpan(turn.now, turn.now), asap=True)
-    return None
+    return spot_time(turn, values)
 
 
 def check_future(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:

@@ -99,6 +99,15 @@ def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
     assert "请问有什么可以帮您" in chat.say("你好")  # the booking form is gone
 
 
+def test_a_power_cut_at_home_is_an_urgent_repair_not_an_emergency(chat: Chat, app: App) -> None:
+    assert "什么时候上门" in chat.say("家里突然停电了")  # the repair dialog, not the duty phone
+    assert "上门时间：尽快" in chat.say("尽快")
+    assert "15 分钟内" in chat.say("确认")
+    [ticket] = tickets(app)
+    assert (ticket.kind, ticket.category, ticket.priority) == ("repair", "electric", "urgent")
+    assert ticket.arrive_by == NOW + timedelta(minutes=15)
+
+
 def test_second_report_of_the_same_problem_is_merged(chat: Chat, app: App) -> None:
     chat.say("厨房水管漏水了")
     chat.say("尽快")
