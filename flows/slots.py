@@ -8,7 +8,7 @@ from typing import Any
 
 from data.clock import local
 from flows.form import Question, Slot, Values
-from flows.tickets import format_span
+from flows.tickets import format_span, is_whole_days
 from flows.turn import Turn
 from nlu.types import TimeSpan, UnitRef
 
@@ -42,8 +42,7 @@ def names_a_date(expression: str) -> bool:
 
 def whole_days(span: TimeSpan) -> bool:
     """A date said without a time (周六, 明天, 周末): whole days, 00:00 to 23:59."""
-    first, last = local(span.start), local(span.end)
-    return (first.hour, first.minute, last.hour, last.minute) == (0, 0, 23, 59)
+    return is_whole_days(span.start, span.end)
 
 
 def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:

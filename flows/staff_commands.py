@@ -37,7 +37,7 @@ from flows.broadcasts import (
 )
 from flows.callbacks import callback_round, record_callback
 from flows.quiet import next_allowed
-from flows.tickets import STATUS_NAMES, TicketError, format_time, reopen
+from flows.tickets import STATUS_NAMES, TicketError, format_time, is_whole_days, reopen
 from nlu.entities import extract
 from nlu.types import TimeSpan
 
@@ -251,6 +251,7 @@ KIND_WORDS = {
 PEST = re.compile(r"消杀|除四害|灭鼠|灭蟑|杀虫")
 EVENT = re.compile(r"活动|讲座|恳谈会|义诊|联欢|晚会")
 FAR_AHEAD = timedelta(days=120)
+_UNREAD_DATE = "没看懂“{body}”里的日期，请写成 11月24日 9:00-12:00 或 明天9:00-12:00。"
 DATE_LEFT = re.compile(r"\d{1,2}\s*月|\d{1,2}\s*[日号](?![楼栋幢座])|\d{1,2}[./]\d{1,2}")
 
 
@@ -347,28 +348,24 @@ def _kind(body: str) -> tuple[str, str | None, str]:
 
 def _when(body: str, now: datetime) -> tuple[TimeSpan, str]:
     """The first time named in the body (it must have a clock time) and the body without it."""
-    # "11月24日9:00": the parser drops a date glued to a clock time; a space keeps it
-    spaced = re.sub(r"(\d[日号])(?=\d{1,2}\s*[:点时])", r"\1 ", body.translate(FULL_WIDTH))
+    spaced = body.translate(FULL_WIDTH)
     times = [e for e in extract(spaced, now) if e.type == "datetime"]
+    if not times and DATE_LEFT.search(spaced):  # 11月31日: no such day
+        raise CommandError(_UNREAD_DATE.format(body=body))
     if not times:
         raise CommandError("请写上时间，例如 明天9:00-12:00 或 11月28日 9:00。\n" + NOTICE_USAGE)
     span: TimeSpan = times[0].value
     start = spaced.find(times[0].text)
     rest = _cut(spaced, start, start + len(times[0].text)) if start >= 0 else spaced
     if DATE_LEFT.search(rest):  # a date the parser did not take: better ask than announce the wrong day
-        raise CommandError(f"没看懂“{body}”里的日期，请写成 11月24日 9:00-12:00 或 明天9:00-12:00。")
-    if _whole_day(span):
+        raise CommandError(_UNREAD_DATE.format(body=body))
+    if is_whole_days(span.start, span.end):
         raise CommandError("请写明几点开始，例如 明天9:00-12:00。")
     if (span.end if span.end > span.start else span.start) < now:
         raise CommandError(f"时间 {format_time(span.start)} 已经过去了，请核对日期。")
-    if span.start > now + FAR_AHEAD:  # "11月20日" said on the 23rd means next year to the parser
+    if span.start > now + FAR_AHEAD:  # 2027年11月20日: a slip of the year
         raise CommandError(f"时间 {local(span.start):%Y年%m月%d日} 太远了，请核对日期。")
     return span, re.sub(r"^(?:起|开始)\s*", "", rest)
-
-
-def _whole_day(span: TimeSpan) -> bool:
-    start, end = local(span.start), local(span.end)
-    return (start.hour, start.minute, end.hour, end.minute) == (0, 0, 23, 59)
 
 
 def _cut(text: str, start: int, end: int) -> str:

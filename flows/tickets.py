@@ -259,8 +259,18 @@ WEEKDAYS = "一二三四五六日"
 def format_time(at: datetime | None) -> str:
     if at is None:
         return ""
+    return f"{format_day(at)} {local(at):%H:%M}"
+
+
+def format_day(at: datetime) -> str:
     at = local(at)
-    return f"{at.month}月{at.day}日(周{WEEKDAYS[at.weekday()]}) {at:%H:%M}"
+    return f"{at.month}月{at.day}日(周{WEEKDAYS[at.weekday()]})"
+
+
+def is_whole_days(start: datetime, end: datetime) -> bool:
+    """A date said without a time (周六, 明天, 11月20日): 00:00 of the first day to 23:59 of the last."""
+    first, last = local(start), local(end)
+    return (first.hour, first.minute, last.hour, last.minute) == (0, 0, 23, 59)
 
 
 def format_span(start: datetime | None, end: datetime | None) -> str:
@@ -269,6 +279,9 @@ def format_span(start: datetime | None, end: datetime | None) -> str:
     if end is None or end == start:
         return format_time(start)
     first, last = local(start), local(end)
+    if is_whole_days(first, last):  # the day, not "00:00-23:59"
+        same = first.date() == last.date()
+        return format_day(first) if same else f"{format_day(first)} 至 {format_day(last)}"
     if first.date() == last.date():
         return f"{format_time(first)}-{last:%H:%M}"
     return f"{format_time(first)} 至 {format_time(last)}"

@@ -7,9 +7,17 @@ Rules (documented because they are choices, not facts):
   傍晚 17-19, 晚上 18-21, 夜里 21-23:59, 白天 08-18.
 * A bare hour 1-6 with no part of day means the afternoon (三点 -> 15:00): nobody books a visit at 3 am.
 * Future first: residents book visits. A time or part of day without a date that has already passed
-  today moves to tomorrow; a day of the month (3号, 12月3号) before today moves to the next month/year;
-  a bare weekday (周六) is the next one, today included. 这周X is this (Monday-based) week's day even if
-  it has passed, 下周X next week's.
+  today moves to tomorrow; a bare weekday (周六) is the next one, today included. 这周X is this
+  (Monday-based) week's day even if it has passed, 下周X next week's.
+* A calendar date is the recent past or the future: 11月20日 said on 11-23 is three days ago (a past
+  visit date is a slip the dialog then points out, or a report: 11月20日报的修), not next year; only a
+  date more than two months back rolls on (1月5日 said in November is next January). A bare day of
+  the month works the same with a week: 20号 said on the 23rd is this month's, 3号 next month's.
+* 11.24, 11/24 and 11月24 are dates when nothing says they are amounts: no unit after them (2.6元,
+  3.5米, 1.5小时, 12.5号楼) and no price or amount word just before (单价2.6, 面积3.5). A dotted clock
+  (9.30) is a time only after a date or part of day (明天9.30, 下午3.30); alone, 9.30 is a date.
+* A date may be glued to its clock time (11月24日9:00) and followed by its weekday (11月24日(周二));
+  the date wins over a weekday that does not match it.
 * 现在/马上/尽快 are ``now`` as a point; 半小时后 is a point; 两小时内 a range from now; 3天后 a whole day.
 * 三点以后 runs to the end of the part of day named, else to 21:00; 五点前 runs from now (or 08:00 on a
   later day) to 17:00.
@@ -67,12 +75,17 @@ _WEEKDAY = (
 _MINUTE_WORDS = {"半": 30, "一刻": 15, "三刻": 45, "整": 0}
 
 _POD_WORDS = "|".join(sorted((p for p in _POD_RANGE if len(p) > 1), key=len, reverse=True))
-_CLOCK_AHEAD = rf"(?={_NUM}(?:点|时|:))"
+_CLOCK_AHEAD = rf"(?={_NUM}(?:点|时|:|\.\d\d))"
 # 点 as "point (of an argument)": 两点建议 is not 14:00.
 _NOT_A_CLOCK = r"(?!建议|意见|要求|问题|原因|看法|想法|需求|疑问|不满|理由|说明)"
 # 早上好, 晚上好! are greetings; 晚上好吵 ("it was loud in the evening") is a time.
 _NOT_A_GREETING = r"(?!好(?![\u4e00-\u9fff]))"
 _SEP = r"\s*(?:到|至|-|~|—)\s*"
+# A number followed by a unit or a place is an amount or an address: 2.6元, 3.5米, 1.5小时, 12.5号楼, 5%.
+_NOT_AN_AMOUNT = (
+    r"(?!\s*(?:[元块角毛分秒米克斤吨升度平方寸尺里个倍折成%‰岁次件位人天年点楼栋幢座门单户室层期号万千百亿每a-z]"
+    r"|小时))"
+)
 
 
 def _pod(tag: str) -> str:
@@ -81,20 +94,29 @@ def _pod(tag: str) -> str:
 
 
 def _clock(tag: str) -> str:
+    # 9.30 as a clock time: only after a date or part of day (_resolve checks), never before a unit.
     return (
-        rf"(?:(?P<h{tag}>\d{{1,2}}):(?P<m{tag}>\d{{2}})"
+        rf"(?:(?P<h{tag}>\d{{1,2}})(?::|(?P<dot{tag}>\.))(?P<m{tag}>\d{{2}})(?(dot{tag})(?!\d){_NOT_AN_AMOUNT})"
         rf"|(?P<H{tag}>{_NUM})(?P<dian{tag}>点钟|点|时){_NOT_A_CLOCK}"
         rf"(?P<mm{tag}>半|一刻|三刻|整|(?P<M{tag}>{_MINUTE})分?)?)"
     )
 
 
+# 号/日 may be followed by a clock time (24日9:00, 24号14点) but not by other digits (a room: 3号101).
+_DAY_END = r"(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#])(?!\d(?!\d?(?:[:.]\d\d|点|时)))"
+_WEEKDAY_NOTE = r"(?:\s*\(?\s*(?:周|星期|礼拜)[一二三四五六日天1-7]\)?)?"  # 11月24日(周二), as the bot writes it
+_CALENDAR = (
+    r"(?:(?<![\d])(?P<iy>\d{4})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})(?!\d)"
+    rf"|(?<![\d.,:/a-z¥$])(?P<dm>\d{{1,2}})[./](?P<dd>\d{{1,2}})(?!\d|\.\d)(?:号|日)?{_NOT_AN_AMOUNT}"
+    rf"|(?<![\d])(?:(?P<y>\d{{4}})年)?(?P<mon>(?P<mo>{_MONTH})月份?|(?P<nm>下个?)月)?(?P<d>{_DAY})"
+    rf"(?:{_DAY_END}|(?(mon)(?![\d号日月]){_NOT_AN_AMOUNT}|(?!))))"  # 11月24 without 号/日
+    rf"{_WEEKDAY_NOTE}"
+)
 _DATE = (
     rf"(?:(?P<dp>{'|'.join(_DAY_AND_POD)})"
     rf"|(?P<rel>{'|'.join(sorted(_REL_DAYS, key=len, reverse=True))})"
     r"|(?P<wp>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7末])"
-    r"|(?<![\d])(?P<iy>\d{4})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})(?!\d)"
-    rf"|(?<![\d])(?:(?P<y>\d{{4}})年)?(?:(?P<mo>{_MONTH})月份?)?"
-    rf"(?P<d>{_DAY})(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#\d]))"
+    rf"|{_CALENDAR})"
 )
 _CLOCK_RANGE = (
     rf"(?:{_clock('1')}(?:{_SEP}(?:{_pod('2')}\s*)?{_clock('2')})?"
@@ -110,10 +132,10 @@ _TIME_START = re.compile(rf"(?<![\d{_CN}])[\d{_CN}]|[今明听大后昨前下这
 _NOW_WORDS = "现在|马上|立刻|立即|尽快|尽早|赶紧|赶快|越快越好|即刻|asap"
 _RELATIVE = re.compile(
     rf"(?P<now>{_NOW_WORDS})"
-    rf"|(?:(?P<an>{_NUM})\s*个?\s*(?P<ah>半)?|(?P<ah0>半))\s*个?\s*(?P<au>小时|钟头|分钟|天)"
+    rf"|(?:(?P<an>{_NUM})(?:\.(?P<ad>\d))?\s*个?\s*(?P<ah>半)?|(?P<ah0>半))\s*个?\s*(?P<au>小时|钟头|分钟|天)"
     r"\s*(?P<ak>以后|之后|后|以内|之内|内)"
 )
-_RELATIVE_START = re.compile(rf"(?<![\d{_CN}])[\d{_CN}]|[半现马立尽赶越即a]")
+_RELATIVE_START = re.compile(rf"(?<![\d.{_CN}])[\d{_CN}]|[半现马立尽赶越即a]")  # not the 5 of 1.5小时
 
 
 def _at(day: date, hour: int = 0, minute: int = 0) -> datetime:
@@ -135,22 +157,44 @@ def _weekday_date(prefix: str | None, weekday: int, today: date) -> date:
     return monday + timedelta(days=7 * weeks + weekday)
 
 
+# How far back a named date stays in the past before it means the next year (month) instead.
+_RECENT_PAST = timedelta(days=61)  # 11月20日 said on 11-23: three days ago; 1月5日: next January
+_RECENT_DAYS = timedelta(days=7)  # 20号 said on the 23rd: this month's; 3号: next month's
+
+
+def _next_month(today: date) -> tuple[int, int]:
+    return today.year + today.month // 12, today.month % 12 + 1
+
+
 def _calendar_date(year: int | None, month: int | None, day: int, today: date) -> date | None:
     try:
         if year is not None and month is not None:
             return date(year, month, day)
         if month is not None:
-            found = date(today.year, month, day)
-            return found if found >= today else date(today.year + 1, month, day)
-        found = date(today.year, today.month, day)
-        if found >= today:
-            return found
-        return date(today.year + today.month // 12, today.month % 12 + 1, day)
+            return _latest_recent(
+                [(y, month) for y in (today.year - 1, today.year, today.year + 1)], day, today - _RECENT_PAST
+            )
+        found = date(today.year, today.month, day)  # 31号 in November is no date, not December's
+        return found if found >= today - _RECENT_DAYS else date(*_next_month(today), day)
     except ValueError:  # 2月30号, 11月31号
         return None
 
 
+def _latest_recent(months: list[tuple[int, int]], day: int, earliest: date) -> date | None:
+    """The first of these (year, month)s' ``day`` on or after ``earliest``; None if none has the day."""
+    for year, month in months:
+        try:
+            found = date(year, month, day)
+        except ValueError:  # 2月29日 in a common year
+            continue
+        if found >= earliest:
+            return found
+    return None
+
+
 _NO_DATE = (None, None)
+# Words just before a dotted number that make it an amount, not a date.
+_AMOUNT_BEFORE = re.compile(r"[价费钱额积数¥$欠扣涨降]|[交付花收]了")
 
 
 def _date_part(
@@ -168,10 +212,16 @@ def _date_part(
         return day, day + timedelta(days=1 if m["wd"] == "末" else 0)
     if m["iy"]:
         found = _calendar_date(int(m["iy"]), int(m["im"]), int(m["id"]), today)
+    elif m["dm"]:
+        if _AMOUNT_BEFORE.search(m.string, max(0, m.start("dm") - 4), m.start("dm")):
+            return None  # 单价2.6, 面积大概3.5: an amount
+        found = _calendar_date(None, int(m["dm"]), int(m["dd"]), today)
     elif m["d"]:
         day_of_month = to_int(m["d"])
         month = to_int(m["mo"]) if m["mo"] else None
         year = int(m["y"]) if m["y"] else None
+        if m["nm"]:  # 下个月25号
+            year, month = _next_month(today)
         if not day_of_month or (m["mo"] and not month):
             return None
         found = _calendar_date(year, month, day_of_month, today)
@@ -282,6 +332,8 @@ def _resolve(m: re.Match[str], now: datetime, inherited: _Context) -> tuple[Time
         pod = inherited.pod  # 晚上7点或8点: 8点 is in the evening too
     context = _Context(first, week_prefix, pod)
     has_clock = bool(m["H1"] or m["h1"] or m["rb"])
+    if m["dot1"] and first is None and pod is None:
+        return None  # 2.50 alone is an amount; 明天9.30 and 下午3.30 are times
     if has_clock and _is_vague_one(m, first is not None or pod is not None):
         has_clock = False
         if first is None and pod is None:
@@ -311,16 +363,17 @@ def _relative(m: re.Match[str], now: datetime) -> TimeSpan | None:
     count = to_int(m["an"]) if m["an"] else 0
     if count is None:
         return None
-    half = 0.5 if (m["ah"] or m["ah0"]) else 0.0
+    fraction = 0.5 if (m["ah"] or m["ah0"]) else 0.0
+    fraction += int(m["ad"]) / 10 if m["ad"] else 0.0  # 1.5小时后
     unit = m["au"]
     if unit == "天":
-        if half:
-            return None
+        if fraction:
+            return None  # 1.5天后: no whole day to name
         if m["ak"] in ("以内", "之内", "内"):
             return TimeSpan(now, _at(now.date() + timedelta(days=count), 23, 59))
         day = now.date() + timedelta(days=count)
         return _whole_days(day, day)
-    minutes = (count + half) * (1 if unit == "分钟" else 60)
+    minutes = (count + fraction) * (1 if unit == "分钟" else 60)
     later = now + timedelta(minutes=minutes)
     if m["ak"] in ("以内", "之内", "内"):
         return TimeSpan(now, later)

@@ -206,6 +206,40 @@ def test_not_a_phone(text: str) -> None:
         ("下午3:30", point(11, 23, 15, 30)),
         ("明天10:00-12:00", TimeSpan(at(11, 24, 10), at(11, 24, 12))),
         ("明早八点", point(11, 24, 8)),
+        # a date glued to its clock time keeps its date
+        ("11月25日9:00", point(11, 25, 9)),
+        ("12月5日15:00", point(12, 5, 15)),
+        ("11月25号9点", point(11, 25, 9)),
+        ("24号14点", point(11, 24, 14)),
+        ("11月24日14:00-16:00", TimeSpan(at(11, 24, 14), at(11, 24, 16))),
+        # month.day, month/day and a month with a bare day
+        ("11.24", whole_day(11, 24)),
+        ("11/24", whole_day(11, 24)),
+        ("12.5号", whole_day(12, 5)),
+        ("11.24上午", span(11, 24, 8, 12)),
+        ("11.25 9:00", point(11, 25, 9)),
+        ("11月24", whole_day(11, 24)),
+        ("11月25 9点来", point(11, 25, 9)),
+        # a dotted clock time after a date or a part of day
+        ("明天9.30", point(11, 24, 9, 30)),
+        ("下午3.30", point(11, 23, 15, 30)),
+        # a recent past date stays in the past; only a long-gone one rolls on
+        ("11月20日", whole_day(11, 20)),
+        ("11月20日报的修", whole_day(11, 20)),
+        ("9月30号", whole_day(9, 30)),
+        ("9月1号", whole_day(9, 1, year=2027)),
+        ("20号", whole_day(11, 20)),
+        ("下个月25号", whole_day(12, 25)),
+        # the date as the bot writes it, with its weekday
+        ("11月25日(周三) 09:00", point(11, 25, 9)),
+        ("24号周二下午", span(11, 24, 14, 18)),
+        ("1.5小时后", point(11, 23, 11, 30)),
+        # the ways residents write it that already worked
+        ("24号上午", span(11, 24, 8, 12)),
+        ("下周三下午3点", point(12, 2, 15)),
+        ("明早8点", point(11, 24, 8)),
+        ("周六10点半", point(11, 28, 10, 30)),
+        ("今晚7点后", TimeSpan(at(11, 23, 19), at(11, 23, 21))),
     ],
 )
 def test_datetime(text: str, expected: TimeSpan) -> None:
@@ -231,6 +265,12 @@ def test_saturday_on_a_saturday_is_today() -> None:
     saturday = datetime(2026, 11, 28, 9, 0, tzinfo=SH)
     assert values("周六", "datetime", saturday) == [whole_day(11, 28)]
     assert values("下周六", "datetime", saturday) == [whole_day(12, 5)]
+
+
+def test_a_recent_date_across_new_year_is_last_year() -> None:
+    january = datetime(2027, 1, 3, 10, 0, tzinfo=SH)
+    assert values("12月30日", "datetime", january) == [whole_day(12, 30, year=2026)]
+    assert values("2月3号", "datetime", january) == [whole_day(2, 3, year=2027)]
 
 
 def test_naive_now_is_shanghai_and_aware_now_is_converted() -> None:
@@ -267,7 +307,23 @@ def test_default_now_is_current_shanghai_time() -> None:
         "晚上好，我家停电了",
         "下午好!",
         "等了3天了",
-        "11.25",
+        # decimals are amounts, not month.day
+        "2.6元",
+        "3.5米",
+        "2.5 kg",
+        "1.5倍",
+        "12.5号楼",
+        "单价2.6",
+        "面积大概3.5",
+        "物业费交了11.24",
+        "13.45",
+        "2.50",
+        "v1.2",
+        "1.2.3",
+        "3号101",  # a room, not the 3rd
+        "1月2月的物业费",  # a period
+        "31号",  # November has no 31st
+        "1.5天后",
     ],
 )
 def test_not_a_datetime(text: str) -> None:

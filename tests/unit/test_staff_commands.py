@@ -123,6 +123,11 @@ def test_a_date_glued_to_its_clock_time_is_kept() -> None:
     )
 
 
+def test_a_dotted_date_is_a_date() -> None:
+    request = parse_notice("3栋 11.25 9:00-12:00 停水", NOW)
+    assert (request.utility, request.starts_at, request.ends_at) == ("water", at(25, 9), at(25, 12))
+
+
 def test_audiences_as_in_the_cli() -> None:
     ranged = parse_notice("紧急 3-2-1501:1802 5-1-302 现在起停水 管道抢修", NOW)
     assert ranged.units == (UnitRange(3, 2, "1501", "1802"), UnitRange(5, 1, "302", "302"))
@@ -154,8 +159,10 @@ def test_pest_event_greeting_and_plain_notices() -> None:
         ("全体 3栋 明天9:00 停水", "只能选一种"),
         ("3栋 停水 水管抢修", "请写上时间"),
         ("3栋 明天停水", "请写明几点开始"),
-        ("3栋 11.24 9:00 停水", "没看懂"),  # a date the parser cannot read is not silently today
-        ("3栋 11月20日 9:00 停水", "太远了"),  # read as next year: a past date mistyped
+        ("3栋 13.24 9:00 停水", "没看懂"),
+        ("3栋 11月31日 9:00 停水", "没看懂"),  # a date the parser cannot read is not silently today
+        ("3栋 11月20日 9:00 停水", "已经过去了"),  # a recent date stays in the past
+        ("3栋 2027年11月20日 9:00 停水", "太远了"),
         ("3栋 今天8:00-9:00 停水", "已经过去了"),
         ("3-2-1501:abc 明天9:00 停水", "单元范围格式不对"),
     ],
