@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+from data.clock import local
 from flows import slots as s
 from flows.form import SKIPPED, Form, Slot, Values
 from flows.repair import _spot_place
 from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
+from nlu.types import TimeSpan
 
 # Topic by keyword, first match wins; management counts complaints by these.
 TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -26,19 +30,54 @@ TOPIC_NAMES = {
     "repair_quality": "维修质量", "other": "其他",
 }
 _OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
+# How often, just before a time of day: 每天晚上, 经常半夜.
+_RECURRING = re.compile(r"(?:每天|每晚|天天|每个?周末|每周[一二三四五六日天]|经常|总是|老是)$")
+# A spot by a building that no keyword names: 5栋楼下, 3号楼门口.
+_NEAR_BUILDING = re.compile(
+    r"\d{1,2}\s*(?:号楼|栋|幢|座)(?:\d{1,2}\s*单元)?\s*(?:楼下|楼前|楼后|门口|门前|旁边|附近|后面|前面|对面)"
+)
+# What the resident wants, said with the complaint: 希望 anywhere, 请/麻烦/要求 opening a clause.
+_WISH = re.compile(r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})")
 
 
 def topic_of(text: str) -> str:
     return next((topic for topic, words in TOPICS if any(w in text for w in words)), "other")
 
 
-def _spot_when(turn: Turn, values: Values) -> str | None:
-    span = s.spot_time(turn, values)
-    return s.show_span(span) if span else None
+def _dated(turn: Turn) -> str | None:
+    """The day (and time) named: 昨晚十点 -> 11月22日(周日) 22:00. A time of day alone (每天晚上十点)
+    names no day, and resolving it would turn a recurring nuisance into one date."""
+    entity = turn.parse.first("datetime")
+    if entity is None or not isinstance(entity.value, TimeSpan) or not s.names_a_date(entity.text):
+        return None
+    span = entity.value
+    if s.whole_days(span) and local(span.start).date() == local(span.end).date():
+        return format_time(span.start).split(" ")[0]  # 上周六: the day, not 00:00-23:59
+    return s.show_span(s.span_to_json(span))
 
 
 def _answer_when(turn: Turn, values: Values) -> str | None:
-    return _spot_when(turn, values) or s.answer_text(turn, values)
+    return _dated(turn) or s.answer_text(turn, values)
+
+
+def _glean_when(turn: Turn, values: Values) -> str | None:
+    """When, from a message about something else: a day, or a time of day said with how often."""
+    entity = turn.parse.first("datetime")
+    if entity is None:
+        return None
+    at = turn.text.find(entity.text)
+    often = _RECURRING.search(turn.text[:at]) if at > 0 else None
+    return _dated(turn) or (often.group() + entity.text if often else None)
+
+
+def _glean_place(turn: Turn, values: Values) -> str | None:
+    found = _NEAR_BUILDING.search(turn.text)
+    return found.group() if found else None
+
+
+def _glean_wish(turn: Turn, values: Values) -> str | None:
+    found = _WISH.search(turn.text)
+    return found.group(1) if found else None
 
 
 class ComplaintForm(Form):
@@ -57,6 +96,7 @@ class ComplaintForm(Form):
             lambda turn, values: ("请问是在哪里发生的？比如“5栋楼下”“地下车库”。不清楚可以回复“不清楚”。", ("不清楚",)),
             s.answer_text,
             spot=_spot_place,
+            glean=_glean_place,
             skippable=True,
         ),
         Slot(
@@ -64,6 +104,7 @@ class ComplaintForm(Form):
             "时间",
             lambda turn, values: ("大概是什么时候的事情？比如“昨晚十点多”“每天早上”。", ("不记得",)),
             _answer_when,
+            glean=_glean_when,
             skippable=True,
         ),
         Slot(
@@ -71,6 +112,7 @@ class ComplaintForm(Form):
             "您的诉求",
             lambda turn, values: ("您希望我们怎么处理？比如“尽快制止”“给个说法”。没有特别要求可以回复“没有”。", ("没有",)),
             s.answer_text,
+            glean=_glean_wish,
             skippable=True,
         ),
     )

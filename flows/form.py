@@ -65,6 +65,9 @@ class Slot:
     question: Callable[[Turn, Values], Question]
     answer: Callable[[Turn, Values], Any]  # value (or Narrowed) from a reply to the question; None: not understood
     spot: Callable[[Turn, Values], Any] = _nothing  # value (or Narrowed) from entities in any message
+    # A value a message clearly holds while it answers another question (a repair's description in
+    # "卧室的灯不亮了" said for the area); fills the slot only while it is empty, never corrects it.
+    glean: Callable[[Turn, Values], Any] = _nothing
     check: Callable[[Turn, Values, Any], str | None] = _valid  # a polite error, or None
     show: Callable[[Any], str] = str
     needed: Callable[[Turn, Values], bool] = _always
@@ -96,8 +99,11 @@ class Form:
         self.prefill(turn, values)
         held = turn.state.pop("held_photos", [])
         turn.state.update(values={}, asking=None, narrowed={}, photos=[*held, *turn.inbound.photos])
+        tried: Values = {}
         for slot in self.slots:
-            self._accept(turn, values, slot, slot.spot(turn, values))
+            tried[slot.name] = slot.spot(turn, values)
+            self._accept(turn, values, slot, tried[slot.name])
+        self._fill_empty(turn, values, tried)
         turn.state["values"] = values
         self._advance(turn, values)
 
@@ -136,7 +142,8 @@ class Form:
         return next((s for s in self.slots if s.name == name), None)
 
     def _on_answer(self, turn: Turn, values: Values, slot: Slot) -> bool:
-        corrected = self._spot_all(turn, values, skip=slot.name)
+        tried: Values = {}
+        corrected = self._spot_all(turn, values, skip=slot.name, tried=tried)
         if slot.skippable and turn.text.strip("。.！!") in SKIP_WORDS:
             values[slot.name] = SKIPPED
             return True
@@ -145,7 +152,9 @@ class Form:
         value = slot.answer(turn, values)
         if value is None:
             return corrected
-        return self._accept(turn, values, slot, value) or True
+        self._accept(turn, values, slot, value)
+        self._fill_empty(turn, values, tried, skip=slot.name)  # what else it says, as a first message
+        return True
 
     def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any) -> bool:
         if value is None:
@@ -165,18 +174,33 @@ class Form:
         hints.pop(slot.name, None)
         return True
 
-    def _spot_all(self, turn: Turn, values: Values, skip: str | None = None) -> bool:
-        """Take corrections from entities in the message; True if any slot changed."""
+    def _spot_all(self, turn: Turn, values: Values, skip: str | None = None, tried: Values | None = None) -> bool:
+        """Take corrections from entities in the message; True if any slot changed. ``tried`` gets
+        each slot's spotted value."""
         changed = False
         for slot in self.slots:
             if slot.name == skip:
                 continue
             value = slot.spot(turn, values)
+            if tried is not None:
+                tried[slot.name] = value
             if isinstance(value, Narrowed) and value.hint == narrowed(turn, slot.name):
                 continue
             if value is not None and value != values.get(slot.name):
                 changed = self._accept(turn, values, slot, value) or changed
         return changed
+
+    def _fill_empty(self, turn: Turn, values: Values, tried: Values, skip: str | None = None) -> None:
+        """Fill the empty slots the message also answers: spotted again if that gives something new
+        now (a booking's time needs the service named with it), else gleaned. ``tried``: what each
+        slot's spot gave before, already accepted or refused (said once)."""
+        for slot in self.slots:
+            if slot.name == skip or slot.name in values or not slot.needed(turn, values):
+                continue
+            value = slot.spot(turn, values)
+            if value is None or value == tried.get(slot.name):
+                value = slot.glean(turn, values)
+            self._accept(turn, values, slot, value)
 
     def _missing(self, turn: Turn, values: Values) -> Slot | None:
         return next((s for s in self.slots if s.needed(turn, values) and s.name not in values), None)

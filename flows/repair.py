@@ -16,6 +16,8 @@ COMMON_WORDS = ("公共", "楼道", "电梯", "车库", "大堂", "小区", "门
 _BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
 # Places that exist in every building: without a building number nobody knows where to go.
 NEEDS_BUILDING = ("楼道", "电梯", "楼梯", "单元门", "走廊", "天台", "楼顶", "消防通道", "过道")
+# How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
+SYMPTOM = re.compile(r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪")
 
 
 def _spot_area(turn: Turn, values: Values) -> str | None:
@@ -95,11 +97,22 @@ def _note_category(turn: Turn, values: Values) -> None:
         values["category"] = found
 
 
+def _glean_description(turn: Turn, values: Values) -> str | None:
+    """The message says what is wrong while answering where ("卧室的灯不亮了"), not only a place
+    ("3栋2单元电梯": 电梯 names the lift as a place, so it needs a symptom too)."""
+    places = {(e.start, e.end) for e in turn.parse.entities if e.type in ("area", "common_area")}
+    faults = [e for e in turn.parse.all("category") if (e.start, e.end) not in places]
+    if not faults and SYMPTOM.search(turn.text) is None:
+        return None
+    return _answer_description(turn, values)
+
+
 DESCRIPTION = Slot(
     "description",
     "问题",
     lambda turn, values: ("请您简单描述一下问题：什么坏了、现在是什么情况？", ()),
     _answer_description,
+    glean=_glean_description,
 )
 VISIT = Slot(
     "visit",

@@ -130,15 +130,28 @@ def test_family_member_sees_the_households_tickets(app: App) -> None:
 def test_complaint_collects_and_promises_a_reply_date(chat: Chat, app: App) -> None:
     reply = chat.say("我要投诉楼上每天晚上装修声音太吵了")
     assert "哪里发生" in reply
-    chat.say("3栋2单元1602")
-    chat.say("每天晚上十点以后")
+    assert "怎么处理" in chat.say("3栋2单元1602")  # 每天晚上 was said already: not asked again
     summary = chat.say("尽快制止")
-    assert "投诉内容" in summary
+    assert "投诉内容" in summary and "时间：每天晚上" in summary
     done = chat.say("确认")
     assert "TS-20261123-0001" in done and "11月27日" in done  # 4 working days after Monday
     [ticket] = tickets(app)
     assert ticket.kind == "complaint" and ticket.category == "noise"
     assert ticket.details["wish"] == "尽快制止"
+
+
+def test_a_complaint_said_in_full_asks_nothing_twice(chat: Chat, app: App) -> None:
+    summary = chat.say("投诉5栋楼下每天晚上十点广场舞太吵了，希望物业管一管")
+    assert "地点：5栋楼下" in summary and "时间：每天晚上十点" in summary
+    assert "您的诉求：希望物业管一管" in summary
+    assert "TS-20261123-0001" in chat.say("确认")
+
+
+def test_a_repair_described_while_answering_where_is_not_asked_again(chat: Chat, app: App) -> None:
+    assert "家里" in chat.say("我要报修")
+    assert "什么时候上门" in chat.say("卧室的灯不亮了")  # the area and the problem at once
+    summary = chat.say("明天上午")
+    assert "问题：卧室的灯不亮了" in summary
 
 
 def test_booking_offers_free_slots_and_books_one(chat: Chat, app: App) -> None:
