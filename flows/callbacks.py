@@ -184,7 +184,7 @@ def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> Non
         f"callback_task:{callback.id}",
         "callback_task",
         f"【回访任务】{ticket.number}（{_place(ticket)}）{why}，请电话回访：问题是否解决、满意度 1-5 分，"
-        "并记录结果。",
+        f"并在群里记录结果：/huifang {ticket.number} 已解决 5 师傅很负责",
         now,
         ticket_id=ticket.id,
     )
@@ -216,11 +216,13 @@ def answer_score(turn: Turn) -> bool:
     text = _plain(turn.text)
     button = SCORE_BUTTON.match(text)
     number = button.group(2) if button else None
+    score = int(button.group(1)) if button else _score_in(text)
+    parts = {name: int(m.group(1)) for name, pattern in PARTS.items() if (m := pattern.search(text))}
+    if score is None and not parts:
+        return False  # no score in it: not worth a look for an open callback
     callback = _open_callback(turn, number)
     if callback is None:
         return bool(number) and _unknown_ticket(turn, number or "")
-    score = int(button.group(1)) if button else _score_in(text)
-    parts = {name: int(m.group(1)) for name, pattern in PARTS.items() if (m := pattern.search(text))}
     if score is None and not (parts and callback.score is not None):
         return False  # not an answer to the callback: let the conversation handle it
     comment = "" if button else _comment(text)

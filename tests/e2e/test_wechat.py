@@ -129,14 +129,15 @@ def test_qr_scene_with_a_binding_code_binds_on_follow(propbot: Propbot, wx_aes: 
 def test_voice_image_location_and_menu_clicks(propbot: Propbot, wx_aes: Callbacks) -> None:
     propbot.bind("wechat", OPENID, "李明")
     li = Resident(propbot, wx_aes)
-    reply = li.send("image", PicUrl="http://mmbiz.qpic.cn/abc", MediaId="media-1")
+    picture = propbot.wechat.add_picture("leak", b"\xff\xd8\xff\xe0 a jpeg")  # served on localhost
+    reply = li.send("image", PicUrl=picture, MediaId="media-1")
     assert "照片收到了" in reply["Content"]
     reply = li.send("voice", MediaId="v1", Format="amr", Recognition="卫生间水管漏水了")
     assert "什么时候上门" in reply["Content"]
     li.say("尽快")
     li.say("确认")
     [ticket] = propbot.tickets()
-    assert ticket.photos == ["http://mmbiz.qpic.cn/abc"] and "卫生间" in ticket.description
+    assert ticket.photos == [picture] and "卫生间" in ticket.description
     status = li.event("CLICK", EventKey="STATUS")
     assert status is not None and ticket.number in status
     assert "没能识别" in li.send("voice", MediaId="v2", Format="amr")["Content"]

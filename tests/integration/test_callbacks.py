@@ -159,6 +159,7 @@ def test_no_answer_becomes_a_staff_callback_task(app: App, clock: FixedClock) ->
     run_sweeps(app, "callbacks")
     tasks = [t for t in staff_texts(app) if "回访任务" in t]
     assert len(tasks) == 1 and number in tasks[0] and "电话回访" in tasks[0]
+    assert f"/huifang {number} " in tasks[0]  # how to record the result, ready to copy
     assert "13800138000" not in tasks[0]
     assert _callback(app, number).status == "staff_task"
 
