@@ -72,7 +72,9 @@ def fake_telegram() -> Iterator[str]:
 
 
 @contextmanager
-def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> Iterator[tuple[str, int]]:
+def propbot(
+    database_url: str, telegram_url: str, staff_group: bool = True, workers: int = 1
+) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -93,6 +95,8 @@ def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> I
         "--demo",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     log_path = Path(tempfile.gettempdir()) / f"propbot-bench-{port}.log"
     with log_path.open("w") as log:
@@ -116,12 +120,24 @@ def propbot(database_url: str, telegram_url: str, staff_group: bool = True) -> I
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its descendants (the server's workers);
+    Linux /proc, 0 elsewhere."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        process = int(stat.parent.name)
+        parents[process] = int(fields[1])
+        times[process] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grew = {pid}, True
+    while grew:
+        children = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(times.get(p, 0.0) for p in tree)
 
 
 def bind_accounts(database_url: str, clients: int) -> tuple[list[str], list[int]]:
@@ -226,16 +242,19 @@ def measured(base: str, pid: int, endpoint: str, scripts: list[list[Request]]) -
     return result
 
 
-def bench_backend(backend: str, clients: int, requests: int, staff_group: bool) -> list[Result]:
+def bench_backend(
+    backend: str, clients: int, requests: int, staff_group: bool, workers: int
+) -> list[Result]:
     per_client = max(1, requests // clients)
     with (
         scratch_database(backend) as url,
         fake_telegram() as telegram_url,
-        propbot(url, telegram_url, staff_group) as (base, pid),
+        propbot(url, telegram_url, staff_group, workers) as (base, pid),
     ):
         openids, chats = bind_accounts(url, clients + 1)
         # a spare resident's first messages load the NLU and fill the connection pools
-        for path, options in wechat_requests(openids[-1:], 2)[0] + telegram_requests(chats[-1:], 2)[0]:
+        warm = 2 * workers  # every worker loads its NLU model and fills its pools
+        for path, options in wechat_requests(openids[-1:], warm)[0] + telegram_requests(chats[-1:], warm)[0]:
             httpx.post(base + path, timeout=60, **options)
         return [
             measured(base, pid, "/wechat", wechat_requests(openids[:clients], per_client)),
@@ -248,6 +267,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint and backend")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--workers", type=int, default=1, help="server processes (propbot serve --workers)")
     parser.add_argument(
         "--no-staff-group",
         action="store_true",
@@ -261,8 +281,8 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group):
-            print(result.row(backend), flush=True)
+        for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group, args.workers):
+            print(result.row(backend if args.workers == 1 else f"{backend}, {args.workers} workers"), flush=True)
     return 0
 
 

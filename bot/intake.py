@@ -69,25 +69,12 @@ class Intake:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The engine's replies; the caller holds the chat's lock (see ``chat``)."""
-        return await self.handle_unless(inbound, None) or []
-
-    async def handle_unless(
-        self, inbound: Inbound, skip: Callable[[Inbound], bool] | None
-    ) -> list[Reply] | None:
-        """Like ``handle``, but ``skip`` runs first on the same engine thread (one hop, not two);
-        when it says True the engine is not asked and the answer is None."""
         started = time.perf_counter()
         self.metrics.messages_in.labels(inbound.channel).inc()
-        replies = await self.run(self._handle, inbound, skip)
+        replies = await self.run(self.app.engine.handle, inbound)
         self.metrics.latency.labels(inbound.channel).observe(time.perf_counter() - started)
-        if replies is not None:
-            self.metrics.replies.labels(inbound.channel).inc(len(replies))
+        self.metrics.replies.labels(inbound.channel).inc(len(replies))
         return replies
-
-    def _handle(self, inbound: Inbound, skip: Callable[[Inbound], bool] | None) -> list[Reply] | None:
-        if skip is not None and skip(inbound):
-            return None
-        return self.app.engine.handle(inbound)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -37,6 +37,7 @@ class Settings:
     wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)
     wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
     engine_threads: int = 0  # threads handling messages; 0: 1 on SQLite, 2 on PostgreSQL (bot.intake)
+    workers: int = 1  # server processes (propbot serve --workers)
     host: str = "127.0.0.1"
     port: int = 8080
 

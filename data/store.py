@@ -7,11 +7,12 @@ message (state, ticket, events, outbox rows, processed id) lands together or not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Executable, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from data.clock import local
@@ -52,12 +53,20 @@ class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _core(self, statement: Executable, parameters: dict[str, Any] | None = None) -> CursorResult[Any]:
+        """Run a statement on the session's connection without the ORM's per-statement machinery
+        (autoflush, identity bookkeeping): for hot-path rows that no loaded object mirrors."""
+        return self.session.connection().execute(statement, parameters)
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
     # -- compound ------------------------------------------------------------------------------
     def compound(self, compound_id: int | None = None) -> Compound:
-        query = select(Compound).order_by(Compound.id)
         if compound_id is not None:
-            query = query.where(Compound.id == compound_id)
-        found = self.session.scalars(query.limit(1)).first()
+            found = self.session.get(Compound, compound_id)
+        else:
+            found = self.session.scalars(select(Compound).order_by(Compound.id).limit(1)).first()
         if found is None:
             raise LookupError("no compound in the store; load the demo or import your data first")
         return found
@@ -72,6 +81,31 @@ class Store:
                 ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
             )
         ).first()
+        return self._known(found, channel, external_id, display_name)
+
+    def chat(
+        self, channel: str, external_id: str, now: datetime, display_name: str = ""
+    ) -> tuple[ChannelAccount, Conversation]:
+        """The chat account and its dialog state in one query; both made on first contact."""
+        same_chat = (Conversation.channel == ChannelAccount.channel) & (
+            Conversation.external_id == ChannelAccount.external_id
+        )
+        found = self.session.execute(
+            select(ChannelAccount, Conversation)
+            .outerjoin(Conversation, same_chat)
+            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        ).first()
+        account = self._known(found[0] if found else None, channel, external_id, display_name)
+        conversation = found[1] if found and found[1] is not None else None
+        if conversation is None:
+            conversation = Conversation(channel=channel, external_id=external_id, state={}, updated_at=now)
+            self.session.add(conversation)
+        return account, conversation
+
+    def _known(
+        self, found: ChannelAccount | None, channel: str, external_id: str, display_name: str
+    ) -> ChannelAccount:
+        """``found``, or a new account for a first contact; the display name kept current."""
         if found is None:
             found = ChannelAccount(channel=channel, external_id=external_id, display_name=display_name)
             self.session.add(found)
@@ -116,53 +150,31 @@ class Store:
         ).all()
 
     # -- conversation state and idempotent intake ------------------------------------------------
-    def conversation(self, channel: str, external_id: str, now: datetime) -> Conversation:
-        found = self.session.scalars(
-            select(Conversation).where(
-                Conversation.channel == channel, Conversation.external_id == external_id
-            )
-        ).first()
-        if found is None:
-            found = Conversation(channel=channel, external_id=external_id, state={}, updated_at=now)
-            self.session.add(found)
-        return found
-
     def claim_inbound(self, channel: str, message_id: str, external_id: str, now: datetime) -> bool:
-        """Record a message id; False if it was seen before (a retry)."""
-        try:
-            with self.session.begin_nested():
-                self.session.add(
-                    InboundMessage(
-                        channel=channel, message_id=message_id, external_id=external_id, received_at=now
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        """Record a message id; False if it was seen before (a retry).
 
-    def inbound(self, channel: str, message_id: str) -> InboundMessage | None:
-        return self.session.scalars(
-            select(InboundMessage).where(
+        One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a concurrent retry waits for the first
+        transaction and then sees its row, so exactly one of them goes on."""
+        row = {"channel": channel, "message_id": message_id, "external_id": external_id, "received_at": now}
+        claimed = self._core(_claim_statement(self._dialect()), row).first()
+        return claimed is not None
+
+    def recorded_replies(self, channel: str, message_id: str) -> list[Any]:
+        """The replies recorded for a message id (empty while its first delivery is still running)."""
+        replies = self.session.scalars(
+            select(InboundMessage.replies).where(
                 InboundMessage.channel == channel, InboundMessage.message_id == message_id
             )
         ).first()
+        return list(replies or [])
+
+    def record_replies(self, channel: str, message_id: str, replies: list[Any]) -> None:
+        self._core(_RECORD_REPLIES, {"b_channel": channel, "b_message_id": message_id, "replies": replies})
 
     # -- tickets -------------------------------------------------------------------------------
     def next_ticket_number(self, kind: str, now: datetime) -> str:
         key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
-        bumped = self.session.execute(
-            update(TicketCounter)
-            .where(TicketCounter.key == key)
-            .values(value=TicketCounter.value + 1)
-            .returning(TicketCounter.value)
-        ).scalar()
-        if bumped is None:
-            try:
-                with self.session.begin_nested():
-                    self.session.add(TicketCounter(key=key, value=1))
-                bumped = 1
-            except IntegrityError:  # another process made the row first
-                return self.next_ticket_number(kind, now)
+        bumped = self._core(_bump_counter_statement(self._dialect()), {"key": key}).scalar_one()
         return f"{key}-{bumped:04d}"
 
     def add_ticket(self, ticket: Ticket) -> Ticket:
@@ -395,3 +407,37 @@ def workdays_after(start: datetime, days: int) -> datetime:
 
 def today(now: datetime) -> date:
     return local(now).date()
+
+
+# Hot-path statements, built once: constructing a statement costs more than running it.
+_RECORD_REPLIES = (
+    update(InboundMessage)
+    .where(InboundMessage.channel == bindparam("b_channel"), InboundMessage.message_id == bindparam("b_message_id"))
+    .values(replies=bindparam("replies", type_=InboundMessage.__table__.c.replies.type))
+)
+
+
+def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+@cache
+def _claim_statement(dialect: str) -> Executable:
+    return (
+        _insert(dialect, InboundMessage)
+        .values(replies=[])
+        .on_conflict_do_nothing()
+        .returning(InboundMessage.id)
+    )
+
+
+@cache
+def _bump_counter_statement(dialect: str) -> Executable:
+    """One upsert: the day's first ticket of a kind creates its counter."""
+    return (
+        _insert(dialect, TicketCounter)
+        .values(value=1)
+        .on_conflict_do_update(index_elements=[TicketCounter.key], set_={"value": TicketCounter.value + 1})
+        .returning(TicketCounter.value)
+    )

@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import transaction
-from data.models import Compound, Conversation
+from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
 from flows import answers
 from flows.binding import BindingFlow
@@ -23,6 +23,7 @@ from flows.complaint import ComplaintForm
 from flows.emergency import handle_emergency
 from flows.fee_query import answer_fee_query
 from flows.form import SKIP_WORDS
+from flows.outbox import reply_key
 from flows.repair import RepairForm
 from flows.status import TICKET_NUMBER, answer_status
 from flows.turn import Inbound, Reply, Turn
@@ -35,6 +36,7 @@ SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts t
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
 RULE_CONFIDENCE = 0.95
+OFFERED = "offered"  # state key: the labels and values of the buttons the dialog's last replies offered
 NEEDS_BINDING = frozenset({"repair", "complaint", "booking", "fee_query", "status_query"})
 
 
@@ -98,21 +100,27 @@ class Engine:
             if inbound.message_id and not store.claim_inbound(
                 inbound.channel, inbound.message_id, inbound.external_id, inbound.received_at
             ):
-                record = store.inbound(inbound.channel, inbound.message_id)
-                return [Reply.from_json(r) for r in (record.replies if record else [])]
-            conversation = store.conversation(inbound.channel, inbound.external_id, inbound.received_at)
-            turn = self._turn(store, inbound, parse, conversation)
+                return self._replies_for_retry(store, inbound.channel, inbound.message_id)
+            account, conversation = store.chat(
+                inbound.channel, inbound.external_id, inbound.received_at, inbound.display_name
+            )
+            turn = self._turn(store, inbound, parse, account, conversation)
             self._route(turn)
             self._save(conversation, turn)
             if inbound.message_id:
-                record = store.inbound(inbound.channel, inbound.message_id)
-                if record is not None:
-                    record.replies = [r.to_json() for r in turn.replies]
+                store.record_replies(inbound.channel, inbound.message_id, [r.to_json() for r in turn.replies])
             return turn.replies
 
-    def _turn(self, store: Store, inbound: Inbound, parse: Parse, conversation: Conversation) -> Turn:
-        account = store.account(inbound.channel, inbound.external_id, inbound.display_name)
-        account.last_inbound_at = inbound.received_at
+    @staticmethod
+    def _replies_for_retry(store: Store, channel: str, message_id: str) -> list[Reply]:
+        """A retry gets the recorded replies, or nothing when they already went out late (outbox)."""
+        if store.has_outbox(reply_key(channel, message_id, "late")):
+            return []
+        return [Reply.from_json(r) for r in store.recorded_replies(channel, message_id)]
+
+    def _turn(
+        self, store: Store, inbound: Inbound, parse: Parse, account: ChannelAccount, conversation: Conversation
+    ) -> Turn:
         compound = self._compound(store, account.resident.unit.building.compound_id if account.resident else None)
         # A deep copy: editing the loaded JSON in place would hide the change from SQLAlchemy.
         state = copy.deepcopy(conversation.state or {})
@@ -125,8 +133,10 @@ class Engine:
 
     @staticmethod
     def _save(conversation: Conversation, turn: Turn) -> None:
+        # Set last: a change made earlier would be flushed by the turn's first query, one more round trip.
+        turn.account.last_inbound_at = turn.inbound.received_at
         conversation.flow = turn.next_flow
-        conversation.state = dict(turn.state) if turn.next_flow else {}
+        conversation.state = {**turn.state, OFFERED: _offered(turn.replies)} if turn.next_flow else {}
         conversation.updated_at = turn.now
 
     # -- routing ---------------------------------------------------------------------------------
@@ -156,11 +166,16 @@ class Engine:
 
     @staticmethod
     def _is_emergency(turn: Turn) -> bool:
-        """Button values (ticket numbers, booking slots) look odd to the classifier: for them only the
-        emergency rules count (they answer with confidence >= RULE_CONFIDENCE)."""
+        """Button values (the choices just offered, ticket numbers, booking slots) look odd to the
+        classifier ("家里" alone reads like an emergency): for them only the emergency rules count
+        (they answer with confidence >= RULE_CONFIDENCE)."""
         if turn.parse.intent != "emergency":
             return False
-        is_button = turn.text.startswith(SLOT_PREFIX) or TICKET_NUMBER.search(turn.text) is not None
+        is_button = (
+            turn.text in turn.state.get(OFFERED, ())
+            or turn.text.startswith(SLOT_PREFIX)
+            or TICKET_NUMBER.search(turn.text) is not None
+        )
         return not is_button or turn.parse.confidence >= RULE_CONFIDENCE
 
     @staticmethod
@@ -249,3 +264,7 @@ class Engine:
             flow.start(turn)
             return
         ANSWERS.get(intent, answers.out_of_scope)(turn)
+
+
+def _offered(replies: list[Reply]) -> list[str]:
+    return sorted({text for reply in replies for button in reply.buttons for text in (button.label, button.value)})

@@ -18,6 +18,12 @@ from data.models import OutboxMessage
 from data.store import STAFF_RECIPIENT, outbox_row
 
 
+def reply_key(channel: str, message_id: str, tag: str, index: int = 0) -> str:
+    """The dedupe key of an outbox row carrying part of the answer to one inbound message: ``late``
+    when the channel gave up waiting for the engine, ``more`` for what did not fit the reply."""
+    return f"{channel}:{message_id}:{tag}:{index}"
+
+
 def taken(session: Session, keys: list[str]) -> set[str]:
     """Which of ``keys`` already have an outbox row."""
     found: set[str] = set()

@@ -48,6 +48,7 @@ from data.clock import Clock, local
 from data.db import transaction
 from data.models import ChannelAccount
 from data.store import Store
+from flows.outbox import reply_key
 from flows.turn import Inbound, Reply
 
 log = logging.getLogger(__name__)
@@ -299,18 +300,12 @@ class WeChatChannel:
             log.info("wechat: message %s answered late through the outbox", inbound.message_id)
             return None
 
-    async def _process(self, inbound: Inbound, pending: _Pending) -> list[Reply] | None:
+    async def _process(self, inbound: Inbound, pending: _Pending) -> list[Reply]:
         async with self.intake.chat(CHANNEL, inbound.external_id):
-            replies = await self.intake.handle_unless(inbound, self._sent_late)
-            if replies is None:
-                return None  # a retry of a message whose answer already went out as a later message
+            replies = await self.intake.handle(inbound)  # a retry answered late gets [] (engine)
             if pending.gave_up:
                 await self.intake.run(self._enqueue, inbound, [render(r) for r in replies], "late")
             return replies
-
-    def _sent_late(self, inbound: Inbound) -> bool:
-        with self.intake.app.sessions() as session:
-            return Store(session).has_outbox(f"wechat:{inbound.message_id}:late:0")
 
     def _enqueue(self, inbound: Inbound, texts: list[str], tag: str) -> None:
         """Customer-service messages for what the passive reply could not carry (once per message)."""
@@ -318,7 +313,7 @@ class WeChatChannel:
         with transaction(self.intake.app.sessions) as session:
             store = Store(session)
             for index, text in enumerate(texts):
-                key = f"wechat:{inbound.message_id}:{tag}:{index}"
+                key = reply_key(CHANNEL, str(inbound.message_id), tag, index)
                 if not store.has_outbox(key):
                     store.enqueue(CHANNEL, inbound.external_id, "reply", text, now, dedupe_key=key)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 import uvicorn
 from sqlalchemy import select
+from starlette.applications import Starlette
 
 from bot.app import App, bootstrap
 from bot.server import create_app
@@ -29,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="fetch Telegram updates by long polling instead of the webhook (TELEGRAM_POLLING=1)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default WORKERS or 1); several need PostgreSQL to pay off "
+        "(SQLite takes one writer at a time) and the webhook, not polling",
+    )
     parser.add_argument("--demo", action="store_true", help="load the demo compound into an empty store")
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request (uvicorn's access log)")
     parser.set_defaults(handler=run)
@@ -37,24 +45,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     app = bootstrap()
     settings = app.settings
+    polling = args.polling or settings.telegram_polling
+    workers = args.workers or settings.workers
+    if workers < 1 or (workers > 1 and polling):
+        log.error("--workers must be at least 1, and 1 with Telegram polling (one poller per bot)")
+        return 2
     if app.prepare_store(with_demo=args.demo):  # migrate now (not only in the lifespan): the check reads it
         log.warning("demo compound loaded")
     warn_missing_contacts(app)
-    web = create_app(app, polling=args.polling or settings.telegram_polling)
-    logging.getLogger("bot").setLevel(min(logging.getLogger().level, logging.INFO))
+    options: dict[str, Any] = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_level": "info",
+        "access_log": args.access_log,
+        "proxy_headers": True,
+        "server_header": False,
+    }
     try:
-        uvicorn.run(
-            web,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            log_level="info",
-            access_log=args.access_log,
-            proxy_headers=True,
-            server_header=False,
-        )
+        if workers == 1:
+            uvicorn.run(web_app(app, polling), **options)
+        else:  # each worker process builds its own app from the same settings
+            uvicorn.run("bot.cli.serve:worker_app", factory=True, workers=workers, **options)
     finally:
         app.close()
     return 0
+
+
+def web_app(app: App, polling: bool = False) -> Starlette:
+    logging.getLogger("bot").setLevel(min(logging.getLogger().level, logging.INFO))
+    return create_app(app, polling=polling)
+
+
+def worker_app() -> Starlette:
+    """uvicorn's factory in each worker process of ``--workers N``."""
+    return web_app(bootstrap())
 
 
 def warn_missing_contacts(app: App) -> None:

@@ -99,6 +99,14 @@ def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
     assert "请问有什么可以帮您" in chat.say("你好")  # the booking form is gone
 
 
+def test_pressing_an_offered_button_is_never_a_classifier_emergency(chat: Chat, app: App) -> None:
+    # "家里" alone reads like an emergency to the classifier; as the area button it is an answer.
+    assert "家里（户内）的问题" in chat.say("灯坏了")
+    assert "什么时候上门" in chat.press("家里")
+    assert tickets(app) == [] and staff_messages(app) == []
+    assert "值班电话" in chat.say("家里着火了 好大的烟")  # the rules still interrupt the form
+
+
 def test_a_power_cut_at_home_is_an_urgent_repair_not_an_emergency(chat: Chat, app: App) -> None:
     assert "什么时候上门" in chat.say("家里突然停电了")  # the repair dialog, not the duty phone
     assert "上门时间：尽快" in chat.say("尽快")
