@@ -94,6 +94,8 @@ class Store:
             select(ChannelAccount, Conversation)
             .outerjoin(Conversation, same_chat)
             .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+            # one turn per chat at a time across server processes (PostgreSQL; SQLite has one writer)
+            .with_for_update(of=ChannelAccount)
         ).first()
         account = self._known(found[0] if found else None, channel, external_id, display_name)
         conversation = found[1] if found and found[1] is not None else None

@@ -6,17 +6,10 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 RASA_SH = Path(__file__).resolve().parents[1] / "nlu" / "rasa" / "rasa.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(port: int, log: Path) -> subprocess.Popen[bytes]:

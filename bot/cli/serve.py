@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
-from typing import Any
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 
 from bot.app import App, bootstrap
+from bot.cli import configure_logging
 from bot.server import create_app
 from data.models import Compound
 
 log = logging.getLogger(__name__)
+# What ``--workers N`` hands its worker processes: the file whose lock names the one worker that runs
+# the dispatcher and scheduler, and the log level.
+BACKGROUND_LOCK = "PROPBOT_BACKGROUND_LOCK"
+WORKER_LOG_LEVEL = "PROPBOT_LOG_LEVEL"
+_held_lock: IO[bytes] | None = None  # kept open: closing the file would release the lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,20 +75,47 @@ def run(args: argparse.Namespace) -> int:
         if workers == 1:
             uvicorn.run(web_app(app, polling), **options)
         else:  # each worker process builds its own app from the same settings
-            uvicorn.run("bot.cli.serve:worker_app", factory=True, workers=workers, **options)
+            lock = Path(tempfile.gettempdir()) / f"propbot-serve-{os.getpid()}.lock"
+            os.environ[BACKGROUND_LOCK] = str(lock)
+            os.environ[WORKER_LOG_LEVEL] = str(logging.getLogger().level)
+            try:
+                uvicorn.run("bot.cli.serve:worker_app", factory=True, workers=workers, **options)
+            finally:
+                lock.unlink(missing_ok=True)
     finally:
         app.close()
     return 0
 
 
-def web_app(app: App, polling: bool = False) -> Starlette:
+def web_app(app: App, polling: bool = False, dispatch: bool = True) -> Starlette:
     logging.getLogger("bot").setLevel(min(logging.getLogger().level, logging.INFO))
-    return create_app(app, polling=polling)
+    return create_app(app, polling=polling, dispatch=dispatch)
 
 
 def worker_app() -> Starlette:
-    """uvicorn's factory in each worker process of ``--workers N``."""
-    return web_app(bootstrap())
+    """uvicorn's factory in each worker process of ``--workers N``: all answer webhooks, one runs the
+    dispatcher and scheduler (the channel rate limits are per process: two dispatchers would send
+    twice as fast as a channel allows)."""
+    configure_logging(int(os.environ.get(WORKER_LOG_LEVEL, logging.WARNING)))
+    background = take_background_lock(os.environ[BACKGROUND_LOCK])
+    server = web_app(bootstrap(), dispatch=background)
+    if background:
+        log.info("worker %d runs the outbox dispatcher and the scheduler", os.getpid())
+    return server
+
+
+def take_background_lock(path: str) -> bool:
+    """True for the first process to lock ``path``. The lock goes with its process, so the worker
+    uvicorn starts in place of a dead holder takes it over."""
+    global _held_lock
+    handle = open(path, "ab")  # noqa: SIM115 - held open for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _held_lock = handle
+    return True
 
 
 def warn_missing_contacts(app: App) -> None:

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bench.common import free_port, wait_until_up
 from bot.app import App
 from bot.server import create_app
 from bot.settings import Settings
 from data.clock import FixedClock
 from data.models import OutboxMessage
-from tests.e2e.conftest import Propbot, start_propbot
+from tests.conftest import pg_database, pg_url
+from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot, start_propbot
+from tests.fakes import telegram_api
 from tests.fakes.serve import ServerThread
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.fakes.wechat_api import Callbacks, FakeWeChat, message_xml
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def metric(page: str, name: str, labels: str = "") -> float:
@@ -100,3 +112,46 @@ def test_the_lifespan_stops_the_dispatcher_and_scheduler(
     assert not server.thread.is_alive()
     assert background.dispatcher.done() and not background.dispatcher.cancelled()
     assert not background.scheduler.running
+
+
+# -- several worker processes -----------------------------------------------------------------------
+def test_several_workers_answer_every_chat_and_one_runs_the_background(
+    pg_template: str, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    with pg_database(template=pg_template) as name, tmp_path.joinpath("serve.log").open("w+") as log:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WECHAT_", "WECOM_"))}
+        env |= {
+            "DATABASE_URL": pg_url(name),
+            "TELEGRAM_TOKEN": telegram_api.TOKEN,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_API_URL": f"{fake_telegram.url}/bot",
+            "TELEGRAM_STAFF_CHAT_ID": str(STAFF_CHAT),
+        }
+        command = ["-c", "import sys; from bot.cli import main; sys.exit(main())", "serve", "--port", str(port)]
+        server = subprocess.Popen([sys.executable, *command, "--workers", "2"], cwd=ROOT, env=env, stderr=log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_up(f"{base}/healthz", server, log.name)
+            updates, chats = Updates(), range(7000001, 7000013)
+            with ThreadPoolExecutor(len(chats)) as pool:  # at once: both workers take some
+                codes = list(pool.map(lambda chat: _post(base, updates.text(chat, "你好")), chats))
+            assert codes == [200] * len(chats)
+            assert all(fake_telegram.texts_to(chat) for chat in chats), "every chat answered"
+            assert _post(base, updates.text(7000099, "电梯里有人被困了 3栋2单元")) == 200
+            cards = fake_telegram.wait_for(lambda: fake_telegram.texts_to(STAFF_CHAT), timeout=30)
+            assert "电梯" in cards[0]  # the dispatcher runs in one of the workers
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        log.seek(0)
+        lines = log.read()
+    assert lines.count("runs the outbox dispatcher and the scheduler") == 1, lines
+    assert "Traceback" not in lines, lines
+    time.sleep(1)
+    assert len(fake_telegram.texts_to(STAFF_CHAT)) == 1, "one card, sent once"
+
+
+def _post(base: str, update: dict[str, Any]) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    return httpx.post(f"{base}/telegram", json=update, headers=headers, timeout=30).status_code

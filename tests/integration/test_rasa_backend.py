@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from bench.common import free_port
 from nlu import load_backend
 from nlu.rasa_backend import RasaNLU
 from nlu.types import Parse, UnitRef
@@ -63,7 +64,7 @@ def wait_until_up(server: RasaServer) -> None:
 def rasa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer]:
     if os.environ.get("PROPBOT_SKIP_RASA") == "1":
         pytest.skip("PROPBOT_SKIP_RASA=1: the real Rasa server is not started")
-    port = rasa.free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("rasa") / "serve.log"
     process = rasa.start(port, log)
     server = RasaServer(f"http://127.0.0.1:{port}", process, log)
@@ -145,7 +146,7 @@ def test_load_backend_rasa_end_to_end(rasa_server: RasaServer) -> None:
 
 
 def test_load_backend_rasa_falls_back_to_embedded_when_down() -> None:
-    dead = f"http://127.0.0.1:{rasa.free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     nlu = load_backend("rasa", rasa_url=dead, timeout=1)
     assert isinstance(nlu, RasaNLU)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -45,6 +46,33 @@ def test_inbound_message_is_claimed_once(app: App) -> None:
         assert store.claim_inbound("telegram", "m1", "openid", NOW) is True
     with app.sessions() as session:
         assert len(session.scalars(select(InboundMessage)).all()) == 2
+
+
+def _turn_started(app: App, chat_id: str) -> threading.Event:
+    """A turn for ``chat_id`` begun in another thread (as another server process would); the event is
+    set once it holds the chat, and the turn then ends."""
+    started = threading.Event()
+
+    def turn() -> None:
+        with transaction(app.sessions) as session:
+            Store(session).chat("telegram", chat_id, NOW)
+            started.set()
+
+    threading.Thread(target=turn, daemon=True).start()
+    return started
+
+
+def test_one_turn_per_chat_at_a_time(app: App) -> None:
+    for chat_id in ("42", "43"):
+        with transaction(app.sessions) as session:
+            Store(session).chat("telegram", chat_id, NOW)  # first contact: the accounts exist
+    with transaction(app.sessions) as session:
+        Store(session).chat("telegram", "42", NOW)
+        same = _turn_started(app, "42")
+        assert not same.wait(0.5), "a second turn of the same chat waits for the first"
+        if app.settings.database_url.startswith("postgresql"):  # SQLite: one writer at all
+            assert _turn_started(app, "43").wait(10), "another chat does not wait"
+    assert same.wait(10)
 
 
 def test_times_come_back_aware_in_utc(app: App) -> None:
