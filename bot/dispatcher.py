@@ -131,12 +131,14 @@ class Dispatcher:
             if channel in self.limiters and peer in self.limiters:
                 self.limiters[channel] = self.limiters[peer]
         self._last_now: datetime | None = None
+        self._stop: asyncio.Event | None = None  # run_forever's: set, a round sends nothing more
 
     # -- loop -----------------------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Dispatch until ``stop`` is set; rest ``idle`` seconds when nothing was due, longer
         (up to a minute) while rounds keep failing, so a broken database is not hammered."""
         failures = 0
+        self._stop = stop
         while not stop.is_set():
             try:
                 handled = await self.run_once()
@@ -222,14 +224,18 @@ class Dispatcher:
         """One recipient's messages, in order; the rest go back to the outbox if one must wait."""
         limiter = self.limiters[group[0].message.channel]
         for index, claim in enumerate(group):
-            if not await self._acquire(limiter, claim):
-                later = max(limiter.delay(claim.message.recipient), 0.1)
+            if self._stopping() or not await self._acquire(limiter, claim) or self._stopping():
+                # Stopping: back to the outbox now, not after the lease, for the next process to send.
+                later = 0.0 if self._stopping() else max(limiter.delay(claim.message.recipient), 0.1)
                 await asyncio.to_thread(self._defer, group[index:], later)
                 return
             outcome = await self._send(claim.message)
             if isinstance(outcome, TemporaryFailure) and outcome.retry_after:
                 limiter.pause(outcome.retry_after)  # Telegram's retry_after holds for the whole bot
             await asyncio.to_thread(self._record, claim, outcome)
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     async def _acquire(self, limiter: ChannelLimiter, claim: Claim) -> bool:
         """Wait for the rate limits; False if that would take longer than the claim can afford."""

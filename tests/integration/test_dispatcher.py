@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import App
 from bot.dispatcher import DispatchConfig, Dispatcher
-from bot.outbound import PermanentFailure, TemporaryFailure
+from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.ratelimit import ChannelLimits, Rate
 from data.clock import SHANGHAI, FixedClock
 from data.db import make_engine, make_session_factory, transaction
@@ -133,6 +133,27 @@ async def test_run_forever_survives_a_broken_database_and_stops(app: App, clock:
     stop = asyncio.Event()
     await asyncio.wait_for(run.run_forever(stop, idle=0.001), timeout=5)
     assert calls == 3
+
+
+async def test_stopping_puts_unsent_claims_back_at_once(app: App, clock: FixedClock) -> None:
+    """A stop in the middle of a round: what was claimed and not sent is pending again, due now,
+    not held until its lease runs out (a restart would otherwise delay it by minutes)."""
+    enqueue(app, 3, recipient="chat7")
+    stop = asyncio.Event()
+
+    class StopsTheServer(FakeSender):
+        async def send(self, message: OutboundMessage) -> None:
+            await super().send(message)
+            stop.set()  # the server is told to stop while the first message goes out
+
+    sender = StopsTheServer("telegram")
+    run = dispatcher(app, clock, {"telegram": sender}, limits=NO_LIMITS)
+    await asyncio.wait_for(run.run_forever(stop, idle=0.001), timeout=5)
+    assert sender.texts == ["消息0"]
+    first, *rest = outbox(app, "telegram")
+    assert first.status == "sent"
+    assert [(r.status, r.claimed_until, r.attempts) for r in rest] == [("pending", None, 0)] * 2
+    assert all(r.due_at <= clock.now() for r in rest)
 
 
 # -- quiet hours ---------------------------------------------------------------------------------------
