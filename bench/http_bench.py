@@ -59,13 +59,13 @@ def _fake_telegram(port: int) -> None:
 
 
 @contextmanager
-def fake_telegram() -> Iterator[str]:
+def fake_telegram() -> Iterator[tuple[str, int]]:
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(target=_fake_telegram, args=(port,), daemon=True)
     process.start()
     try:
         wait_until_up(f"http://127.0.0.1:{port}/bot{telegram_api.TOKEN}/getMe")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid or 0
     finally:
         process.terminate()
         process.join()
@@ -175,6 +175,7 @@ class Result:
     errors: int
     seconds: float
     server_cpu: float = 0.0  # seconds of the server process's CPU during the run
+    bench_cpu: float = 0.0  # seconds of the load generator's and the fake Telegram's CPU (same cores)
 
     def row(self, backend: str) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -182,7 +183,7 @@ class Result:
             f"| {backend} | `{self.endpoint}` | {len(ms)} | {len(ms) / self.seconds:,.0f} | "
             f"{statistics.median(ms):.1f} | {percentile(ms, 0.90):.1f} | {percentile(ms, 0.99):.1f} | "
             f"{ms[-1]:.0f} | "
-            f"{self.server_cpu / len(ms) * 1000:.1f} | {self.errors} |"
+            f"{self.server_cpu / len(ms) * 1000:.1f} | {self.bench_cpu / len(ms) * 1000:.1f} | {self.errors} |"
         )
 
 
@@ -246,10 +247,14 @@ async def run_load(base: str, endpoint: str, scripts: list[list[Request]]) -> Re
         await asyncio.gather(*(client.aclose() for client in clients))
 
 
-def measured(base: str, pid: int, endpoint: str, scripts: list[list[Request]]) -> Result:
-    before = cpu_seconds(pid)
+def measured(base: str, pids: tuple[int, int], endpoint: str, scripts: list[list[Request]]) -> Result:
+    """The run's latencies, and the CPU spent on it by the server (``pids[0]``) and by the load
+    generator with the fake Telegram (``pids[1]``)."""
+    server, fake = pids
+    before, bench_before = cpu_seconds(server), cpu_seconds(fake) + time.process_time()
     result = asyncio.run(run_load(base, endpoint, scripts))
-    result.server_cpu = cpu_seconds(pid) - before
+    result.server_cpu = cpu_seconds(server) - before
+    result.bench_cpu = cpu_seconds(fake) + time.process_time() - bench_before
     return result
 
 
@@ -259,7 +264,7 @@ def bench_backend(
     per_client = max(1, requests // clients)
     with (
         scratch_database(backend) as url,
-        fake_telegram() as telegram_url,
+        fake_telegram() as (telegram_url, fake_pid),
         propbot(url, telegram_url, staff_group, workers) as (base, pid),
     ):
         openids, chats = bind_accounts(url, clients + 1)
@@ -268,8 +273,8 @@ def bench_backend(
         for path, options in wechat_requests(openids[-1:], warm)[0] + telegram_requests(chats[-1:], warm)[0]:
             httpx.post(base + path, timeout=60, **options)
         return [
-            measured(base, pid, "/wechat", wechat_requests(openids[:clients], per_client)),
-            measured(base, pid, "/telegram", telegram_requests(chats[:clients], per_client)),
+            measured(base, (pid, fake_pid), "/wechat", wechat_requests(openids[:clients], per_client)),
+            measured(base, (pid, fake_pid), "/telegram", telegram_requests(chats[:clients], per_client)),
         ]
 
 
@@ -288,9 +293,9 @@ def main() -> int:
     print(f"{args.clients} concurrent clients, {args.requests} requests per endpoint; CPUs: {os.cpu_count()}")
     print(
         "| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/req "
-        "| errors |"
+        "| client + fake CPU ms/req | errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group, args.workers):
             print(result.row(backend if args.workers == 1 else f"{backend}, {args.workers} workers"), flush=True)

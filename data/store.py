@@ -86,17 +86,10 @@ class Store:
     def chat(
         self, channel: str, external_id: str, now: datetime, display_name: str = ""
     ) -> tuple[ChannelAccount, Conversation]:
-        """The chat account and its dialog state in one query; both made on first contact."""
-        same_chat = (Conversation.channel == ChannelAccount.channel) & (
-            Conversation.external_id == ChannelAccount.external_id
-        )
-        found = self.session.execute(
-            select(ChannelAccount, Conversation)
-            .outerjoin(Conversation, same_chat)
-            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
-            # one turn per chat at a time across server processes (PostgreSQL; SQLite has one writer)
-            .with_for_update(of=ChannelAccount)
-        ).first()
+        """The chat account and its dialog state in one query; both made on first contact. The
+        account row stays locked to the end of the turn (PostgreSQL; SQLite has one writer): one
+        turn per chat at a time across server processes."""
+        found = self.session.execute(_CHAT, {"b_channel": channel, "b_external_id": external_id}).first()
         account = self._known(found[0] if found else None, channel, external_id, display_name)
         conversation = found[1] if found and found[1] is not None else None
         if conversation is None:
@@ -412,6 +405,16 @@ def today(now: datetime) -> date:
 
 
 # Hot-path statements, built once: constructing a statement costs more than running it.
+# Built once: constructing this select costs about as much as running it.
+_CHAT = (
+    select(ChannelAccount, Conversation)
+    .outerjoin(
+        Conversation,
+        (Conversation.channel == ChannelAccount.channel) & (Conversation.external_id == ChannelAccount.external_id),
+    )
+    .where(ChannelAccount.channel == bindparam("b_channel"), ChannelAccount.external_id == bindparam("b_external_id"))
+    .with_for_update(of=ChannelAccount)
+)
 _RECORD_REPLIES = (
     update(InboundMessage)
     .where(InboundMessage.channel == bindparam("b_channel"), InboundMessage.message_id == bindparam("b_message_id"))
