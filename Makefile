@@ -26,4 +26,4 @@ bench: deps  ## every benchmark, figures printed
 	@for script in bench/*_bench.py; do echo "== $$script"; "$(UV)" run python "$$script" || exit 1; done
 
 lint: deps
-	@"$(UV)" run ruff check . && "$(UV)" run ruff format --check .
+	@"$(UV)" run ruff check . && "$(UV)" run ruff format --check . && "$(UV)" run mypy bot flows data nlu

@@ -80,7 +80,9 @@ def run(app: App, plans: list[list[Inbound]], workers: int) -> tuple[list[float]
 
 
 def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    )
 
 
 def bench(backend: str, residents: int, workers: int) -> list[tuple[str, int, float, float, float]]:
@@ -92,20 +94,39 @@ def bench(backend: str, residents: int, workers: int) -> list[tuple[str, int, fl
             app.nlu.parse("预热", NOW)  # train or load the model outside the measurement
             bind_accounts(app, residents * 2)
             plans = conversations(residents * 2)
-            for label, chosen, pool in (("sequential", plans[:residents], 1), (f"{workers} workers", plans[residents:], workers)):
+            for label, chosen, pool in (
+                ("sequential", plans[:residents], 1),
+                (f"{workers} workers", plans[residents:], workers),
+            ):
                 latencies, elapsed = run(app, chosen, pool)
-                rows.append((f"{backend:8} {label}", len(latencies), len(latencies) / elapsed,
-                             percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000))
+                rows.append(
+                    (
+                        f"{backend:8} {label}",
+                        len(latencies),
+                        len(latencies) / elapsed,
+                        percentile(latencies, 50) * 1000,
+                        percentile(latencies, 99) * 1000,
+                    )
+                )
         finally:
             app.close()
     return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--residents", type=int, default=60, help="accounts per run (each talks %d messages)" % sum(map(len, SCRIPTS)))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--residents",
+        type=int,
+        default=60,
+        help=f"accounts per run (each talks {sum(map(len, SCRIPTS))} messages)",
+    )
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"]
+    )
     args = parser.parse_args()
     print(f"{'run':28} {'messages':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for backend in args.backends:

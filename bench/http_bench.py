@@ -183,7 +183,8 @@ class Result:
             f"| {backend} | `{self.endpoint}` | {len(ms)} | {len(ms) / self.seconds:,.0f} | "
             f"{statistics.median(ms):.1f} | {percentile(ms, 0.90):.1f} | {percentile(ms, 0.99):.1f} | "
             f"{ms[-1]:.0f} | "
-            f"{self.server_cpu / len(ms) * 1000:.1f} | {self.bench_cpu / len(ms) * 1000:.1f} | {self.errors} |"
+            f"{self.server_cpu / len(ms) * 1000:.1f} | {self.bench_cpu / len(ms) * 1000:.1f} | "
+            f"{self.errors} |"
         )
 
 
@@ -258,9 +259,7 @@ def measured(base: str, pids: tuple[int, int], endpoint: str, scripts: list[list
     return result
 
 
-def bench_backend(
-    backend: str, clients: int, requests: int, staff_group: bool, workers: int
-) -> list[Result]:
+def bench_backend(backend: str, clients: int, requests: int, staff_group: bool, workers: int) -> list[Result]:
     per_client = max(1, requests // clients)
     with (
         scratch_database(backend) as url,
@@ -297,8 +296,12 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        for result in bench_backend(backend, args.clients, args.requests, not args.no_staff_group, args.workers):
-            print(result.row(backend if args.workers == 1 else f"{backend}, {args.workers} workers"), flush=True)
+        for result in bench_backend(
+            backend, args.clients, args.requests, not args.no_staff_group, args.workers
+        ):
+            print(
+                result.row(backend if args.workers == 1 else f"{backend}, {args.workers} workers"), flush=True
+            )
     return 0
 
 

@@ -54,8 +54,9 @@ print(json.dumps({"import": imported - start, "load": loaded - imported, "rss_kb
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", action="append", choices=nlu.BACKENDS)
     parser.add_argument("--rounds", type=int, default=5, help="passes over the held-out set")
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL") or nlu.DEFAULT_RASA_URL)
@@ -93,11 +94,14 @@ def bench_embedded(rounds: int) -> list[tuple[str, str]]:
         ("embedded: new process imports scikit-learn/scipy", f"{child['sklearn']}/{child['scipy']}"),
         ("embedded: this process, max RSS (trained here)", f"{_max_rss_mb():.0f} MB"),
         ("embedded: held-out accuracy / macro F1", f"{report.accuracy:.3f} / {report.macro_f1:.3f}"),
-        ("embedded: missed emergencies (held-out)", f"{len(report.missed_emergencies)} of "
-                                                    f"{report.expected.count('emergency')}"),
+        (
+            "embedded: missed emergencies (held-out)",
+            f"{len(report.missed_emergencies)} of {report.expected.count('emergency')}",
+        ),
         *_latency_rows("embedded: classify, held-out", backend.classify, texts * rounds),
-        *_latency_rows("embedded: parse (+entities), held-out", lambda t: backend.parse(t, NOW),
-                       texts * rounds),
+        *_latency_rows(
+            "embedded: parse (+entities), held-out", lambda t: backend.parse(t, NOW), texts * rounds
+        ),
         *_long_rows(backend),
     ]
 
@@ -112,8 +116,11 @@ def bench_rasa(url: str, rounds: int) -> list[tuple[str, str]]:
     return [
         ("rasa: held-out accuracy / macro F1", f"{report.accuracy:.3f} / {report.macro_f1:.3f}"),
         ("rasa: missed emergencies (held-out)", str(len(report.missed_emergencies))),
-        *_latency_rows("rasa: parse over HTTP, held-out", lambda t: backend.parse(t, NOW),
-                       [t for t, _ in heldout] * rounds),
+        *_latency_rows(
+            "rasa: parse over HTTP, held-out",
+            lambda t: backend.parse(t, NOW),
+            [t for t, _ in heldout] * rounds,
+        ),
     ]
 
 
@@ -123,8 +130,9 @@ def _long_rows(backend: EmbeddedNLU) -> list[tuple[str, str]]:
         text = (LONG_SENTENCE * (size // len(LONG_SENTENCE) + 1))[:size]
         variants = [text[i:] + text[:i] for i in range(50)]
         rows += _latency_rows(f"embedded: classify, {size:,} chars", backend.classify, variants)
-        rows += _latency_rows(f"embedded: parse (+entities), {size:,} chars",
-                              lambda t: backend.parse(t, NOW), variants)
+        rows += _latency_rows(
+            f"embedded: parse (+entities), {size:,} chars", lambda t: backend.parse(t, NOW), variants
+        )
     return rows
 
 
@@ -148,8 +156,14 @@ def _seconds(call: Callable[[], object]) -> float:
 
 
 def _child(cache: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, cache], capture_output=True, text=True, check=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, cache],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return json.loads(out.stdout)
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     Numeric,
     String,
@@ -173,7 +172,9 @@ class Ticket(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # repair | complaint | booking | emergency | handoff | enquiry
+    kind: Mapped[str] = mapped_column(
+        String(16)
+    )  # repair | complaint | booking | emergency | handoff | enquiry
     category: Mapped[str | None] = mapped_column(String(32))  # fault category / complaint topic / service
     area: Mapped[str | None] = mapped_column(String(16))  # in_home | common
     location: Mapped[str] = mapped_column(String(200), default="")

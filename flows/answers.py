@@ -8,7 +8,9 @@ from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 
 MENU = ("我要报修", "我要投诉", "查询物业费", "预约服务", "查询进度", "转人工")
-HELP_WORDS = frozenset({"帮助", "help", "/help", "菜单", "功能", "?", "？", "你能做什么", "你会什么", "怎么用"})
+HELP_WORDS = frozenset(
+    {"帮助", "help", "/help", "菜单", "功能", "?", "？", "你能做什么", "你会什么", "怎么用"}
+)
 
 # (words asked about, facts of the compound that answer them: (label, attribute)).
 ENQUIRY_TOPICS: tuple[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ...] = (

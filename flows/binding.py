@@ -54,8 +54,7 @@ class BindingFlow:
 
     def _prompt(self, turn: Turn, greeting: str) -> None:
         turn.say(
-            greeting.format(name=turn.compound.name)
-            + "请发送物业服务中心给您的绑定码（例如 SUN123），"
+            greeting.format(name=turn.compound.name) + "请发送物业服务中心给您的绑定码（例如 SUN123），"
             "或者发送“房号 + 登记的手机号”，例如：3栋2单元1502 13800138000"
         )
         turn.stay(self.name)

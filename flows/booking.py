@@ -243,7 +243,10 @@ def _check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
     if error is not None:
         return error
     start, end = s.span_from_json(raw)
-    if len(turn.store.booking_starts(values.get("service", ""), start, end)) >= turn.settings.booking_slot_capacity:
+    if (
+        len(turn.store.booking_starts(values.get("service", ""), start, end))
+        >= turn.settings.booking_slot_capacity
+    ):
         return "抱歉，这个时段刚刚约满了，请换一个时段。"
     return None
 
@@ -267,7 +270,15 @@ class BookingForm(Form):
             spot=_spot_service,
             show=lambda key: SERVICE_NAMES.get(key, key),
         ),
-        Slot("when", "预约时间", _time_question, _answer_time, spot=_spot_time, check=_check_time, show=s.show_span),
+        Slot(
+            "when",
+            "预约时间",
+            _time_question,
+            _answer_time,
+            spot=_spot_time,
+            check=_check_time,
+            show=s.show_span,
+        ),
         Slot(
             "return",
             "送回日期",
@@ -280,7 +291,10 @@ class BookingForm(Form):
         Slot(
             "requirements",
             "具体要求",
-            lambda turn, values: ("请问有什么具体要求吗？比如面积、房间数、需要注意的地方。没有可以回复“没有”。", ("没有",)),
+            lambda turn, values: (
+                "请问有什么具体要求吗？比如面积、房间数、需要注意的地方。没有可以回复“没有”。",
+                ("没有",),
+            ),
             s.answer_text,
             skippable=True,
         ),
@@ -310,6 +324,7 @@ class BookingForm(Form):
             turn.actor,
         )
         turn.say(
-            f"好的，已为您预约{SERVICE_NAMES[values['service']]}：{format_span(start, end)}，单号 {ticket.number}。\n"
+            f"好的，已为您预约{SERVICE_NAMES[values['service']]}：{format_span(start, end)}，"
+            f"单号 {ticket.number}。\n"
             "服务人员上门前会联系您；如需改期或取消，随时告诉我就可以。"
         )

@@ -25,9 +25,16 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("repair_quality", ("修", "维修", "师傅", "没修好")),
 )
 TOPIC_NAMES = {
-    "staff": "服务态度", "noise": "噪音", "construction": "私搭乱建", "parking": "停车",
-    "pets": "宠物", "rubbish": "垃圾", "cleaning": "环境卫生", "security": "安全",
-    "repair_quality": "维修质量", "other": "其他",
+    "staff": "服务态度",
+    "noise": "噪音",
+    "construction": "私搭乱建",
+    "parking": "停车",
+    "pets": "宠物",
+    "rubbish": "垃圾",
+    "cleaning": "环境卫生",
+    "security": "安全",
+    "repair_quality": "维修质量",
+    "other": "其他",
 }
 _OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
 # How often, just before a time of day: 每天晚上, 经常半夜.
@@ -37,7 +44,9 @@ _NEAR_BUILDING = re.compile(
     r"\d{1,2}\s*(?:号楼|栋|幢|座)(?:\d{1,2}\s*单元)?\s*(?:楼下|楼前|楼后|门口|门前|旁边|附近|后面|前面|对面)"
 )
 # What the resident wants, said with the complaint: 希望 anywhere, 请/麻烦/要求 opening a clause.
-_WISH = re.compile(r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})")
+_WISH = re.compile(
+    r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})"
+)
 
 
 def topic_of(text: str) -> str:
@@ -93,7 +102,10 @@ class ComplaintForm(Form):
         Slot(
             "place",
             "地点",
-            lambda turn, values: ("请问是在哪里发生的？比如“5栋楼下”“地下车库”。不清楚可以回复“不清楚”。", ("不清楚",)),
+            lambda turn, values: (
+                "请问是在哪里发生的？比如“5栋楼下”“地下车库”。不清楚可以回复“不清楚”。",
+                ("不清楚",),
+            ),
             s.answer_text,
             spot=_spot_place,
             glean=_glean_place,
@@ -110,7 +122,10 @@ class ComplaintForm(Form):
         Slot(
             "wish",
             "您的诉求",
-            lambda turn, values: ("您希望我们怎么处理？比如“尽快制止”“给个说法”。没有特别要求可以回复“没有”。", ("没有",)),
+            lambda turn, values: (
+                "您希望我们怎么处理？比如“尽快制止”“给个说法”。没有特别要求可以回复“没有”。",
+                ("没有",),
+            ),
             s.answer_text,
             glean=_glean_wish,
             skippable=True,
@@ -147,6 +162,3 @@ class ComplaintForm(Form):
             f"我们今天就会安排人员调查核实，并在 {format_time(ticket.reply_by)} 前给您答复。"
             "处理过程中有任何情况，您都可以随时找我。"
         )
-
-
-

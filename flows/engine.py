@@ -31,7 +31,9 @@ from nlu.types import NLUBackend, Parse
 
 log = logging.getLogger(__name__)
 
-CANCEL_WORDS = frozenset({"取消", "算了", "不用了", "不要了", "不报了", "不约了", "先不了", "不需要了", "不弄了", "退出"})
+CANCEL_WORDS = frozenset(
+    {"取消", "算了", "不用了", "不要了", "不报了", "不约了", "先不了", "不需要了", "不弄了", "退出"}
+)
 SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts that request instead
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
@@ -90,7 +92,9 @@ class Engine:
         try:
             return self._handle(inbound)
         except Exception:
-            log.exception("message %s from %s:%s failed", inbound.message_id, inbound.channel, inbound.external_id)
+            log.exception(
+                "message %s from %s:%s failed", inbound.message_id, inbound.channel, inbound.external_id
+            )
             return [Reply(APOLOGY)]
 
     def _handle(self, inbound: Inbound) -> list[Reply]:
@@ -119,13 +123,28 @@ class Engine:
         return [Reply.from_json(r) for r in store.recorded_replies(channel, message_id)]
 
     def _turn(
-        self, store: Store, inbound: Inbound, parse: Parse, account: ChannelAccount, conversation: Conversation
+        self,
+        store: Store,
+        inbound: Inbound,
+        parse: Parse,
+        account: ChannelAccount,
+        conversation: Conversation,
     ) -> Turn:
-        compound = self._compound(store, account.resident.unit.building.compound_id if account.resident else None)
+        compound = self._compound(
+            store, account.resident.unit.building.compound_id if account.resident else None
+        )
         # A deep copy: editing the loaded JSON in place would hide the change from SQLAlchemy.
         state = copy.deepcopy(conversation.state or {})
-        return Turn(store, inbound, parse, account, compound, store.settings(compound), state,
-                    next_flow=conversation.flow)
+        return Turn(
+            store,
+            inbound,
+            parse,
+            account,
+            compound,
+            store.settings(compound),
+            state,
+            next_flow=conversation.flow,
+        )
 
     @staticmethod
     def _compound(store: Store, compound_id: int | None) -> Compound:
@@ -223,8 +242,12 @@ class Engine:
             return
         turn.parse = self.nlu.parse(pending, turn.now)
         turn.inbound = Inbound(
-            turn.inbound.channel, turn.inbound.external_id, pending, turn.now,
-            photos=turn.inbound.photos, display_name=turn.inbound.display_name,
+            turn.inbound.channel,
+            turn.inbound.external_id,
+            pending,
+            turn.now,
+            photos=turn.inbound.photos,
+            display_name=turn.inbound.display_name,
         )
         if turn.parse.intent in ("greet", "out_of_scope", "affirm", "deny", "cancel"):
             answers.greet(turn)
@@ -267,4 +290,6 @@ class Engine:
 
 
 def _offered(replies: list[Reply]) -> list[str]:
-    return sorted({text for reply in replies for button in reply.buttons for text in (button.label, button.value)})
+    return sorted(
+        {text for reply in replies for button in reply.buttons for text in (button.label, button.value)}
+    )

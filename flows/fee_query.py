@@ -20,7 +20,18 @@ FEE_NAMES = {
     "decoration_waste": "装修垃圾清运费",
     "repair": "维修费",
 }
-HOW_TO_PAY = ("怎么交", "怎么缴", "如何交", "如何缴", "在哪交", "在哪缴", "缴费方式", "交费方式", "怎么付", "哪里交")
+HOW_TO_PAY = (
+    "怎么交",
+    "怎么缴",
+    "如何交",
+    "如何缴",
+    "在哪交",
+    "在哪缴",
+    "缴费方式",
+    "交费方式",
+    "怎么付",
+    "哪里交",
+)
 WHY = ("单价", "怎么算", "为什么这么贵", "这么贵", "标准", "收费依据", "多少钱一平")
 
 
@@ -30,7 +41,10 @@ def answer_fee_query(turn: Turn) -> None:
         turn.say("为保护业主信息，查询费用前需要先绑定房屋。")
         return
     asked = spot_unit(turn, {})
-    if asked is not None and turn.store.find_unit(asked["building"], asked.get("unit"), asked["room"]) != unit:
+    if (
+        asked is not None
+        and turn.store.find_unit(asked["building"], asked.get("unit"), asked["room"]) != unit
+    ):
         turn.say(f"为保护业主隐私，只能查询您绑定的房屋（{unit.label}）的费用，请您谅解。")
         return
     text = turn.text
@@ -42,7 +56,8 @@ def answer_fee_query(turn: Turn) -> None:
         rate = turn.settings.management_fee_per_m2
         turn.say(
             f"物业费按建筑面积计收：{rate} 元/平方米/月。您家 {unit.label} 面积 {area} 平方米，"
-            f"每月物业费 {(area * rate).quantize(Decimal('0.01'))} 元。这种情况，公司的收费标准是经物价部门备案的，"
+            f"每月物业费 {(area * rate).quantize(Decimal('0.01'))} 元。"
+            "这种情况，公司的收费标准是经物价部门备案的，"
             "如您还有疑问，欢迎到物业服务中心查看收费公示。"
         )
         return
@@ -64,8 +79,9 @@ def _bill_summary(turn: Turn, bills: list[Bill]) -> str:
         last = max(chosen, key=lambda b: b.period)
         return (
             f"您家 {where}{_period_words(period)}的{label}都已缴清，谢谢您的支持！"
-            f"最近一期（{last.period}）已于 {last.paid_at:%Y-%m-%d} 缴纳。" if last.paid_at else
-            f"您家 {where}{_period_words(period)}的{label}都已缴清，谢谢您的支持！"
+            f"最近一期（{last.period}）已于 {last.paid_at:%Y-%m-%d} 缴纳。"
+            if last.paid_at
+            else f"您家 {where}{_period_words(period)}的{label}都已缴清，谢谢您的支持！"
         )
     return _arrears_text(turn, where, owed)
 
@@ -82,7 +98,9 @@ def _arrears_text(turn: Turn, where: str, owed: list[Bill]) -> str:
     grand = sum((b.outstanding for b in owed), Decimal(0))
     earliest = min(b.due_date for b in owed)
     lines.append(f"合计 {grand} 元，最早一笔应于 {earliest:%Y-%m-%d} 前缴纳。")
-    lines.append(f"缴费方式：{turn.compound.payment_methods}。如已缴费，可能还在入账中，请回复“已缴费”，我们帮您核对。")
+    lines.append(
+        f"缴费方式：{turn.compound.payment_methods}。如已缴费，可能还在入账中，请回复“已缴费”，我们帮您核对。"
+    )
     return "\n".join(lines)
 
 

@@ -17,9 +17,13 @@ from flows.turn import Button, Turn
 Values = dict[str, Any]
 Question = tuple[str, tuple[Button | str, ...]]
 
-CONFIRM_WORDS = frozenset({"确认", "确定", "提交", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "ok", "嗯"})
+CONFIRM_WORDS = frozenset(
+    {"确认", "确定", "提交", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "ok", "嗯"}
+)
 CHANGE_WORDS = frozenset({"修改", "改", "改一下", "不对", "有误", "要改"})
-SKIP_WORDS = frozenset({"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"})
+SKIP_WORDS = frozenset(
+    {"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"}
+)
 SKIPPED = "—"
 # "时间改成周日下午": the message corrects an earlier answer and does not answer the question asked.
 CORRECTION = re.compile(r"(?:改|换|调)(?:成|到|为|在)|(?:改|换)(?:个|一下)?时间|改一下")
@@ -63,7 +67,9 @@ class Slot:
     name: str
     label: str  # shown in the summary and in the "which to change" menu
     question: Callable[[Turn, Values], Question]
-    answer: Callable[[Turn, Values], Any]  # value (or Narrowed) from a reply to the question; None: not understood
+    answer: Callable[
+        [Turn, Values], Any
+    ]  # value (or Narrowed) from a reply to the question; None: not understood
     spot: Callable[[Turn, Values], Any] = _nothing  # value (or Narrowed) from entities in any message
     # A value a message clearly holds while it answers another question (a repair's description in
     # "卧室的灯不亮了" said for the area); fills the slot only while it is empty, never corrects it.
@@ -174,7 +180,9 @@ class Form:
         hints.pop(slot.name, None)
         return True
 
-    def _spot_all(self, turn: Turn, values: Values, skip: str | None = None, tried: Values | None = None) -> bool:
+    def _spot_all(
+        self, turn: Turn, values: Values, skip: str | None = None, tried: Values | None = None
+    ) -> bool:
         """Take corrections from entities in the message; True if any slot changed. ``tried`` gets
         each slot's spotted value."""
         changed = False
@@ -237,7 +245,9 @@ class Form:
         lines = [f"请您核对{self.title}信息："]
         for slot in self.slots:
             if slot.needed(turn, values) and slot.name in values:
-                lines.append(f"{slot.label}：{slot.show(values[slot.name]) if values[slot.name] != SKIPPED else '无'}")
+                lines.append(
+                    f"{slot.label}：{slot.show(values[slot.name]) if values[slot.name] != SKIPPED else '无'}"
+                )
         if turn.state.get("photos"):
             lines.append(f"照片：{len(turn.state['photos'])} 张")
         lines.append("信息无误请回复“确认”，需要修改请回复“修改”，不需要了可以回复“取消”。")

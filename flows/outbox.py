@@ -57,8 +57,16 @@ def enqueue_once(
     if not checked and taken(session, [dedupe_key]):
         return False
     row = outbox_row(
-        channel, recipient, kind, text, now,
-        due_at=due_at, payload=payload, urgent=urgent, ticket_id=ticket_id, dedupe_key=dedupe_key,
+        channel,
+        recipient,
+        kind,
+        text,
+        now,
+        due_at=due_at,
+        payload=payload,
+        urgent=urgent,
+        ticket_id=ticket_id,
+        dedupe_key=dedupe_key,
     )
     if checked:
         session.add(row)

@@ -578,9 +578,8 @@ def _items_line(bills: Sequence[Bill]) -> str:
 
 
 def _how_to_pay(compound: Compound) -> str:
-    return (
-        f"缴费方式：{payment(compound)}。如有疑问请咨询{office(compound)}"
-        + (f"（{hours}）。" if (hours := (compound.office_hours or "").strip()) else "。")
+    return f"缴费方式：{payment(compound)}。如有疑问请咨询{office(compound)}" + (
+        f"（{hours}）。" if (hours := (compound.office_hours or "").strip()) else "。"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+
 from data.models import Ticket
 from flows import slots as s
 from flows.form import Form, Slot, Values
@@ -17,7 +18,9 @@ _BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
 # Places that exist in every building: without a building number nobody knows where to go.
 NEEDS_BUILDING = ("楼道", "电梯", "楼梯", "单元门", "走廊", "天台", "楼顶", "消防通道", "过道")
 # How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
-SYMPTOM = re.compile(r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪")
+SYMPTOM = re.compile(
+    r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪"
+)
 
 
 def _spot_area(turn: Turn, values: Values) -> str | None:
@@ -60,7 +63,8 @@ AREA = Slot(
     "area",
     "区域",
     lambda turn, values: (
-        "请问是您家里（户内）的问题，还是楼道、电梯、车库等公共区域的问题？", ("家里", "公共区域")
+        "请问是您家里（户内）的问题，还是楼道、电梯、车库等公共区域的问题？",
+        ("家里", "公共区域"),
     ),
     _answer_area,
     spot=_spot_area,
@@ -84,6 +88,8 @@ PLACE = Slot(
     spot=_spot_place,
     needed=_is_common,
 )
+
+
 def _answer_description(turn: Turn, values: Values) -> str | None:
     text = s.answer_text(turn, values)
     if text is not None:
@@ -147,7 +153,14 @@ class RepairForm(Form):
         repeat = self._open_duplicate(turn, values)
         if repeat is None:
             return True
-        merge_repeat(turn.store, repeat, values["description"], turn.now, turn.actor, tuple(turn.state.get("photos", ())))
+        merge_repeat(
+            turn.store,
+            repeat,
+            values["description"],
+            turn.now,
+            turn.actor,
+            tuple(turn.state.get("photos", ())),
+        )
         who = f"，{repeat.assignee.name}负责" if repeat.assignee else ""
         turn.say(
             f"您好，这个问题您之前已经报过了（单号 {repeat.number}，{STATUS_NAMES[repeat.status]}{who}），"
@@ -201,9 +214,15 @@ def _promise(turn: Turn, ticket: Ticket, asap: bool) -> str:
     if ticket.area == "common":
         lines.append("公共区域的问题我们会尽快安排工作人员处理，谢谢您的反馈！")
     elif ticket.priority == "urgent" and (asap or ticket.preferred_start is None):
-        lines.append(f"水电气类问题属于紧急维修，我们会在 {turn.settings.arrive_urgent_min} 分钟内安排师傅与您联系上门。")
+        lines.append(
+            f"水电气类问题属于紧急维修，"
+            f"我们会在 {turn.settings.arrive_urgent_min} 分钟内安排师傅与您联系上门。"
+        )
     elif ticket.preferred_start is not None:
-        lines.append(f"我们会按您约定的时间安排师傅上门（最晚 {format_time(ticket.arrive_by)} 前到），出发前师傅会先联系您。")
+        lines.append(
+            f"我们会按您约定的时间安排师傅上门（最晚 {format_time(ticket.arrive_by)} 前到），"
+            "出发前师傅会先联系您。"
+        )
     else:
         lines.append(f"我们会在 {turn.settings.arrive_normal_min} 分钟内安排师傅与您联系。")
     lines.append("有进展会第一时间通知您，您也可以随时问我“我的报修怎么样了”。")

@@ -69,8 +69,10 @@ def open_ticket(
     """Create a ticket with its number and time limits, record it, and tell the staff group."""
     settings = store.settings(compound)
     resident = account.resident if account is not None else None
-    urgent = new.urgent or new.kind == "emergency" or (
-        new.kind == "repair" and new.category in settings.urgent_categories
+    urgent = (
+        new.urgent
+        or new.kind == "emergency"
+        or (new.kind == "repair" and new.category in settings.urgent_categories)
     )
     ticket = Ticket(
         number=store.next_ticket_number(new.kind, now),
@@ -119,14 +121,19 @@ def _set_time_limits(ticket: Ticket, settings: CompoundSettings, now: datetime) 
         ticket.reply_by = now + timedelta(hours=24)
 
 
-def merge_repeat(store: Store, ticket: Ticket, text: str, now: datetime, actor: str, photos: tuple[str, ...] = ()) -> None:
+def merge_repeat(
+    store: Store, ticket: Ticket, text: str, now: datetime, actor: str, photos: tuple[str, ...] = ()
+) -> None:
     """A second report of an open problem: one ticket, a louder voice."""
     ticket.repeat_count += 1
     if photos:
         ticket.photos = [*ticket.photos, *photos]
     store.add_event(ticket, now, actor, "merged", text[:500])
     notify_staff(
-        store, ticket, now, "repeat",
+        store,
+        ticket,
+        now,
+        "repeat",
         f"【催办】{ticket.number} 居民再次反映（第{ticket.repeat_count + 1}次）：{text[:100]}\n"
         f"当前状态：{STATUS_NAMES[ticket.status]}" + (f"，{ticket.assignee.name}" if ticket.assignee else ""),
         photos=photos,  # only the new ones: the earlier ones went with the card
@@ -144,7 +151,13 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
     kind = "reassigned" if previous is not None and previous.id != staff.id else "dispatched"
     store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
     when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
-    notify_resident(store, ticket, now, "dispatched", f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。")
+    notify_resident(
+        store,
+        ticket,
+        now,
+        "dispatched",
+        f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。",
+    )
 
 
 def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
@@ -153,7 +166,10 @@ def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str
     ticket.done_at = now
     store.add_event(ticket, now, actor, "done", note)
     notify_resident(
-        store, ticket, now, "done",
+        store,
+        ticket,
+        now,
+        "done",
         f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？",
         buttons=[["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]],
     )
@@ -168,7 +184,13 @@ def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str 
     ticket.closed_at = None
     store.add_event(ticket, now, actor, "reopened", reason)
     who = f"，请 {ticket.assignee.name} 跟进" if ticket.assignee else "，请认领"
-    notify_staff(store, ticket, now, "reopened", f"【重新打开】{ticket.number}{who}。原因：{reason or '居民反馈未解决'}")
+    notify_staff(
+        store,
+        ticket,
+        now,
+        "reopened",
+        f"【重新打开】{ticket.number}{who}。原因：{reason or '居民反馈未解决'}",
+    )
 
 
 def close(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
@@ -201,7 +223,11 @@ def notify_staff(
     if photos:
         payload["photos"] = list(photos)
     store.enqueue(
-        "staff", STAFF_RECIPIENT, kind, text, now,
+        "staff",
+        STAFF_RECIPIENT,
+        kind,
+        text,
+        now,
         payload=payload,
         urgent=ticket.priority == "urgent",
         ticket=ticket,
@@ -226,7 +252,11 @@ def notify_resident(
         accounts = list(store.accounts_of_unit(ticket.unit_id))
     for account in accounts:
         store.enqueue(
-            account.channel, account.external_id, kind, text, now,
+            account.channel,
+            account.external_id,
+            kind,
+            text,
+            now,
             payload={"ticket": ticket.number, "buttons": buttons or []},
             urgent=ticket.priority == "urgent",
             ticket=ticket,
@@ -290,9 +320,21 @@ def format_span(start: datetime | None, end: datetime | None) -> str:
 def timeline(ticket: Ticket, limit: int = 5) -> list[str]:
     """The latest events, oldest first, in words a resident understands."""
     words = {
-        "received": "已受理", "merged": "再次反映", "dispatched": "已派工", "reassigned": "已转派",
-        "done": "已完成", "reopened": "重新处理", "closed": "已关闭", "cancelled": "已取消",
-        "escalated": "已升级处理", "callback": "已回访", "note": "备注",
+        "received": "已受理",
+        "merged": "再次反映",
+        "dispatched": "已派工",
+        "reassigned": "已转派",
+        "done": "已完成",
+        "reopened": "重新处理",
+        "closed": "已关闭",
+        "cancelled": "已取消",
+        "escalated": "已升级处理",
+        "callback": "已回访",
+        "note": "备注",
     }
     events = ticket.events[-limit:]
-    return [f"{format_time(e.at)} {words.get(e.kind, e.kind)}" + (f"（{e.note[:40]}）" if e.kind in ("dispatched", "reassigned") and e.note else "") for e in events]
+    return [
+        f"{format_time(e.at)} {words.get(e.kind, e.kind)}"
+        + (f"（{e.note[:40]}）" if e.kind in ("dispatched", "reassigned") and e.note else "")
+        for e in events
+    ]

@@ -112,8 +112,10 @@ _AFTER = re.compile(r"^.{0,2}(?:的事|那件事|的问题|的话|演习|演练|
 # or kitchen smoke (a complaint), a stove that will not light. Without a live cue a classifier may
 # not call them one, unless the rest of the text names what would make them dangerous after all
 # (a person, an injury, fire; for gas appliances a smell or hissing).
-_AT_RISK = re.compile(r"人|孩|婴|老太|老爷|妈|爸|奶奶|爷爷|外婆|外公|姥"  # someone who may be in danger
-                      r"|病|血|伤|疼|痛|晕|昏|呼吸|喘|氧|摔|救|火|烟")
+_AT_RISK = re.compile(
+    r"人|孩|婴|老太|老爷|妈|爸|奶奶|爷爷|外婆|外公|姥"  # someone who may be in danger
+    r"|病|血|伤|疼|痛|晕|昏|呼吸|喘|氧|摔|救|火|烟"
+)
 _HARM = re.compile(r"火|着了|烧|焦|血|伤|晕|昏|呼吸|喘|救")
 _GAS_LEAK = re.compile(r"味|漏|嘶|呲|烟|晕|爆|炸|救|着火|起火")
 _EVERYDAY: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
@@ -122,8 +124,10 @@ _EVERYDAY: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"(?:没|没有|无)人(?:在里面|在里头|被困|困住)|里(?:面|头)(?:没|没有|无)人"), _AT_RISK),
     (re.compile(r"抽烟|吸烟|烟头|二手烟|油烟|烧烤"), _HARM),
     # A gas stove or water heater that will not light is a repair; a leak is told by smell or hissing.
-    (re.compile(r"(?:灶|热水器).{0,6}(?:打不着|点不着|不着火|点火|火苗|火(?:很|特别|太)小|熄火|灭)"),
-     _GAS_LEAK),
+    (
+        re.compile(r"(?:灶|热水器).{0,6}(?:打不着|点不着|不着火|点火|火苗|火(?:很|特别|太)小|熄火|灭)"),
+        _GAS_LEAK,
+    ),
 )
 
 MAX_SCAN_CHARS = 500  # a flood of text is scanned only this far; emergencies are said up front

@@ -89,7 +89,8 @@ class Report:
     def missed_emergencies(self) -> list[tuple[str, str]]:
         """(text, predicted) of emergencies not classified as emergency."""
         return [
-            (t, p) for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
+            (t, p)
+            for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
             if e == "emergency" and p != "emergency"
         ]
 
@@ -97,7 +98,8 @@ class Report:
     def false_emergencies(self) -> list[tuple[str, str]]:
         """(text, expected) of other messages classified as emergency (false alarms)."""
         return [
-            (t, e) for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
+            (t, e)
+            for t, e, p in zip(self.texts, self.expected, self.predicted, strict=True)
             if p == "emergency" and e != "emergency"
         ]
 
@@ -110,8 +112,9 @@ class Report:
         return [(t, e, p, c) for t, e, p, c in rows if e != p]
 
 
-def evaluate(backend: NLUBackend, examples: Sequence[Example], *, mode: str = "heldout",
-             report: Report | None = None) -> Report:
+def evaluate(
+    backend: NLUBackend, examples: Sequence[Example], *, mode: str = "heldout", report: Report | None = None
+) -> Report:
     """Parse every example with ``backend`` and record the outcome and the time taken."""
     report = report or Report(getattr(backend, "name", type(backend).__name__), mode)
     for text, expected in examples:
@@ -122,8 +125,15 @@ def evaluate(backend: NLUBackend, examples: Sequence[Example], *, mode: str = "h
     return report
 
 
-def cross_validate(factory: Factory, examples: Sequence[Example], *, folds: int = 5, seed: int = 0,
-                   name: str = "embedded", repeats: int = 1) -> Report:
+def cross_validate(
+    factory: Factory,
+    examples: Sequence[Example],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    name: str = "embedded",
+    repeats: int = 1,
+) -> Report:
     """Stratified k-fold: train on k-1 folds, parse the remaining one, pool the predictions.
 
     ``repeats`` > 1 shuffles the folds again (seeds ``seed``, ``seed + 1``, ...) and pools every

@@ -43,7 +43,9 @@ class ConsoleChat:
         self.out.write(f"{BOT}: {reply.text}\n")
         if reply.buttons:
             self._choices = {str(i): b.value for i, b in enumerate(reply.buttons, start=1)}
-            self.out.write("    " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1)) + "\n")
+            self.out.write(
+                "    " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1)) + "\n"
+            )
         self.out.flush()
 
     def deliver_outbox(self) -> None:

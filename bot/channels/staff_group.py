@@ -17,9 +17,9 @@ from datetime import datetime
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.app import App
 from bot.channels.photos import PhotoFetcher, TelegramAlbums, album_follow_ups, fits_album, photo_refs
 from bot.channels.telegram import buttons_of, failure, keyboard, send_text
-from bot.app import App
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage
 from data.db import transaction

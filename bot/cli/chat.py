@@ -22,11 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "When stdin is not a terminal, each line is one message and the replies are printed.",
     )
     names = [a.name for a in DEMO_ACCOUNTS]
-    parser.add_argument("--as", dest="account", default="demo", metavar="ACCOUNT",
-                        help=f"console account to talk as (demo accounts: {', '.join(names)}; any other name "
-                        "is a new, unbound account)")
+    parser.add_argument(
+        "--as",
+        dest="account",
+        default="demo",
+        metavar="ACCOUNT",
+        help=f"console account to talk as (demo accounts: {', '.join(names)}; any other name "
+        "is a new, unbound account)",
+    )
     parser.add_argument("--accounts", action="store_true", help="list the demo accounts and exit")
-    parser.add_argument("--now", type=_aware, help="pretend it is this time (ISO 8601; Asia/Shanghai if no offset)")
+    parser.add_argument(
+        "--now", type=_aware, help="pretend it is this time (ISO 8601; Asia/Shanghai if no offset)"
+    )
     parser.add_argument("--no-staff", action="store_true", help="do not show messages for the staff group")
     parser.set_defaults(handler=run)
 

@@ -28,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "parse", help="one message per line on stdin -> one JSON object per line on stdout"
     )
     _backend_options(parse, several=False)
-    parse.add_argument("--now", type=_aware,
-                       help="anchor for relative times (ISO 8601; Asia/Shanghai if naive)")
+    parse.add_argument(
+        "--now", type=_aware, help="anchor for relative times (ISO 8601; Asia/Shanghai if naive)"
+    )
     parse.set_defaults(handler=run_parse)
 
     evaluate = commands.add_parser(
@@ -40,25 +41,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     _backend_options(evaluate, several=True)
     evaluate.add_argument("--folds", type=int, help="k for k-fold cross-validation (default 5)")
-    evaluate.add_argument("--repeat", type=int, default=1, metavar="N",
-                          help="k-fold N times with differently shuffled folds, pooled (steadier counts)")
-    evaluate.add_argument("--heldout", action="store_true",
-                          help="train on the training split, test on the held-out split")
-    evaluate.add_argument("--errors", type=int, default=0, metavar="N",
-                          help="also list up to N wrong answers")
+    evaluate.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="k-fold N times with differently shuffled folds, pooled (steadier counts)",
+    )
+    evaluate.add_argument(
+        "--heldout", action="store_true", help="train on the training split, test on the held-out split"
+    )
+    evaluate.add_argument(
+        "--errors", type=int, default=0, metavar="N", help="also list up to N wrong answers"
+    )
     evaluate.set_defaults(handler=run_eval)
 
 
 def _backend_options(parser: argparse.ArgumentParser, *, several: bool) -> None:
     default = os.environ.get("PROPBOT_NLU") or "embedded"
     if several:
-        parser.add_argument("--backend", action="append", choices=nlu.BACKENDS,
-                            help=f"repeat to compare backends (default: $PROPBOT_NLU or {default})")
+        parser.add_argument(
+            "--backend",
+            action="append",
+            choices=nlu.BACKENDS,
+            help=f"repeat to compare backends (default: $PROPBOT_NLU or {default})",
+        )
     else:
-        parser.add_argument("--backend", choices=nlu.BACKENDS, default=default,
-                            help=f"default: $PROPBOT_NLU or {default}")
-    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL") or nlu.DEFAULT_RASA_URL,
-                        help="Rasa server (default: $RASA_URL or %(default)s)")
+        parser.add_argument(
+            "--backend", choices=nlu.BACKENDS, default=default, help=f"default: $PROPBOT_NLU or {default}"
+        )
+    parser.add_argument(
+        "--rasa-url",
+        default=os.environ.get("RASA_URL") or nlu.DEFAULT_RASA_URL,
+        help="Rasa server (default: $RASA_URL or %(default)s)",
+    )
     parser.add_argument("--timeout", type=float, default=2.0, help="Rasa request timeout in seconds")
 
 
@@ -82,8 +98,10 @@ def run_train(args: argparse.Namespace) -> int:
     report = evaluate(EmbeddedNLU(model), load_examples(nlu.training_files("heldout")))
     print(f"trained on {len(load_examples(paths))} examples in {seconds:.2f} s")
     print(f"cached in {cache_path(paths)}")
-    print(f"held-out accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
-          f"missed emergencies {len(report.missed_emergencies)} of {report.expected.count('emergency')}")
+    print(
+        f"held-out accuracy {report.accuracy:.3f}, macro F1 {report.macro_f1:.3f}, "
+        f"missed emergencies {len(report.missed_emergencies)} of {report.expected.count('emergency')}"
+    )
     return 0
 
 

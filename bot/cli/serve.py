@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "(SQLite takes one writer at a time) and the webhook, not polling",
     )
     parser.add_argument("--demo", action="store_true", help="load the demo compound into an empty store")
-    parser.add_argument("--access-log", action="store_true", help="log every HTTP request (uvicorn's access log)")
+    parser.add_argument(
+        "--access-log", action="store_true", help="log every HTTP request (uvicorn's access log)"
+    )
     parser.set_defaults(handler=run)
 
 

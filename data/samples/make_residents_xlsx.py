@@ -1,11 +1,14 @@
-"""Write residents.xlsx, the sample residents file (run: uv run python data/samples/make_residents_xlsx.py)."""
+"""Write residents.xlsx, the sample residents file.
+
+Run: uv run python data/samples/make_residents_xlsx.py
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
 
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 
 HEADER = ("楼栋", "单元", "房号", "姓名", "手机", "身份", "入住日期")
 ROWS = (

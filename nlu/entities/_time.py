@@ -104,7 +104,9 @@ def _clock(tag: str) -> str:
 
 # 号/日 may be followed by a clock time (24日9:00, 24号14点) but not by other digits (a room: 3号101).
 _DAY_END = r"(?:号|日)(?![楼栋幢座门线床位房室机柜窗口车院馆#])(?!\d(?!\d?(?:[:.]\d\d|点|时)))"
-_WEEKDAY_NOTE = r"(?:\s*\(?\s*(?:周|星期|礼拜)[一二三四五六日天1-7]\)?)?"  # 11月24日(周二), as the bot writes it
+_WEEKDAY_NOTE = (
+    r"(?:\s*\(?\s*(?:周|星期|礼拜)[一二三四五六日天1-7]\)?)?"  # 11月24日(周二), as the bot writes it
+)
 _CALENDAR = (
     r"(?:(?<![\d])(?P<iy>\d{4})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})(?!\d)"
     rf"|(?<![\d.,:/a-z¥$])(?P<dm>\d{{1,2}})[./](?P<dd>\d{{1,2}})(?!\d|\.\d)(?:号|日)?{_NOT_AN_AMOUNT}"

@@ -29,7 +29,6 @@ from tests.fakes.serve import ServerThread
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.fakes.wechat_api import Callbacks, FakeWeChat, message_xml
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -128,7 +127,13 @@ def test_several_workers_answer_every_chat_and_one_runs_the_background(
             "TELEGRAM_API_URL": f"{fake_telegram.url}/bot",
             "TELEGRAM_STAFF_CHAT_ID": str(STAFF_CHAT),
         }
-        command = ["-c", "import sys; from bot.cli import main; sys.exit(main())", "serve", "--port", str(port)]
+        command = [
+            "-c",
+            "import sys; from bot.cli import main; sys.exit(main())",
+            "serve",
+            "--port",
+            str(port),
+        ]
         server = subprocess.Popen([sys.executable, *command, "--workers", "2"], cwd=ROOT, env=env, stderr=log)
         try:
             base = f"http://127.0.0.1:{port}"

@@ -20,10 +20,22 @@ def console(db_url: str, account: str, *lines: str) -> str:
     env = {**os.environ, "DATABASE_URL": db_url, "PROPBOT_NLU": "embedded"}
     env.pop("PROPBOT_CONFIG", None)
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())",
-         "chat", "--as", account, "--now", NOW],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bot.cli import main; sys.exit(main())",
+            "chat",
+            "--as",
+            account,
+            "--now",
+            NOW,
+        ],
         input="".join(f"{line}\n" for line in lines),
-        capture_output=True, text=True, env=env, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
     )
     return done.stdout
 
@@ -32,9 +44,7 @@ def resident_of(db_url: str, account: str) -> str | None:
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as session:
-            found = session.scalars(
-                select(ChannelAccount).where(ChannelAccount.external_id == account)
-            ).one()
+            found = session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == account)).one()
             return found.resident.name if found.resident else None
     finally:
         engine.dispose()

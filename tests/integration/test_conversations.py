@@ -33,7 +33,12 @@ def test_repair_happy_path_creates_the_right_ticket(chat: Chat, app: App) -> Non
     done = chat.say("确认")
     assert "BX-20261123-0001" in done
     [ticket] = tickets(app)
-    assert (ticket.kind, ticket.category, ticket.area, ticket.status) == ("repair", "water", "in_home", "received")
+    assert (ticket.kind, ticket.category, ticket.area, ticket.status) == (
+        "repair",
+        "water",
+        "in_home",
+        "received",
+    )
     assert ticket.location == "3栋2单元1502" and ticket.contact_phone == "13800138000"
     assert ticket.preferred_start == NOW.replace(hour=8) + timedelta(days=1)
     assert ticket.priority == "urgent"  # water is urgent by the compound's settings
@@ -93,7 +98,11 @@ def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
     reply = chat.say("救命 家里着火了 好大的烟")
     assert "0571-88880000" in reply and "119" in reply and "还没有提交" in reply
     [ticket] = tickets(app)
-    assert ticket.kind == "emergency" and ticket.priority == "urgent" and ticket.arrive_by == NOW + timedelta(minutes=15)
+    assert (
+        ticket.kind == "emergency"
+        and ticket.priority == "urgent"
+        and ticket.arrive_by == NOW + timedelta(minutes=15)
+    )
     [page] = staff_messages(app)
     assert page.urgent and "紧急" in page.text
     assert "请问有什么可以帮您" in chat.say("你好")  # the booking form is gone
@@ -186,8 +195,14 @@ def book_out(app: App, day: datetime, hours: tuple[int, ...] = (9, 14, 16)) -> N
         for hour in hours:
             start = day.replace(hour=hour)
             for _ in range(2):
-                booking = NewTicket("booking", "预约家政保洁", "cleaning", "in_home",
-                                    preferred_start=start, preferred_end=start + timedelta(hours=2))
+                booking = NewTicket(
+                    "booking",
+                    "预约家政保洁",
+                    "cleaning",
+                    "in_home",
+                    preferred_start=start,
+                    preferred_end=start + timedelta(hours=2),
+                )
                 open_ticket(store, store.compound(), None, booking, NOW, "test")
 
 

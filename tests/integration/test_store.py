@@ -78,7 +78,9 @@ def test_one_turn_per_chat_at_a_time(app: App) -> None:
 def test_times_come_back_aware_in_utc(app: App) -> None:
     with transaction(app.sessions) as session:
         session.add(
-            Ticket(number="X-1", compound_id=1, kind="repair", created_at=NOW, updated_at=NOW, description="t")
+            Ticket(
+                number="X-1", compound_id=1, kind="repair", created_at=NOW, updated_at=NOW, description="t"
+            )
         )
     with app.sessions() as session:
         ticket = session.scalars(select(Ticket).where(Ticket.number == "X-1")).one()
@@ -89,7 +91,9 @@ def test_failed_transaction_leaves_nothing(app: App) -> None:
     try:
         with transaction(app.sessions) as session:
             Store(session).next_ticket_number("repair", NOW)
-            session.add(Bill(unit_id=1, item="water", period="2026-11", amount=Decimal(1), due_date=NOW.date()))
+            session.add(
+                Bill(unit_id=1, item="water", period="2026-11", amount=Decimal(1), due_date=NOW.date())
+            )
             session.flush()  # duplicate (unit, item, period): the demo has it already
     except Exception:
         pass

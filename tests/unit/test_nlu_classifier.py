@@ -92,8 +92,18 @@ def test_the_menu_buttons_mean_what_they_say(backend: EmbeddedNLU) -> None:
 
 @pytest.mark.parametrize(
     ("text", "intent"),
-    [("好的", "affirm"), ("是的", "affirm"), ("对", "affirm"), ("确认", "affirm"), ("没问题", "affirm"),
-     ("不对", "deny"), ("不是", "deny"), ("算了", "cancel"), ("取消", "cancel"), ("不用了", "cancel")],
+    [
+        ("好的", "affirm"),
+        ("是的", "affirm"),
+        ("对", "affirm"),
+        ("确认", "affirm"),
+        ("没问题", "affirm"),
+        ("不对", "deny"),
+        ("不是", "deny"),
+        ("算了", "cancel"),
+        ("取消", "cancel"),
+        ("不用了", "cancel"),
+    ],
 )
 def test_short_answers(backend: EmbeddedNLU, text: str, intent: str) -> None:
     parse = backend.parse(text, NOW)
@@ -216,8 +226,20 @@ def test_everyday_fault_needs_nobody_at_risk() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   \n\t", "😀😀😀", "👍", "1234567", "13800138000", "hello how are you", "wo jia lou shui le",
-     "x" * 10_000, "\x00\x01\x02", "？？？！！！", "ok"],
+    [
+        "",
+        "   \n\t",
+        "😀😀😀",
+        "👍",
+        "1234567",
+        "13800138000",
+        "hello how are you",
+        "wo jia lou shui le",
+        "x" * 10_000,
+        "\x00\x01\x02",
+        "？？？！！！",
+        "ok",
+    ],
 )
 def test_odd_input_is_out_of_scope(backend: EmbeddedNLU, text: str) -> None:
     parse = backend.parse(text, NOW)
@@ -305,8 +327,9 @@ def test_compiled_model_matches_scikit_learn() -> None:
     texts = [t for t, _ in load_examples(nlu.training_files("heldout"))] + ["", "厨房  漏水", "x" * 500]
     for text in texts:
         features = vectorizer.transform([features_text(normalize(text))])
-        np.testing.assert_allclose(model.probabilities(normalize(text)), estimator.predict_proba(features)[0],
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            model.probabilities(normalize(text)), estimator.predict_proba(features)[0], atol=1e-12
+        )
 
 
 SMALL_DATA = """version: "3.1"

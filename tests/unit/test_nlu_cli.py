@@ -33,8 +33,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return path
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        stdin: str = "") -> tuple[int, str, str]:
+def run(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: str = ""
+) -> tuple[int, str, str]:
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     code = main(argv)
     out, err = capsys.readouterr()
@@ -44,8 +45,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest
 # --- CLI -----------------------------------------------------------------------------------------
 
 
-def test_parse_reads_lines_and_writes_json(capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_reads_lines_and_writes_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     stdin = "投诉一下电梯又坏了 3栋2单元1502\n明天下午三点想约保洁\n\n着火了\n"
     code, out, _ = run(["nlu", "parse", "--now", "2025-03-12T10:00"], capsys, monkeypatch, stdin)
     assert code == 0
@@ -60,8 +62,9 @@ def test_parse_reads_lines_and_writes_json(capsys: pytest.CaptureFixture[str],
     assert when["value"]["start"] == "2025-03-13T15:00:00+08:00"
 
 
-def test_train_reports_heldout_accuracy(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                        cache_dir: Path) -> None:
+def test_train_reports_heldout_accuracy(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
     code, out, _ = run(["nlu", "train"], capsys, monkeypatch)
     assert code == 0
     assert "held-out accuracy 0.9" in out  # measured 0.945
@@ -69,8 +72,9 @@ def test_train_reports_heldout_accuracy(capsys: pytest.CaptureFixture[str], monk
     assert list(cache_dir.glob("embedded-*.pkl"))
 
 
-def test_eval_kfold_prints_the_tables(capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_kfold_prints_the_tables(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, _ = run(["nlu", "eval", "--folds", "2", "--repeat", "2"], capsys, monkeypatch)
     assert code == 0
     assert "embedded (2-fold x2" in out
@@ -87,10 +91,21 @@ def test_eval_heldout(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert "embedded (heldout" in out and "missed emergencies 0" in out
 
 
-def test_eval_rasa_not_running_is_an_error(capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    argv = ["nlu", "eval", "--backend", "embedded", "--backend", "rasa", "--rasa-url", "http://127.0.0.1:9",
-            "--timeout", "0.5"]
+def test_eval_rasa_not_running_is_an_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = [
+        "nlu",
+        "eval",
+        "--backend",
+        "embedded",
+        "--backend",
+        "rasa",
+        "--rasa-url",
+        "http://127.0.0.1:9",
+        "--timeout",
+        "0.5",
+    ]
     code, out, err = run(argv, capsys, monkeypatch)
     assert code == 1
     assert "does not answer" in err and "comparing on the held-out split" in err
@@ -101,8 +116,11 @@ class FakeRasa(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = {"intent": {"name": "repair", "confidence": 0.9},
-                "intent_ranking": [{"name": "repair", "confidence": 0.9}], "entities": []}
+        body = {
+            "intent": {"name": "repair", "confidence": 0.9},
+            "intent_ranking": [{"name": "repair", "confidence": 0.9}],
+            "entities": [],
+        }
         self._reply(json.dumps(body).encode())
 
     def do_GET(self) -> None:  # noqa: N802
@@ -129,13 +147,14 @@ def fake_rasa() -> Iterator[str]:
     server.server_close()
 
 
-def test_eval_compares_backends_side_by_side(capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch, fake_rasa: str) -> None:
+def test_eval_compares_backends_side_by_side(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_rasa: str
+) -> None:
     argv = ["nlu", "eval", "--backend", "embedded", "--backend", "rasa", "--rasa-url", fake_rasa]
     code, out, err = run(argv, capsys, monkeypatch)
     assert code == 0, err
     assert "== embedded (heldout" in out and "== rasa (heldout" in out
-    comparison = out[out.index("== comparison"):]
+    comparison = out[out.index("== comparison") :]
     assert comparison.splitlines()[1].split() == ["embedded", "rasa"]
     accuracy = next(line for line in comparison.splitlines() if line.startswith("accuracy")).split()
     assert float(accuracy[1]) > 0.9 > float(accuracy[2])  # the fake says "repair" to everything...
@@ -143,8 +162,9 @@ def test_eval_compares_backends_side_by_side(capsys: pytest.CaptureFixture[str],
     assert missed[2:] == ["0", "0"]  # ...but the emergency rules still hold for Rasa
 
 
-def test_eval_refuses_kfold_for_rasa(capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_refuses_kfold_for_rasa(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, _, err = run(["nlu", "eval", "--backend", "rasa", "--folds", "3"], capsys, monkeypatch)
     assert code == 2 and "--heldout" in err
 
@@ -192,13 +212,16 @@ def test_heldout_never_overlaps_training() -> None:
 
 
 def test_entity_markup_is_stripped(tmp_path: Path) -> None:
-    assert strip_entities('厨房[漏水](category)了') == "厨房漏水了"
+    assert strip_entities("厨房[漏水](category)了") == "厨房漏水了"
     assert strip_entities('[物业费]{"entity": "fee_item", "value": "management"}交了吗') == "物业费交了吗"
     assert strip_entities('[保洁][{"entity": "service"}]明天') == "保洁明天"
     path = tmp_path / "x.yml"
-    path.write_text('version: "3.1"\nnlu:\n- intent: repair\n  examples: |\n    - [马桶](category)堵了\n'
-                    "- synonym: drain\n  examples: |\n    - 马桶\n"
-                    "- intent: greet\n  examples:\n  - text: 你好\n", encoding="utf-8")
+    path.write_text(
+        'version: "3.1"\nnlu:\n- intent: repair\n  examples: |\n    - [马桶](category)堵了\n'
+        "- synonym: drain\n  examples: |\n    - 马桶\n"
+        "- intent: greet\n  examples:\n  - text: 你好\n",
+        encoding="utf-8",
+    )
     assert load_examples([path]) == [("马桶堵了", "repair"), ("你好", "greet")]
 
 
@@ -207,11 +230,16 @@ def test_entity_markup_is_stripped(tmp_path: Path) -> None:
 
 def test_serialise_parse() -> None:
     at = datetime(2025, 3, 13, 15, 0, tzinfo=SHANGHAI)
-    parse = Parse("x", "repair", 0.912345, (
-        Entity("unit", UnitRef(3, None, "302"), "3栋302", 0, 5),
-        Entity("datetime", TimeSpan(at, at), "明天下午三点", 5, 11),
-        Entity("period", Period("2025-01", "2025-06"), "上半年", 11, 14),
-    ))
+    parse = Parse(
+        "x",
+        "repair",
+        0.912345,
+        (
+            Entity("unit", UnitRef(3, None, "302"), "3栋302", 0, 5),
+            Entity("datetime", TimeSpan(at, at), "明天下午三点", 5, 11),
+            Entity("period", Period("2025-01", "2025-06"), "上半年", 11, 14),
+        ),
+    )
     data = json.loads(dumps(parse))
     assert data == parse_to_dict(parse) | {"entities": data["entities"]}
     assert data["confidence"] == 0.9123
