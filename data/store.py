@@ -7,13 +7,13 @@ message (state, ticket, events, outbox rows, processed id) lands together or not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from data.clock import local
 from data.models import (
@@ -253,7 +253,9 @@ class Store:
         )
         return self.session.scalars(query).unique().all()
 
-    def tickets(self, status: str | None = None, kind: str | None = None, limit: int = 200) -> Sequence[Ticket]:
+    def tickets(
+        self, status: str | None = None, kind: str | None = None, limit: int = 200
+    ) -> Sequence[Ticket]:
         query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
         if status == "open":
             query = query.where(Ticket.status.in_(OPEN_STATUSES))
@@ -266,7 +268,8 @@ class Store:
     def booking_starts(self, category: str, start: datetime, end: datetime) -> list[datetime]:
         """Start times of the open bookings of one service in [start, end), one query for a whole range."""
         return list(
-            self.session.scalars(
+            at
+            for at in self.session.scalars(
                 select(Ticket.preferred_start).where(
                     Ticket.kind == "booking",
                     Ticket.category == category,
@@ -275,6 +278,7 @@ class Store:
                     Ticket.preferred_start < end,
                 )
             ).all()
+            if at is not None  # the range conditions exclude NULL; this tells mypy
         )
 
     # -- staff ---------------------------------------------------------------------------------
@@ -319,28 +323,47 @@ class Store:
         dedupe_key: str | None = None,
     ) -> OutboxMessage:
         message = outbox_row(
-            channel, recipient, kind, text, now,
-            due_at=due_at, payload=payload, urgent=urgent,
-            ticket_id=ticket.id if ticket is not None else None, dedupe_key=dedupe_key,
+            channel,
+            recipient,
+            kind,
+            text,
+            now,
+            due_at=due_at,
+            payload=payload,
+            urgent=urgent,
+            ticket_id=ticket.id if ticket is not None else None,
+            dedupe_key=dedupe_key,
         )
         self.session.add(message)
         return message
 
     def has_outbox(self, dedupe_key: str) -> bool:
-        return self.session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key).limit(1)
-        ) is not None
+        return (
+            self.session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key).limit(1)
+            )
+            is not None
+        )
 
     def recent_tickets_of_account(self, account: ChannelAccount, since: datetime) -> Sequence[Ticket]:
         """Tickets this account reported, or its unit's, touched since ``since`` (newest first)."""
         mine = Ticket.account_id == account.id
         if account.resident is not None:
             mine = mine | (Ticket.unit_id == account.resident.unit_id)
-        return self.session.scalars(
-            select(Ticket).where(mine, Ticket.updated_at >= since).order_by(Ticket.updated_at.desc()).limit(20)
-        ).unique().all()
+        return (
+            self.session.scalars(
+                select(Ticket)
+                .where(mine, Ticket.updated_at >= since)
+                .order_by(Ticket.updated_at.desc())
+                .limit(20)
+            )
+            .unique()
+            .all()
+        )
 
-    def pending_outbox(self, channels: Sequence[str], now: datetime, limit: int = 100) -> Sequence[OutboxMessage]:
+    def pending_outbox(
+        self, channels: Sequence[str], now: datetime, limit: int = 100
+    ) -> Sequence[OutboxMessage]:
         return self.session.scalars(
             select(OutboxMessage)
             .where(
@@ -405,19 +428,33 @@ def today(now: datetime) -> date:
 
 
 # Hot-path statements, built once: constructing a statement costs more than running it.
-# Built once: constructing this select costs about as much as running it.
+# Built once: constructing this select costs about as much as running it. The resident's compound
+# comes with it (the turn needs it; session.get then finds it loaded).
 _CHAT = (
     select(ChannelAccount, Conversation)
+    .options(
+        joinedload(ChannelAccount.resident)
+        .joinedload(Resident.unit)
+        .joinedload(Unit.building)
+        .joinedload(Building.compound)
+    )
     .outerjoin(
         Conversation,
-        (Conversation.channel == ChannelAccount.channel) & (Conversation.external_id == ChannelAccount.external_id),
+        (Conversation.channel == ChannelAccount.channel)
+        & (Conversation.external_id == ChannelAccount.external_id),
     )
-    .where(ChannelAccount.channel == bindparam("b_channel"), ChannelAccount.external_id == bindparam("b_external_id"))
+    .where(
+        ChannelAccount.channel == bindparam("b_channel"),
+        ChannelAccount.external_id == bindparam("b_external_id"),
+    )
     .with_for_update(of=ChannelAccount)
 )
 _RECORD_REPLIES = (
     update(InboundMessage)
-    .where(InboundMessage.channel == bindparam("b_channel"), InboundMessage.message_id == bindparam("b_message_id"))
+    .where(
+        InboundMessage.channel == bindparam("b_channel"),
+        InboundMessage.message_id == bindparam("b_message_id"),
+    )
     .values(replies=bindparam("replies", type_=InboundMessage.__table__.c.replies.type))
 )
 
