@@ -110,7 +110,7 @@ class Engine:
             )
             turn = self._turn(store, inbound, parse, account, conversation)
             self._route(turn)
-            self._save(conversation, turn)
+            self._save(store, conversation, turn)
             if inbound.message_id:
                 store.record_replies(inbound.channel, inbound.message_id, [r.to_json() for r in turn.replies])
             return turn.replies
@@ -151,12 +151,11 @@ class Engine:
         return store.compound(compound_id)
 
     @staticmethod
-    def _save(conversation: Conversation, turn: Turn) -> None:
-        # Set last: a change made earlier would be flushed by the turn's first query, one more round trip.
-        turn.account.last_inbound_at = turn.inbound.received_at
-        conversation.flow = turn.next_flow
-        conversation.state = {**turn.state, OFFERED: _offered(turn.replies)} if turn.next_flow else {}
-        conversation.updated_at = turn.now
+    def _save(store: Store, conversation: Conversation, turn: Turn) -> None:
+        state = {**turn.state, OFFERED: _offered(turn.replies)} if turn.next_flow else {}
+        store.save_dialog(
+            turn.account, conversation, turn.next_flow, state, turn.now, turn.inbound.received_at
+        )
 
     # -- routing ---------------------------------------------------------------------------------
     def _route(self, turn: Turn) -> None:

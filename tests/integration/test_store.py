@@ -48,6 +48,32 @@ def test_inbound_message_is_claimed_once(app: App) -> None:
         assert len(session.scalars(select(InboundMessage)).all()) == 2
 
 
+def test_dialog_state_is_saved_on_first_contact_and_after(app: App) -> None:
+    later = NOW + timedelta(minutes=5)
+    with transaction(app.sessions) as session:  # first contact: account and conversation are new
+        store = Store(session)
+        account, conversation = store.chat("wechat", "o-1", NOW, "王芳")
+        store.save_dialog(account, conversation, "repair", {"slots": {"place": "厨房"}}, NOW, NOW)
+    with transaction(app.sessions) as session:  # known chat; a new display name dirties the account
+        store = Store(session)
+        account, conversation = store.chat("wechat", "o-1", later, "王芳芳")
+        assert (conversation.flow, conversation.state) == ("repair", {"slots": {"place": "厨房"}})
+        assert account.last_inbound_at == NOW
+        store.save_dialog(account, conversation, "repair", {"slots": {"place": "卫生间"}}, later, later)
+        assert conversation.state == {"slots": {"place": "卫生间"}}, "the loaded object follows"
+    with transaction(app.sessions) as session:  # known chat, nothing else changed: the Core path
+        store = Store(session)
+        account, conversation = store.chat("wechat", "o-1", later)
+        assert (account.display_name, account.last_inbound_at) == ("王芳芳", later)
+        assert (conversation.state, conversation.updated_at) == ({"slots": {"place": "卫生间"}}, later)
+        store.save_dialog(account, conversation, None, {}, later + timedelta(minutes=1), later)
+        assert conversation not in session.dirty and account not in session.dirty
+    with app.sessions() as session:
+        account, conversation = Store(session).chat("wechat", "o-1", later)
+        assert (conversation.flow, conversation.state) == (None, {})
+        assert conversation.updated_at == later + timedelta(minutes=1)
+
+
 def _turn_started(app: App, chat_id: str) -> threading.Event:
     """A turn for ``chat_id`` begun in another thread (as another server process would); the event is
     set once it holds the chat, and the turn then ends."""
