@@ -218,42 +218,65 @@ def wechat_requests(openids: list[str], per_client: int) -> list[list[Request]]:
     return scripts
 
 
-async def run_load(base: str, endpoint: str, scripts: list[list[Request]]) -> Result:
+async def run_load(base: str, endpoint: str, scripts: list[list[Request]], telegram: str = "") -> Result:
     """Each script on its own keep-alive connection, as WeChat's and Telegram's servers keep theirs;
     the connections are opened before the clock starts. (One shared httpx pool for all clients
-    starved some of them for seconds: a client-side tail, not the server's.)"""
+    starved some of them for seconds: a client-side tail, not the server's.)
+
+    With ``telegram`` (the fake Bot API), a client also plays Telegram's part after each answer: the
+    call a webhook's answer carries (the reply) is made there, outside the measured time, as the
+    answer is the moment the reply is in Telegram's hands (as with WeChat's passive reply)."""
     latencies: list[float] = []
     errors = 0
     one_connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(base_url=base, limits=one_connection, timeout=30) for _ in scripts]
+    executors = [httpx.AsyncClient(base_url=telegram, limits=one_connection, timeout=30) for _ in scripts]
     try:
         await asyncio.gather(*(client.get("/healthz") for client in clients))
 
-        async def one_client(client: httpx.AsyncClient, requests: list[Request]) -> None:
+        async def one_client(
+            client: httpx.AsyncClient, executor: httpx.AsyncClient, script: list[Request]
+        ) -> None:
             nonlocal errors
-            for path, options in requests:
+            for path, options in script:
                 started = time.perf_counter()
                 try:
-                    ok = (await client.post(path, **options)).status_code == 200
+                    response = await client.post(path, **options)
+                    ok = response.status_code == 200
                 except httpx.TransportError as exc:
                     print(f"{endpoint}: {type(exc).__name__}: {exc}", file=sys.stderr)
                     ok = False
                 latencies.append(time.perf_counter() - started)
                 errors += not ok
+                if ok and telegram:
+                    ok = await execute_webhook_answer(executor, response)
+                    errors += not ok
 
         started = time.perf_counter()
-        await asyncio.gather(*(one_client(c, s) for c, s in zip(clients, scripts, strict=True)))
+        await asyncio.gather(*(one_client(*c) for c in zip(clients, executors, scripts, strict=True)))
         return Result(endpoint, latencies, errors, time.perf_counter() - started)
     finally:
-        await asyncio.gather(*(client.aclose() for client in clients))
+        await asyncio.gather(*(client.aclose() for client in clients + executors))
 
 
-def measured(base: str, pids: tuple[int, int], endpoint: str, scripts: list[list[Request]]) -> Result:
+async def execute_webhook_answer(telegram: httpx.AsyncClient, response: httpx.Response) -> bool:
+    """Make the Bot API call a webhook's answer carries; False if there was none (every message of
+    the script gets a reply) or the fake refused it."""
+    answer = response.json()
+    method = answer.pop("method", None)
+    if method is None:
+        return False
+    return (await telegram.post(f"/bot{telegram_api.TOKEN}/{method}", json=answer)).status_code == 200
+
+
+def measured(
+    base: str, pids: tuple[int, int], endpoint: str, scripts: list[list[Request]], telegram: str = ""
+) -> Result:
     """The run's latencies, and the CPU spent on it by the server (``pids[0]``) and by the load
     generator with the fake Telegram (``pids[1]``)."""
     server, fake = pids
     before, bench_before = cpu_seconds(server), cpu_seconds(fake) + time.process_time()
-    result = asyncio.run(run_load(base, endpoint, scripts))
+    result = asyncio.run(run_load(base, endpoint, scripts, telegram))
     result.server_cpu = cpu_seconds(server) - before
     result.bench_cpu = cpu_seconds(fake) + time.process_time() - bench_before
     return result
@@ -273,7 +296,13 @@ def bench_backend(backend: str, clients: int, requests: int, staff_group: bool, 
             httpx.post(base + path, timeout=60, **options)
         return [
             measured(base, (pid, fake_pid), "/wechat", wechat_requests(openids[:clients], per_client)),
-            measured(base, (pid, fake_pid), "/telegram", telegram_requests(chats[:clients], per_client)),
+            measured(
+                base,
+                (pid, fake_pid),
+                "/telegram",
+                telegram_requests(chats[:clients], per_client),
+                telegram_url,
+            ),
         ]
 
 

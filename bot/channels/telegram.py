@@ -2,6 +2,10 @@
 
 Updates arrive by webhook (``/telegram``, secret-token header checked) or by polling; each becomes a
 channel-neutral ``Inbound`` and the engine's replies go back with inline keyboards for the choices.
+A webhook's last reply goes back in the webhook's answer, which Telegram executes as a Bot API call
+("making requests when getting updates"): one request fewer per message, the largest share of the
+server's work for a Telegram message. The price: Telegram does not say whether that call succeeded,
+so a refused one is not retried through the outbox (docs/channels.md).
 Updates from the staff group are handed to ``StaffGroup``; anything else (channels, other groups) is
 ignored with a log line.
 """
@@ -139,7 +143,7 @@ class TelegramChannel:
         self.secret = settings.telegram_webhook_secret
         self._updater: Updater | None = None
         self._consumer: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, polling: bool) -> None:
@@ -193,8 +197,8 @@ class TelegramChannel:
         if update is None:
             self.intake.metrics.rejected.labels(CHANNEL, "malformed").inc()
             return JSONResponse({"error": "not a Telegram update"}, status_code=400)
-        await self.process(update)
-        return JSONResponse({"ok": True})
+        answer = await self.process(update, hand_back=True)
+        return JSONResponse(answer or {"ok": True})
 
     def _parse(self, body: bytes) -> Update | None:
         try:
@@ -207,30 +211,32 @@ class TelegramChannel:
             return None
 
     # -- routing -------------------------------------------------------------------------------
-    async def process(self, update: Update) -> None:
-        """Handle one update; never raises (a failure is logged, the update dropped)."""
+    async def process(self, update: Update, hand_back: bool = False) -> dict[str, Any] | None:
+        """Handle one update; never raises (a failure is logged, the update dropped). With
+        ``hand_back`` the last reply is returned as a webhook answer instead of sent (see ``reply``)."""
         try:
-            await self._route(update)
+            return await self._route(update, hand_back)
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
+            return None
 
-    async def _route(self, update: Update) -> None:
+    async def _route(self, update: Update, hand_back: bool) -> dict[str, Any] | None:
         chat = update.effective_chat
         if chat is None or (update.message is None and update.callback_query is None):
             log.info("telegram: ignoring update %s (%s)", update.update_id, _kind(update))
-            return
+            return None
         if self.staff is not None and str(chat.id) == self.staff.chat_id:
             await self.staff.process(update)
-            return
+            return None
         if chat.type != "private":
             log.info("telegram: ignoring update %s from %s chat %s", update.update_id, chat.type, chat.id)
-            return
+            return None
         if update.callback_query is not None:
-            await self._callback(update.callback_query)
-        elif update.message is not None:
-            await self._message(update.message)
+            return await self._callback(update.callback_query, hand_back)
+        assert update.message is not None
+        return await self._message(update.message, hand_back)
 
-    async def _message(self, message: Message) -> None:
+    async def _message(self, message: Message, hand_back: bool) -> dict[str, Any] | None:
         inbound = to_inbound(message, self.intake.app.clock.now())
         async with self.intake.chat(CHANNEL, str(message.chat_id)):
             if inbound is None:
@@ -238,9 +244,9 @@ class TelegramChannel:
                 replies = [Reply(UNSUPPORTED)]
             else:
                 replies = await self.intake.handle(inbound)
-            await self.reply(message.chat_id, replies)
+            return await self.reply(message.chat_id, replies, hand_back)
 
-    async def _callback(self, query: CallbackQuery) -> None:
+    async def _callback(self, query: CallbackQuery, hand_back: bool) -> dict[str, Any] | None:
         try:
             await query.answer()  # stop the button's spinner whatever happens next
         except TelegramError as exc:
@@ -257,21 +263,27 @@ class TelegramChannel:
         )
         async with self.intake.chat(CHANNEL, str(chat_id)):
             replies = await self.intake.handle(inbound)
-            await self.reply(chat_id, replies)
+            return await self.reply(chat_id, replies, hand_back)
 
-    async def reply(self, chat_id: int, replies: Sequence[Reply]) -> None:
-        """Send replies in order; what cannot be sent now goes to the outbox for a retry."""
-        for index, reply in enumerate(replies):
+    async def reply(
+        self, chat_id: int, replies: Sequence[Reply], hand_back: bool = False
+    ) -> dict[str, Any] | None:
+        """Send replies in order; what cannot be sent now goes to the outbox for a retry. With
+        ``hand_back`` the last reply (if it fits one message) is not sent but returned as a webhook
+        answer; the ones before it are sent first, so the order holds."""
+        handed = replies[-1] if hand_back and replies and len(replies[-1].text) <= MAX_TEXT else None
+        for index, reply in enumerate(replies[:-1] if handed else replies):
             try:
                 await send_text(self.bot, chat_id, reply.text, keyboard(reply.buttons))
             except TelegramError as exc:
                 problem = failure(exc)
                 if isinstance(problem, PermanentFailure):
                     log.warning("telegram: reply to chat %s refused: %s", chat_id, exc)
-                    return
+                    return None
                 log.warning("telegram: reply to chat %s deferred to the outbox: %s", chat_id, exc)
                 await self.intake.run(self._defer, str(chat_id), list(replies[index:]))
-                return
+                return None
+        return None if handed is None else webhook_answer(chat_id, handed)
 
     def _defer(self, chat_id: str, replies: list[Reply]) -> None:
         now = self.intake.app.clock.now()
@@ -279,6 +291,15 @@ class TelegramChannel:
             store = Store(session)
             for reply in replies:
                 store.enqueue(CHANNEL, chat_id, "reply", reply.text, now, payload=reply.to_json())
+
+
+def webhook_answer(chat_id: int, reply: Reply) -> dict[str, Any]:
+    """``reply`` as a sendMessage call in a webhook's answer (the Bot API's JSON form)."""
+    answer: dict[str, Any] = {"method": "sendMessage", "chat_id": chat_id, "text": reply.text}
+    markup = keyboard(reply.buttons)
+    if markup is not None:
+        answer["reply_markup"] = markup.to_dict()
+    return answer
 
 
 def to_inbound(message: Message, now: datetime) -> Inbound | None:

@@ -77,7 +77,9 @@ class Propbot:
     # -- Telegram --------------------------------------------------------------------------------
     def post_update(self, update: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-        return self.http.post("/telegram", json=update, headers=headers)
+        response = self.http.post("/telegram", json=update, headers=headers)
+        self.telegram.execute_webhook_answer(response)  # Telegram sends the reply the answer carries
+        return response
 
     def tg_say(self, chat_id: int, text: str) -> list[str]:
         """Post a resident's message; the texts the bot sent back for it."""

@@ -140,10 +140,12 @@ def test_several_workers_answer_every_chat_and_one_runs_the_background(
             wait_until_up(f"{base}/healthz", server, log.name)
             updates, chats = Updates(), range(7000001, 7000013)
             with ThreadPoolExecutor(len(chats)) as pool:  # at once: both workers take some
-                codes = list(pool.map(lambda chat: _post(base, updates.text(chat, "你好")), chats))
+                codes = list(
+                    pool.map(lambda chat: _deliver(base, updates.text(chat, "你好"), fake_telegram), chats)
+                )
             assert codes == [200] * len(chats)
             assert all(fake_telegram.texts_to(chat) for chat in chats), "every chat answered"
-            assert _post(base, updates.text(7000099, "电梯里有人被困了 3栋2单元")) == 200
+            assert _deliver(base, updates.text(7000099, "电梯里有人被困了 3栋2单元"), fake_telegram) == 200
             cards = fake_telegram.wait_for(lambda: fake_telegram.texts_to(STAFF_CHAT), timeout=30)
             assert "电梯" in cards[0]  # the dispatcher runs in one of the workers
         finally:
@@ -157,6 +159,9 @@ def test_several_workers_answer_every_chat_and_one_runs_the_background(
     assert len(fake_telegram.texts_to(STAFF_CHAT)) == 1, "one card, sent once"
 
 
-def _post(base: str, update: dict[str, Any]) -> int:
+def _deliver(base: str, update: dict[str, Any], telegram: FakeTelegram) -> int:
+    """Post ``update`` as Telegram does, making the call the webhook's answer carries (the reply)."""
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    return httpx.post(f"{base}/telegram", json=update, headers=headers, timeout=30).status_code
+    response = httpx.post(f"{base}/telegram", json=update, headers=headers, timeout=30)
+    telegram.execute_webhook_answer(response)
+    return response.status_code

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
+from bot.channels.telegram import SECRET_HEADER
 from data.models import ChannelAccount, InboundMessage, OutboxMessage, Ticket
-from tests.e2e.conftest import STAFF_CHAT, Propbot
+from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot
 
 CHAT = 5550001  # a resident's private chat (= their Telegram user id)
 
@@ -157,12 +159,44 @@ def test_bad_bodies_get_a_clear_error(propbot: Propbot, body: bytes, status: int
     assert propbot.footprint() == before
 
 
-def test_a_reply_telegram_refuses_for_now_goes_out_later_through_the_outbox(propbot: Propbot) -> None:
+def test_the_last_reply_goes_back_in_the_webhook_answer_with_its_keyboard(propbot: Propbot) -> None:
+    propbot.bind("telegram", str(CHAT), "李明")
+    answer = post_raw(propbot, propbot.updates.text(CHAT, "厨房水管漏水了")).json()
+    assert answer["method"] == "sendMessage" and answer["chat_id"] == CHAT
+    assert "什么时候上门" in answer["text"]
+    choices = [b["callback_data"] for row in answer["reply_markup"]["inline_keyboard"] for b in row]
+    assert "尽快" in choices
+    assert propbot.telegram.calls("sendMessage") == [], "Telegram sends it: no Bot API call of ours"
+
+
+def test_earlier_replies_are_sent_before_the_answer_carries_the_last(propbot: Propbot) -> None:
+    propbot.bind("telegram", str(CHAT), "李明")
+    propbot.tg_say(CHAT, "厨房水管漏水了")  # a repair form is open: a fee query gets two replies
+    before = len(propbot.telegram.texts_to(CHAT))
+    answer = post_raw(propbot, propbot.updates.text(CHAT, "我家物业费还欠多少")).json()
+    [sent] = propbot.telegram.texts_to(CHAT)[before:]
+    assert "报修还没有提交" in sent
+    assert "物业费" in answer["text"]
+
+
+def test_replies_telegram_refuses_for_now_go_out_later_through_the_outbox_in_order(propbot: Propbot) -> None:
+    propbot.bind("telegram", str(CHAT), "李明")
+    propbot.tg_say(CHAT, "厨房水管漏水了")
+    before = len(propbot.telegram.texts_to(CHAT))
     propbot.telegram.fail_next("sendMessage", 502, "Bad Gateway")
-    assert propbot.post_update(propbot.updates.text(CHAT, "你好")).status_code == 200
-    delivered = propbot.telegram.wait_for(lambda: propbot.telegram.texts_to(CHAT))
-    assert "您好" in delivered[0]
+    response = propbot.post_update(propbot.updates.text(CHAT, "我家物业费还欠多少"))
+    assert response.status_code == 200 and "method" not in response.json(), "the answer carries nothing"
+    propbot.telegram.wait_for(lambda: len(propbot.telegram.texts_to(CHAT)) >= before + 2)
+    delivered = propbot.telegram.texts_to(CHAT)[before:]
+    assert len(delivered) == 2 and "报修还没有提交" in delivered[0] and "物业费" in delivered[1]
     with propbot.app.sessions() as session:
-        [row] = session.query(OutboxMessage).filter_by(channel="telegram").all()
-        assert row.kind == "reply"
-    propbot.telegram.wait_for(lambda: propbot.count(OutboxMessage, OutboxMessage.status == "sent") == 1)
+        rows = session.query(OutboxMessage).filter_by(channel="telegram").order_by(OutboxMessage.id).all()
+    assert [row.kind for row in rows] == ["reply", "reply"]
+    propbot.telegram.wait_for(lambda: propbot.count(OutboxMessage, OutboxMessage.status == "sent") == 2)
+
+
+def post_raw(propbot: Propbot, update: dict[str, object]) -> httpx.Response:
+    """Post an update without Telegram executing the webhook's answer, to look at the answer."""
+    response = propbot.http.post("/telegram", json=update, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 200
+    return response

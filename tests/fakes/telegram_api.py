@@ -123,6 +123,15 @@ class FakeTelegram(FakeServer):
         """Answer 200 with a body that is not JSON (a proxy's error page)."""
         self._fail(method, 200, GARBAGE, times)
 
+    def execute_webhook_answer(self, response: httpx.Response) -> None:
+        """Run the Bot API call a webhook's answer carries, as Telegram does after a delivery
+        ("making requests when getting updates"): recorded like any call, its result goes nowhere."""
+        if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+            return
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("method"), str):
+            self._answer(body["method"], {key: value for key, value in body.items() if key != "method"})
+
     def queue_update(self, update: dict[str, Any]) -> None:
         with self._lock:
             self._updates.append(update)
