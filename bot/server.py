@@ -29,6 +29,7 @@ from bot.channels.wecom import StaffFanout, WeComRobotSender
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.outbound import Sender
+from data.db import once_more_if_disconnected
 from data.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,11 @@ def _scheduler_factory() -> Any:
 
 
 def _ping(app: App) -> None:
-    with app.db.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    def select_one() -> None:
+        with app.db.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    once_more_if_disconnected(select_one)  # a pooled connection lost to a restart is no outage
 
 
 def _backlog(app: App) -> int:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from data.db import transaction
+from data.db import once_more_if_disconnected, transaction
 from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
 from flows import answers
@@ -90,7 +90,7 @@ class Engine:
     def handle(self, inbound: Inbound) -> list[Reply]:
         """Replies to ``inbound``. Never raises: a failure rolls back and apologises."""
         try:
-            return self._handle(inbound)
+            return once_more_if_disconnected(lambda: self._handle(inbound))
         except Exception:
             log.exception(
                 "message %s from %s:%s failed", inbound.message_id, inbound.channel, inbound.external_id

@@ -6,13 +6,15 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from bot.app import App
 from data.db import transaction
 from data.models import Bill, InboundMessage, Ticket
 from data.store import Store
-from tests.conftest import NOW
+from tests.conftest import NOW, Chat
 
 
 def test_demo_compound_is_loaded_with_arrears(app: App) -> None:
@@ -72,6 +74,25 @@ def test_dialog_state_is_saved_on_first_contact_and_after(app: App) -> None:
         account, conversation = Store(session).chat("wechat", "o-1", later)
         assert (conversation.flow, conversation.state) == (None, {})
         assert conversation.updated_at == later + timedelta(minutes=1)
+
+
+def test_a_turn_survives_a_lost_database_connection(app: App, chat: Chat) -> None:
+    url = app.settings.database_url
+    if not url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: a server that drops connections")
+    assert "什么时候上门" in chat.say("厨房水管漏水了")  # the pool now holds a connection
+    killer = create_engine(url.replace("postgresql:", "postgresql+psycopg:", 1), poolclass=NullPool)
+    with killer.connect() as connection:
+        dropped = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    killer.dispose()
+    assert dropped >= 1
+    assert "请您核对报修信息" in chat.say("尽快"), "answered on a new connection, not an apology"
+    assert "已为您登记报修" in chat.say("确认")
 
 
 def _turn_started(app: App, chat_id: str) -> threading.Event:
