@@ -77,12 +77,14 @@ class Store:
 
     # -- accounts and identity -----------------------------------------------------------------
     def account(self, channel: str, external_id: str, display_name: str = "") -> ChannelAccount:
-        found = self.session.scalars(
-            select(ChannelAccount).where(
-                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
-            )
-        ).first()
-        return self._known(found, channel, external_id, display_name)
+        query = select(ChannelAccount).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+        )
+        found = self.session.scalars(query).first()
+        if found is None:
+            self._add_account(channel, external_id, display_name)
+            found = self.session.scalars(query).one()
+        return self._named(found, display_name)
 
     def chat(
         self, channel: str, external_id: str, now: datetime, display_name: str = ""
@@ -90,25 +92,30 @@ class Store:
         """The chat account and its dialog state in one query; both made on first contact. The
         account row stays locked to the end of the turn (PostgreSQL; SQLite has one writer): one
         turn per chat at a time across server processes."""
-        found = self.session.execute(_CHAT, {"b_channel": channel, "b_external_id": external_id}).first()
-        account = self._known(found[0] if found else None, channel, external_id, display_name)
-        conversation = found[1] if found and found[1] is not None else None
+        chat = {"b_channel": channel, "b_external_id": external_id}
+        found = self.session.execute(_CHAT, chat).first()
+        if found is None:
+            self._add_account(channel, external_id, display_name)
+            found = self.session.execute(_CHAT, chat).one()
+        account = self._named(found[0], display_name)
+        conversation = found[1]
         if conversation is None:
             conversation = Conversation(channel=channel, external_id=external_id, state={}, updated_at=now)
             self.session.add(conversation)
         return account, conversation
 
-    def _known(
-        self, found: ChannelAccount | None, channel: str, external_id: str, display_name: str
-    ) -> ChannelAccount:
-        """``found``, or a new account for a first contact; the display name kept current."""
-        if found is None:
-            found = ChannelAccount(channel=channel, external_id=external_id, display_name=display_name)
-            self.session.add(found)
-            self.session.flush()
-        elif display_name and found.display_name != display_name:
-            found.display_name = display_name
-        return found
+    def _add_account(self, channel: str, external_id: str, display_name: str) -> None:
+        """A first contact's account; nothing if another server process made it meanwhile (on
+        PostgreSQL this waits for that process's turn to end): both first messages go on."""
+        row = {"channel": channel, "external_id": external_id, "display_name": display_name}
+        self._core(_new_account_statement(self._dialect()), row)
+
+    @staticmethod
+    def _named(account: ChannelAccount, display_name: str) -> ChannelAccount:
+        """``account`` with its display name kept current."""
+        if display_name and account.display_name != display_name:
+            account.display_name = display_name
+        return account
 
     def save_dialog(
         self,
@@ -491,6 +498,11 @@ _RECORD_REPLIES = (
 def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+@cache
+def _new_account_statement(dialect: str) -> Executable:
+    return _insert(dialect, ChannelAccount).on_conflict_do_nothing()
 
 
 @cache

@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.app import App
 from data.db import transaction
-from data.models import Bill, InboundMessage, Ticket
+from data.models import Bill, ChannelAccount, InboundMessage, Ticket
 from data.store import Store
 from tests.conftest import NOW, Chat
 
@@ -120,6 +120,36 @@ def test_one_turn_per_chat_at_a_time(app: App) -> None:
         if app.settings.database_url.startswith("postgresql"):  # SQLite: one writer at all
             assert _turn_started(app, "43").wait(10), "another chat does not wait"
     assert same.wait(10)
+
+
+def test_two_first_messages_of_a_new_chat_at_once_both_go_on(app: App) -> None:
+    """As from two server processes: the second waits for the first turn (PostgreSQL) or for the
+    writer lock (SQLite), then finds the account the first one made."""
+    made, release = threading.Event(), threading.Event()
+    first: list[int] = []
+
+    def first_turn() -> None:
+        with transaction(app.sessions) as session:
+            account, _ = Store(session).chat("telegram", "9001", NOW, "新住户")
+            first.append(account.id)
+            made.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first_turn)
+    thread.start()
+    assert made.wait(10)
+    threading.Timer(0.5, release.set).start()  # the first turn ends while the second waits
+    with transaction(app.sessions) as session:
+        account, conversation = Store(session).chat("telegram", "9001", NOW, "新住户")
+        second = account.id
+    thread.join(10)
+    assert second == first[0]
+    assert conversation.id is not None, "the first turn's conversation, not a second one"
+    with app.sessions() as session:
+        assert (
+            len(session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "9001")).all())
+            == 1
+        )
 
 
 def test_times_come_back_aware_in_utc(app: App) -> None:
