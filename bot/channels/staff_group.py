@@ -38,6 +38,7 @@ NOT_STAFF_COMMAND = "抱歉，只有登记在册的物业工作人员才能使�
 ALL = [Button(label, value) for label, value in STAFF_BUTTONS]
 AFTER_CLAIM = [b for b in ALL if b.value != "claim"]
 BACK = Button("返回", "back")
+NOT_RELAYED_PHOTO = "这张照片上没有工单号，没有转达。请回复工单卡片，或相册里带单号的第一张照片。"
 
 
 def card_keyboard(number: str, buttons: list[Button]) -> InlineKeyboardMarkup | None:
@@ -223,7 +224,11 @@ class StaffGroup:
         if original is None or original.from_user is None or original.from_user.id != self.bot.id:
             return  # ordinary group chatter
         found = NUMBER.search(original.text or original.caption or "")
-        if found is None or not message.text or message.from_user is None:
+        if not message.text or message.from_user is None:
+            return
+        if found is None:
+            if original.photo:  # an album's later photo: only the first carries the ticket number
+                await self._confirm(message, NOT_RELAYED_PHOTO)
             return
         note = await self.intake.run(
             self._relay,
@@ -235,12 +240,16 @@ class StaffGroup:
             self.app.clock.now(),
         )
         if note:
-            try:
-                await self.bot.send_message(
-                    message.chat_id, note, reply_parameters=ReplyParameters(message.message_id)
-                )
-            except TelegramError as exc:
-                log.info("staff group: could not confirm relay: %s", exc)
+            await self._confirm(message, note)
+
+    async def _confirm(self, message: Message, note: str) -> None:
+        """Answer a staff member's reply in the group, under it."""
+        try:
+            await self.bot.send_message(
+                message.chat_id, note, reply_parameters=ReplyParameters(message.message_id)
+            )
+        except TelegramError as exc:
+            log.info("staff group: could not answer a reply: %s", exc)
 
     def _relay(self, number: str, user_id: str, text: str, card: int, message_id: str, now: datetime) -> str:
         with transaction(self.app.sessions) as session:

@@ -30,7 +30,7 @@ from tests.e2e.conftest import (
     start_propbot,
 )
 from tests.fakes import wechat_api
-from tests.fakes.telegram_api import Call, FakeTelegram, photo_caption, photo_items
+from tests.fakes.telegram_api import BOT_USER, Call, FakeTelegram, photo_caption, photo_items
 from tests.fakes.wechat_api import ROBOT_KEY, Callbacks, FakeWeChat, message_xml
 from tests.integration.outbox_helpers import dispatcher, enqueue, outbox
 
@@ -217,6 +217,33 @@ def test_a_telegram_residents_photo_follows_the_card_as_a_reply(propbot: Propbot
     assert photo.method == "sendPhoto" and photo.params["photo"] == "AgAC-leak"
     assert photo.params["reply_parameters"]["message_id"] == card_sent.result["message_id"]
     assert ticket.number in photo_caption(photo)
+
+
+def test_a_staff_reply_to_an_albums_later_photo_is_not_lost_silently(propbot: Propbot) -> None:
+    """Telegram shows an album's caption (with the ticket number) on its first photo only."""
+    card_sent = report_with_photo(propbot)
+    propbot.telegram.wait_for(lambda: propbot.telegram.photos_to(STAFF_CHAT))
+    later_photo = {
+        "message_id": card_sent.result["message_id"] + 2,
+        "date": 1795413600,
+        "from": BOT_USER,
+        "chat": {"id": STAFF_CHAT, "type": "supergroup"},
+        "media_group_id": "13579",
+        "photo": [{"file_id": "AgAC-second", "file_unique_id": "u9", "width": 1280, "height": 960}],
+    }
+    to_resident = len(propbot.telegram.texts_to(RESIDENT))
+    reply = propbot.updates.message(
+        STAFF_CHAT,
+        chat_type="supergroup",
+        user_id=WANG,
+        text="这里是哪个房间？",
+        reply_to_message=later_photo,
+    )
+    assert propbot.post_update(reply).status_code == 200
+    [answer] = [c for c in propbot.telegram.sent_to(STAFF_CHAT) if "没有转达" in c.params["text"]]
+    assert answer.params["reply_parameters"]["message_id"] == reply["message"]["message_id"]
+    assert "回复工单卡片" in answer.params["text"]
+    assert len(propbot.telegram.texts_to(RESIDENT)) == to_resident, "nothing went to the resident"
 
 
 def test_an_escalation_card_brings_the_photos_again(propbot: Propbot) -> None:
