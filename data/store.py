@@ -137,7 +137,7 @@ class Store:
             self._core(_SAVE_CONVERSATION, {"b_id": conversation.id, **values})
             for name, value in values.items():
                 set_committed_value(conversation, name, value)
-        if account.id is None or account in self.session.dirty:
+        if account in self.session.dirty:  # its other changes go with the ORM's flush anyway
             account.last_inbound_at = last_inbound_at
         else:
             self._core(_SAVE_LAST_INBOUND, {"b_id": account.id, "last_inbound_at": last_inbound_at})
@@ -461,9 +461,8 @@ def today(now: datetime) -> date:
     return local(now).date()
 
 
-# Hot-path statements, built once: constructing a statement costs more than running it.
-# Built once: constructing this select costs about as much as running it. The resident's compound
-# comes with it (the turn needs it; session.get then finds it loaded).
+# Hot-path statements, built once: constructing one costs about as much as running it. The chat
+# query brings the resident's compound along (the turn needs it; session.get then finds it loaded).
 _CHAT = (
     select(ChannelAccount, Conversation)
     .options(
