@@ -21,10 +21,11 @@ _embedded: EmbeddedNLU | None = None
 
 
 def training_files(split: Literal["train", "heldout"] = "train") -> list[Path]:
-    """The YAML files of one split, sorted so the cache key is stable."""
+    """The YAML files of one split, sorted so the cache key is stable. The training split has a
+    folder per kind of source (``train/forum/*.yml``): see ``source_of``."""
     if split not in ("train", "heldout"):
         raise ValueError(f"unknown split {split!r}")
-    return sorted((TRAINING_DIR / split).glob("*.yml"))
+    return sorted((TRAINING_DIR / split).rglob("*.yml"))
 
 
 def load_backend(name: str = "embedded", *, rasa_url: str | None = None, timeout: float = 2.0) -> NLUBackend:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 Example = tuple[str, str]  # (text, intent)
+TSV_HELP = "one example per line: text<TAB>intent (blank lines and lines starting with # are skipped)"
 
 _ENTITY_MARKUP = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
 
@@ -29,6 +30,53 @@ def load_examples(paths: Iterable[Path | str]) -> list[Example]:
     examples: list[Example] = []
     for path in paths:
         examples.extend(_examples_in(Path(path)))
+    return examples
+
+
+def source_of(path: Path) -> str:
+    """The kind of source a training file's lines imitate: its folder (``train/forum/repair.yml`` ->
+    ``forum``). Leave-one-source-out evaluation holds out one such kind at a time."""
+    return path.parent.name
+
+
+def load_by_source(paths: Iterable[Path | str]) -> dict[str, list[Example]]:
+    """The intent examples of ``paths`` grouped by ``source_of`` their file, in file order."""
+    grouped: dict[str, list[Example]] = {}
+    for path in paths:
+        examples = list(_examples_in(Path(path)))
+        if examples:
+            grouped.setdefault(source_of(Path(path)), []).extend(examples)
+    return grouped
+
+
+class TsvError(ValueError):
+    """A labelled TSV file that cannot be read as (text, intent) lines; says where and why."""
+
+
+def load_tsv(path: Path | str, intents: Iterable[str]) -> list[Example]:
+    """(text, intent) pairs from a TSV file; any malformed line is an error naming the line."""
+    known = frozenset(intents)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TsvError(f"{path}: cannot read: {exc}") from exc
+    examples: list[Example] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise TsvError(
+                f"{path}:{number}: expected 2 tab-separated fields, found {len(fields)}; {TSV_HELP}"
+            )
+        text, intent = fields[0].strip(), fields[1].strip()
+        if not text:
+            raise TsvError(f"{path}:{number}: the text is empty")
+        if intent not in known:
+            raise TsvError(f"{path}:{number}: unknown intent {intent!r}; known: {', '.join(sorted(known))}")
+        examples.append((text, intent))
+    if not examples:
+        raise TsvError(f"{path}: no examples; {TSV_HELP}")
     return examples
 
 
