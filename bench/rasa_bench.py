@@ -1,7 +1,10 @@
-"""Rasa backend figures: server start time, parse latency over HTTP, server memory, heldout accuracy.
+"""Rasa backend figures: server start time, parse latency over HTTP, server memory, heldout accuracy;
+and Rasa's leave-one-source-out evaluation, the same one ``propbot nlu eval --by-source`` runs for
+the embedded model.
 
     bash nlu/rasa/rasa.sh setup && bash nlu/rasa/rasa.sh train   # first: install and train (timed there)
     uv run python bench/rasa_bench.py [--rounds 3]
+    uv run python bench/rasa_bench.py --by-source [--source forum ...]   # one Rasa model per source
 
 Starts ``rasa.sh serve`` on a free loopback port, waits for ``GET /status``, then sends every
 heldout and training example (bounded: at most ``--rounds`` passes over the heldout set) through
@@ -13,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -28,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, wait_until_up  # noqa: E402
-from nlu import load_backend, training_files  # noqa: E402
+from nlu import TRAINING_DIR, load_backend, training_files  # noqa: E402
+from nlu.evaluate import evaluate, format_report, format_sources, pooled  # noqa: E402
 from nlu.rasa_backend import RasaNLU  # noqa: E402
-from nlu.training_data import Example, load_examples  # noqa: E402
+from nlu.training_data import Example, load_by_source, load_examples, source_of  # noqa: E402
 from tests import rasa_server  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -131,13 +137,58 @@ def run(rounds: int, show_errors: bool) -> None:
         rasa_server.stop(process)
 
 
+def by_source(only: Sequence[str], errors: int) -> None:
+    """For each source: train Rasa on the other sources' files (rasa.sh train with its own training
+    folder), serve that model, parse the held-out source through RasaNLU (entities and emergency rules
+    included, as the bot runs it), stop the server."""
+    files = training_files("train")
+    grouped = load_by_source(files)
+    reports = {}
+    for held_out in only or list(grouped):
+        with tempfile.TemporaryDirectory(prefix=f"rasa-without-{held_out}-") as folder:
+            for path in files:
+                if source_of(path) != held_out:
+                    target = Path(folder) / path.relative_to(TRAINING_DIR / "train")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, target)
+            os.environ["PROPBOT_RASA_TRAIN_DIR"] = folder
+            started = time.monotonic()
+            subprocess.run(["bash", str(rasa_server.RASA_SH), "train"], check=True, stdout=subprocess.DEVNULL)
+            trained = time.monotonic() - started
+            port = free_port()
+            process, _ = start_server(port, Path(folder) / "serve.log")
+            try:
+                with RasaNLU(
+                    f"http://127.0.0.1:{port}", fallback=load_backend("embedded"), timeout=30
+                ) as nlu:
+                    report = evaluate(nlu, grouped[held_out], mode=f"without {held_out}")
+                    if not nlu.available:
+                        sys.exit(f"the Rasa server stopped answering while testing {held_out}")
+            finally:
+                rasa_server.stop(process)
+        report.backend = "rasa"
+        reports[held_out] = report
+        print(f"trained without {held_out} in {trained:.0f} s", flush=True)
+        print(format_report(report, errors=errors), end="\n\n", flush=True)
+    print(format_report(pooled(reports, backend="rasa", mode="leave-one-source-out, pooled")), end="\n\n")
+    print(format_sources(reports))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3, help="passes over the heldout set (default 3)")
     parser.add_argument("--show-errors", action="store_true", help="list the heldout misses")
+    parser.add_argument(
+        "--by-source", action="store_true", help="leave-one-source-out: one Rasa model per source (slow)"
+    )
+    parser.add_argument("--source", action="append", default=[], help="with --by-source: only these sources")
+    parser.add_argument("--errors", type=int, default=0, help="with --by-source: wrong answers to list")
     args = parser.parse_args()
+    if args.by_source:
+        by_source(args.source, args.errors)
+        return
     run(max(1, args.rounds), args.show_errors)
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     evaluate = commands.add_parser(
         "eval",
         help="k-fold or held-out metrics: per-intent P/R/F1, confusion matrix, missed emergencies, latency",
-        description="Without --heldout the embedded backend is cross-validated on the training split. "
-        "Several --backend options compare backends side by side on the held-out split.",
+        description="Without --heldout, --file or --by-source the embedded backend is cross-validated on "
+        "the training split. Several --backend options compare backends side by side on the held-out split "
+        "(or on --file).",
     )
     _backend_options(evaluate, several=True)
     evaluate.add_argument("--folds", type=int, help="k for k-fold cross-validation (default 5)")
@@ -52,7 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--heldout", action="store_true", help="train on the training split, test on the held-out split"
     )
     evaluate.add_argument(
-        "--errors", type=int, default=0, metavar="N", help="also list up to N wrong answers"
+        "--file",
+        type=Path,
+        metavar="FILE.tsv",
+        help="test on a labelled TSV file (text<TAB>intent per line) with the model trained on the training "
+        "split; lists every wrong answer unless --errors says how many",
+    )
+    evaluate.add_argument(
+        "--by-source",
+        action="store_true",
+        help="leave-one-source-out: for each kind of source in nlu/training/train/, train on the others "
+        "and test on it (embedded backend)",
+    )
+    evaluate.add_argument(
+        "--errors", type=int, metavar="N", help="also list up to N wrong answers (default 0; all with --file)"
     )
     evaluate.set_defaults(handler=run_eval)
 
@@ -126,6 +141,11 @@ def run_eval(args: argparse.Namespace) -> int:
     from nlu.evaluate import format_comparison, format_report
 
     names: list[str] = list(dict.fromkeys(args.backend or [os.environ.get("PROPBOT_NLU") or "embedded"]))
+    if args.by_source:
+        return _by_source(names, args)
+    if args.file is not None:
+        return _on_file(names, args)
+    errors = args.errors or 0
     heldout = args.heldout or len(names) > 1 or "rasa" in names
     if not args.heldout and heldout:
         if args.folds:
@@ -138,9 +158,57 @@ def run_eval(args: argparse.Namespace) -> int:
         if report is None:
             return 1
         reports[name] = report
-        print(format_report(report, errors=args.errors), end="\n\n")
+        print(format_report(report, errors=errors), end="\n\n")
     if len(reports) > 1:
         print(format_comparison(reports))
+    return 0
+
+
+def _on_file(names: list[str], args: argparse.Namespace) -> int:
+    from nlu.evaluate import format_comparison, format_report
+    from nlu.training_data import TsvError, load_tsv
+    from nlu.types import INTENTS
+
+    try:
+        examples = load_tsv(args.file, INTENTS)
+    except TsvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reports = {}
+    for name in names:
+        report = _report_on(name, args, examples, mode=args.file.name)
+        if report is None:
+            return 1
+        reports[name] = report
+        errors = len(report.expected) if args.errors is None else args.errors
+        print(format_report(report, errors=errors), end="\n\n")
+    if len(reports) > 1:
+        print(format_comparison(reports))
+    return 0
+
+
+def _by_source(names: list[str], args: argparse.Namespace) -> int:
+    from nlu.embedded import EmbeddedNLU
+    from nlu.evaluate import format_report, format_sources, leave_one_source_out, pooled
+    from nlu.training_data import load_by_source
+
+    if names != ["embedded"]:
+        print(
+            "error: --by-source trains a model per source, which only the embedded backend does here; "
+            "for Rasa run: uv run python bench/rasa_bench.py --by-source",
+            file=sys.stderr,
+        )
+        return 2
+    by_source = load_by_source(nlu.training_files("train"))
+    if len(by_source) < 2:
+        print("error: leave-one-source-out needs at least two source folders", file=sys.stderr)
+        return 2
+    reports = leave_one_source_out(EmbeddedNLU.from_examples, by_source)
+    errors = args.errors or 0
+    for report in reports.values():
+        print(format_report(report, errors=errors), end="\n\n")
+    print(format_report(pooled(reports, backend="embedded", mode="leave-one-source-out, pooled")), end="\n\n")
+    print(format_sources(reports))
     return 0
 
 
@@ -154,15 +222,20 @@ def _kfold_report(folds: int, repeats: int = 1) -> Any:
 
 
 def _heldout_report(name: str, args: argparse.Namespace) -> Any:
-    from nlu.evaluate import evaluate
     from nlu.training_data import load_examples
+
+    return _report_on(name, args, load_examples(nlu.training_files("heldout")), mode="heldout")
+
+
+def _report_on(name: str, args: argparse.Namespace, examples: Any, *, mode: str) -> Any:
+    from nlu.evaluate import evaluate
 
     backend = _load(name, args)
     if name == "rasa" and not _rasa_answers(backend):
         print(f"error: the Rasa server at {args.rasa_url} does not answer; {RASA_HINT}", file=sys.stderr)
         return None
     watched = _FallbackWatch(backend)
-    report = evaluate(watched, load_examples(nlu.training_files("heldout")))
+    report = evaluate(watched, examples, mode=mode)
     if watched.fallbacks:
         print(f"warning: {watched.fallbacks} answers came from the fallback, not {name}", file=sys.stderr)
     return report

@@ -19,7 +19,7 @@ from bot.cli import main
 from nlu.evaluate import Report, cross_validate, evaluate, format_comparison, format_report
 from nlu.serialize import dumps, jsonable, parse_to_dict
 from nlu.training_data import load_examples, strip_entities
-from nlu.types import INTENTS, Entity, Parse, Period, TimeSpan, UnitRef
+from nlu.types import INTENTS, MAIN_INTENTS, Entity, Parse, Period, TimeSpan, UnitRef
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -195,11 +195,11 @@ def test_training_data_covers_every_intent() -> None:
     train = Counter(intent for _, intent in load_examples(nlu.training_files("train")))
     heldout = Counter(intent for _, intent in load_examples(nlu.training_files("heldout")))
     assert set(train) == set(INTENTS) == set(heldout)
-    big = ("repair", "complaint", "fee_query", "booking", "status_query", "emergency")
-    assert all(train[i] >= 80 for i in big)
-    assert all(train[i] >= 30 for i in INTENTS)
-    share = sum(heldout.values()) / (sum(train.values()) + sum(heldout.values()))
-    assert 0.15 <= share <= 0.20
+    assert all(train[i] >= 500 for i in MAIN_INTENTS)
+    assert all(train[i] >= 50 for i in INTENTS)
+    # The held-out split is the tidy lines of the desk source kept aside (a sanity check); the
+    # figures that predict real residents are leave-one-source-out (tests/unit/test_training_data.py).
+    assert all(heldout[i] >= 20 for i in MAIN_INTENTS)
 
 
 def test_heldout_never_overlaps_training() -> None:
@@ -313,3 +313,43 @@ def test_format_report_and_comparison() -> None:
     table = format_comparison({"always": a, "other": b})
     assert "missed emergencies" in table and "other" in table
     assert "  repair" in table
+
+
+def test_eval_file_prints_main_f1_and_every_wrong_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "residents.tsv"
+    path.write_text(
+        "厨房水管漏水了 麻烦来修一下\trepair\n救命 着火了\temergency\n厨房水管漏水了\tpraise\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(["nlu", "eval", "--file", str(path)], capsys, monkeypatch)
+    assert code == 0
+    assert "embedded (residents.tsv, 3 examples)" in out
+    # repair: recall 1, precision 1/2 (the praise line) -> F1 2/3; emergency 1.0
+    assert "main-intent macro F1 0.833" in out and "emergency recall 1.000" in out
+    assert "errors (1, showing 1)" in out and "praise -> repair" in out  # the wrong line is listed
+
+
+def test_eval_file_fails_loudly_on_a_malformed_tsv(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.tsv"
+    path.write_text("厨房漏水了\trepair\n物业费多少 fee_query\n", encoding="utf-8")
+    code, out, err = run(["nlu", "eval", "--file", str(path)], capsys, monkeypatch)
+    assert code == 2 and out == ""
+    assert f"error: {path}:2: expected 2 tab-separated fields, found 1" in err
+
+
+def test_eval_file_that_does_not_exist(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, _, err = run(["nlu", "eval", "--file", str(tmp_path / "missing.tsv")], capsys, monkeypatch)
+    assert code == 2 and "cannot read" in err
+
+
+def test_eval_by_source_is_embedded_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(["nlu", "eval", "--by-source", "--backend", "rasa"], capsys, monkeypatch)
+    assert code == 2 and "only the embedded backend" in err
