@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from nlu.emergency import MAX_SCAN_CHARS, everyday_fault, find_cues
+from nlu.emergency import MAX_SCAN_CHARS, emergency_possible, find_cues
+from nlu.lexicon import markers
 from nlu.normalize import normalize
 from nlu.training_data import Example, load_examples
 from nlu.types import Entity, Parse
@@ -35,9 +36,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "2"  # bump when features or estimator change: old caches are then ignored
+MODEL_VERSION = "3"  # bump when features or estimator change: old caches are then ignored
 DEFAULT_THRESHOLD = 0.3  # below this top probability the intent is out_of_scope (see docs/benchmarks.md)
 RULE_CONFIDENCE = 0.95  # floor for an emergency found by the rules
+NGRAM_RANGE = (1, 2)
+SVM_C = 2.0
+RANKING_SIZE = 3  # guesses kept on a parse, for a clarifying question
 MAX_CLASSIFIER_CHARS = 200  # what residents mean is said up front; longer text only costs time
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -46,9 +50,11 @@ _DIGITS = re.compile(r"\d+")
 
 
 def features_text(normalised: str) -> str:
-    """What the classifier sees: capped, and every number folded to one symbol so that
-    unit addresses and times (3栋2单元1502, 下午3点) do not become spurious features."""
-    return _DIGITS.sub("0", normalised[:MAX_CLASSIFIER_CHARS])
+    """What the classifier sees: capped, every number folded to one symbol so that unit addresses
+    and times (3栋2单元1502, 下午3点) do not become spurious features, and the trade's word classes
+    found in it (nlu.lexicon) as one marker character each."""
+    capped = normalised[:MAX_CLASSIFIER_CHARS]
+    return f"{_DIGITS.sub('0', capped)} {markers(capped)}"
 
 
 @dataclass
@@ -113,10 +119,10 @@ def fit_estimators(examples: Sequence[Example]) -> tuple[TfidfVectorizer, Calibr
     intents = [intent for _, intent in examples]
     # Character uni- and bigrams: in k-fold cross-validation longer n-grams only overfit our data.
     # Text is normalised already (lower case, one space), exactly what char_ngrams assumes.
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), lowercase=False, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=NGRAM_RANGE, lowercase=False, sublinear_tf=True)
     # Platt-scaled SVM: more accurate than logistic regression here, and its confidences separate
     # right from wrong answers well (wrong ones are rarely above 0.75).
-    svm = LinearSVC(C=1.0, class_weight="balanced")
+    svm = LinearSVC(C=SVM_C, class_weight="balanced")
     folds = min(5, min(Counter(intents).values()))
     estimator = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
     estimator.fit(vectorizer.fit_transform(texts), intents)
@@ -163,37 +169,46 @@ class EmbeddedNLU:
         return cls(fit(examples), threshold=threshold)
 
     def parse(self, text: str, now: datetime | None = None) -> Parse:
-        intent, confidence = self.classify(text)
-        return Parse(text, intent, confidence, _entities(text, now or datetime.now(TZ)))
+        intent, confidence, ranking = self.understand(text)
+        return Parse(text, intent, confidence, _entities(text, now or datetime.now(TZ)), ranking)
 
     def classify(self, text: str) -> tuple[str, float]:
         """(intent, confidence) without entity extraction."""
+        intent, confidence, _ = self.understand(text)
+        return intent, confidence
+
+    def understand(self, text: str) -> tuple[str, float, tuple[tuple[str, float], ...]]:
+        """(intent, confidence, the classifier's ranking) without entity extraction."""
         # Normalising 10,000 characters costs milliseconds; nothing past the scan limit is read.
         normalised = normalize(text[:MAX_SCAN_CHARS]) if isinstance(text, str) else ""
         cues = find_cues(normalised)
         if any(not cue.defused for cue in cues):
-            return "emergency", max(RULE_CONFIDENCE, self._emergency_probability(normalised))
+            confidence = max(RULE_CONFIDENCE, self._emergency_probability(normalised))
+            return "emergency", confidence, (("emergency", confidence),)
         if not _CJK.search(normalised):
-            return "out_of_scope", 1.0  # empty, digits, emoji, English, pinyin: nothing we can act on
-        defused = bool(cues) or everyday_fault(normalised)
-        return self._best(self.model.probabilities(normalised), defused=defused)
+            return "out_of_scope", 1.0, ()  # empty, digits, emoji, English, pinyin: nothing we can act on
+        probabilities = self.model.probabilities(normalised)
+        if self._emergency is not None and (cues or not emergency_possible(normalised)):
+            # The text names an emergency only as past, hypothetical or prevention talk, reports an
+            # everyday fault (停电) that the trade handles as an (urgent) repair, or shows no sign of
+            # danger at all (在家, a flat number): the classifier alone may not page the duty staff.
+            probabilities = probabilities.copy()
+            probabilities[self._emergency] = 0.0
+            probabilities /= probabilities.sum() or 1.0
+        return self._best(probabilities)
 
     def _emergency_probability(self, normalised: str) -> float:
         if self._emergency is None or not _CJK.search(normalised):
             return 0.0
         return float(self.model.probabilities(normalised)[self._emergency])
 
-    def _best(self, probabilities: np.ndarray, *, defused: bool) -> tuple[str, float]:
-        if defused and self._emergency is not None:
-            # The text names an emergency only as past, hypothetical or prevention talk, or it
-            # reports an everyday fault (停电) that the trade handles as an (urgent) repair.
-            probabilities = probabilities.copy()
-            probabilities[self._emergency] = 0.0
-        best = int(np.argmax(probabilities))
-        confidence = float(probabilities[best])
+    def _best(self, probabilities: np.ndarray) -> tuple[str, float, tuple[tuple[str, float], ...]]:
+        order = np.argsort(probabilities)[::-1][:RANKING_SIZE]
+        ranking = tuple((self.model.labels[i], float(probabilities[i])) for i in order)
+        intent, confidence = ranking[0]
         if confidence < self.threshold:
-            return "out_of_scope", self.threshold  # as Rasa's FallbackClassifier reports it
-        return self.model.labels[best], confidence
+            return "out_of_scope", self.threshold, ranking  # as Rasa's FallbackClassifier reports it
+        return intent, confidence, ranking
 
 
 def _threshold_from_env() -> float:
@@ -249,7 +264,7 @@ def cache_key(paths: Sequence[Path]) -> str:
     (a new release may fit different weights from the same data)."""
     digest = hashlib.sha256(f"{MODEL_VERSION}\0{_sklearn_version()}".encode())
     for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
 
 

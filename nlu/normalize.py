@@ -10,6 +10,9 @@ import opencc  # type: ignore[import-untyped]
 
 _T2S = opencc.OpenCC("t2s")
 _SPACES = re.compile(r"\s+")
+# Characters t2s leaves as they are that residents write for a common one: Taiwan's 著 (关著, 等著)
+# is the particle 着 (著名 reads oddly after this, which nothing here depends on).
+_VARIANTS = str.maketrans({"著": "着"})
 _CONTROL = {c: None for c in range(32) if chr(c) not in "\t\n\r"} | {0x7F: None}
 
 
@@ -53,5 +56,5 @@ def normalize(text: str) -> str:
     """Traditional -> Simplified, full-width -> half-width (NFKC), control characters gone,
     runs of white space folded, lower case for Latin letters."""
     text = unicodedata.normalize("NFKC", text).translate(_CONTROL)
-    text = to_simplified(text)
+    text = to_simplified(text).translate(_VARIANTS)
     return _SPACES.sub(" ", text).strip().lower()

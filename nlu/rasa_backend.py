@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from nlu.emergency import everyday_fault, find_cues
+from nlu.emergency import emergency_possible, find_cues
 from nlu.normalize import normalize
 from nlu.types import INTENTS, Entity, NLUBackend, Parse
 
@@ -76,7 +76,7 @@ class RasaNLU:
             return self.fallback.parse(text, now)
         self._mark_up()
         intent, confidence = _apply_emergency_rules(normalised, ranking)
-        return Parse(text, intent, confidence, self._entities(text, now))
+        return Parse(text, intent, confidence, self._entities(text, now), tuple(ranking[:3]))
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ def _apply_emergency_rules(normalised: str, ranking: list[tuple[str, float]]) ->
     emergency = dict(ranking).get("emergency", 0.0)
     if any(not cue.defused for cue in cues):
         return "emergency", max(RULE_CONFIDENCE, emergency)
-    if (cues or everyday_fault(normalised)) and ranking[0][0] == "emergency":
+    if (cues or not emergency_possible(normalised)) and ranking[0][0] == "emergency":
         others = [item for item in ranking[1:] if item[0] != "emergency"]
         return others[0] if others else ("out_of_scope", 1.0 - emergency)
     return ranking[0]

@@ -419,3 +419,43 @@ def test_parse_is_fast(backend: EmbeddedNLU) -> None:
         backend.classify(text)
         timings.append(time.perf_counter_ns() - start)
     assert np.median(timings) < 1_000_000  # p50 below 1 ms even on a busy machine
+
+
+# --- the emergency files (nlu/training/eval/, never trained on) -----------------------------------
+
+EVAL_DIR = Path(nlu.__file__).parent / "training" / "eval"
+
+
+def test_no_emergency_in_the_emergency_file_is_missed(backend: EmbeddedNLU) -> None:
+    from nlu.training_data import load_tsv
+
+    report = evaluate(backend, load_tsv(EVAL_DIR / "emergency.tsv", INTENTS))
+    assert len(report.expected) >= 300
+    assert report.missed_emergencies == []
+
+
+def test_everyday_messages_almost_never_page_the_duty_staff(backend: EmbeddedNLU) -> None:
+    from nlu.training_data import load_tsv
+
+    report = evaluate(backend, load_tsv(EVAL_DIR / "everyday.tsv", INTENTS))
+    repairs = report.expected.count("repair")
+    assert repairs >= 300
+    assert len(report.false_emergencies) / len(report.expected) < 0.02, report.false_emergencies
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "在家",
+        "家里有人吗",
+        "我家门口",
+        "那我自己家的呢 3-2-1502",
+        "3栋2单元1502",
+        "下午在",
+        "厨房",
+        "卫生间",
+        "电梯那边",
+    ],
+)
+def test_short_everyday_lines_are_never_an_emergency(backend: EmbeddedNLU, text: str) -> None:
+    assert backend.parse(text, NOW).intent != "emergency"
