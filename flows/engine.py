@@ -7,16 +7,17 @@ outbox rows land together or not at all. A retried message id gets the recorded 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import once_more_if_disconnected, transaction
 from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
-from flows import answers
+from flows import answers, clarify
 from flows.binding import BindingFlow
 from flows.booking import SLOT_PREFIX, BookingForm
 from flows.complaint import ComplaintForm
@@ -169,7 +170,15 @@ class Engine:
             if not any(hook(turn) for hook in PRE_ROUTES):  # e.g. photos answering a staff question
                 self._hold_photos(turn)
             return
+        if previous == clarify.CLARIFY and self._answer_clarifying(turn):
+            return
         if self._is_emergency(turn):
+            if clarify.options(turn.parse):
+                resume = (
+                    {"flow": previous, "state": copy.deepcopy(turn.state)} if active is not None else None
+                )
+                clarify.ask(turn, clarify.options(turn.parse), resume)
+                return
             self._interrupt_for_emergency(turn, active)
             return
         if active is not None:
@@ -181,6 +190,47 @@ class Engine:
         if any(hook(turn) for hook in PRE_ROUTES):
             return
         self._start(turn)
+
+    def _answer_clarifying(self, turn: Turn) -> bool:
+        """The answer to "报修还是投诉？": start the chosen request with the first message. False
+        when the message chooses nothing: it is then understood as a message of its own."""
+        choice, asked = clarify.chosen(turn), clarify.question(turn)
+        turn.state.clear()
+        if choice is None:
+            return False
+        first = self._as_if_said(turn, str(asked.get("text", "")), asked.get("photos") or ())
+        if choice == "emergency":
+            self._interrupt_for_emergency(first, None)
+        elif choice != "none":
+            first.parse = dataclasses.replace(first.parse, intent=choice, confidence=1.0)
+            self._start(first, clarified=True)
+        elif asked.get("resume"):
+            self._resume_after_clarifying(first, asked["resume"])
+        elif len(asked.get("options", ())) > 1 and asked["options"][0] == "emergency":
+            first.parse = dataclasses.replace(first.parse, intent=asked["options"][1], confidence=1.0)
+            self._start(first, clarified=True)
+        else:
+            turn.say("好的，请问您具体需要什么帮助？可以直接描述情况，或选择下面的服务。", *answers.MENU)
+        turn.replies, turn.state, turn.next_flow = first.replies, first.state, first.next_flow
+        return True
+
+    def _as_if_said(self, turn: Turn, text: str, photos: Any) -> Turn:
+        """The same turn, carrying the message the question was about instead of the answer."""
+        inbound = dataclasses.replace(turn.inbound, text=text, photos=tuple(photos))
+        return dataclasses.replace(turn, inbound=inbound, parse=self.nlu.parse(text, turn.now))
+
+    def _resume_after_clarifying(self, turn: Turn, resume: dict[str, Any]) -> None:
+        """No danger after all: back to the dialog that was open, where it was. The message was no
+        answer to its question (it read like an emergency); the resident may raise it afterwards."""
+        flow = FLOWS.get(str(resume.get("flow") or ""))
+        if flow is None:
+            self._start(turn, clarified=True)
+            return
+        turn.state.update(resume.get("state") or {})
+        turn.stay(flow.name)
+        title = TITLES.get(flow.name, "")
+        turn.say(f"好的，没有危险就好。“{turn.text[:30]}”这件事可以在{title}提交后再告诉我。")
+        self._carry_on(turn, flow)
 
     @staticmethod
     def _is_emergency(turn: Turn) -> bool:
@@ -273,10 +323,13 @@ class Engine:
             and (flow.name != "binding" or parse.intent not in NEEDS_BINDING)
         )
 
-    def _start(self, turn: Turn) -> None:
+    def _start(self, turn: Turn, *, clarified: bool = False) -> None:
         intent = turn.parse.intent
         if turn.text.lower() in answers.HELP_WORDS:
             answers.help_text(turn)
+            return
+        if not clarified and (choices := clarify.options(turn.parse)):
+            clarify.ask(turn, choices)
             return
         if intent in NEEDS_BINDING and turn.account.resident_id is None:
             FLOWS["binding"].start(turn)
