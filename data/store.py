@@ -244,7 +244,8 @@ class Store:
             query = query.where(Ticket.created_at >= since)
         return self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all()
 
-    def latest_open_ticket(self, account_id: int, kind: str, since: datetime) -> Ticket | None:
+    def recent_open_tickets(self, account_id: int, kind: str, since: datetime) -> Sequence[Ticket]:
+        """This account's open tickets of ``kind`` created since ``since``, newest first (at most 10)."""
         return self.session.scalars(
             select(Ticket)
             .where(
@@ -254,8 +255,8 @@ class Store:
                 Ticket.created_at >= since,
             )
             .order_by(Ticket.created_at.desc())
-            .limit(1)
-        ).first()
+            .limit(10)
+        ).all()
 
     def open_common_ticket(
         self, compound_id: int, category: str, place: str, since: datetime

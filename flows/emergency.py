@@ -8,6 +8,9 @@ from data.models import Ticket
 from flows.contact import emergency_call
 from flows.tickets import NewTicket, merge_repeat, open_ticket
 from flows.turn import Turn
+from nlu.emergency import find_cues
+from nlu.entities import extract
+from nlu.normalize import normalize
 
 # What to do first, by what the message mentions; first match wins.
 ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -25,6 +28,9 @@ ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("水", "淹", "爆"), "请先关闭家中总水阀，切断相关电源，把贵重物品移到高处，注意防滑。"),
 )
 REPEAT_WINDOW = timedelta(minutes=30)
+# Hazards that are one matter when reported together (the smoke of a fire is that fire).
+SAME_HAZARD = {"smoke": "fire"}
+GENERIC = frozenset({"help", "unknown"})  # 救命, or a classifier's emergency: no hazard named
 
 
 def handle_emergency(turn: Turn) -> None:
@@ -56,5 +62,38 @@ def handle_emergency(turn: Turn) -> None:
 
 
 def _open_emergency(turn: Turn) -> Ticket | None:
-    """The same account's emergency from the last half hour: add to it, page again, no new ticket."""
-    return turn.store.latest_open_ticket(turn.account.id, "emergency", turn.now - REPEAT_WINDOW)
+    """The same emergency reported again by this account in the last half hour: add to it and page
+    again, no new ticket. Only the same hazard at the same place is the same emergency: a gas leak at
+    home while a stairwell burns is a second emergency with its own ticket, time limit and page."""
+    hazard, place = hazards(turn.text), place_of(turn.text)
+    for earlier in turn.store.recent_open_tickets(turn.account.id, "emergency", turn.now - REPEAT_WINDOW):
+        if _same_hazard(hazard, hazards(earlier.description)) and place in (
+            None,
+            place_of(earlier.description),
+        ):
+            return earlier
+    return None
+
+
+def hazards(text: str) -> frozenset[str]:
+    """The kinds of danger a report names (fire, gas, lift, flood, ...), or {"unknown"}."""
+    kinds = {SAME_HAZARD.get(cue.kind, cue.kind) for cue in find_cues(normalize(text)) if not cue.defused}
+    return frozenset(kinds) or frozenset({"unknown"})
+
+
+def place_of(text: str) -> str | None:
+    """Where a report puts the danger: a common area it names, a flat it names, "home" for 家里,
+    else None (not said)."""
+    for entity in extract(text):
+        if entity.type == "common_area":
+            return str(entity.value)
+        if entity.type == "unit":
+            return str(entity.value.label())
+        if entity.type == "area" and entity.value == "in_home":
+            return "home"
+    return None
+
+
+def _same_hazard(new: frozenset[str], earlier: frozenset[str]) -> bool:
+    """A report that names no hazard ("快来人啊") adds to the last one; named hazards must meet."""
+    return bool(new & earlier) or new <= GENERIC or earlier <= GENERIC

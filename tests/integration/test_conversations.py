@@ -409,3 +409,36 @@ def test_photos_before_words_are_kept_for_the_repair(chat: Chat, app: App) -> No
     chat.say("确认")
     [ticket] = tickets(app)
     assert ticket.photos == ["photo-1", "photo-2"]
+
+
+def test_different_emergencies_from_one_account_are_tickets_of_their_own(chat: Chat, app: App) -> None:
+    reports = [
+        "电梯卡在8楼了 我妈还在里面出不来",
+        "楼道里着火了 全是烟",
+        "家里燃气味好大",
+        "我爸突然晕倒了 叫不醒",
+        "卫生间水管爆了 水喷得到处都是",
+    ]
+    for report in reports:
+        assert "【紧急】" in chat.say(report)
+    found = tickets(app)
+    assert [t.kind for t in found] == ["emergency"] * 5
+    assert all(t.repeat_count == 0 for t in found)
+    pages = [m for m in staff_messages(app) if m.urgent]
+    assert len(pages) == 5 and not any("催办" in m.text for m in pages)
+
+
+def test_the_same_emergency_again_is_a_reminder_on_its_ticket(chat: Chat, app: App) -> None:
+    chat.say("楼道里着火了 全是烟")
+    chat.say("楼道的火越来越大了 快来人")
+    chat.say("救命啊 快来人")  # names no hazard: the same matter
+    [ticket] = tickets(app)
+    assert ticket.repeat_count == 2
+    assert sum("催办" in m.text for m in staff_messages(app)) == 2
+
+
+def test_a_gas_leak_at_home_is_not_merged_into_a_stairwell_fire(chat: Chat, app: App) -> None:
+    chat.say("楼道里着火了 全是烟")
+    chat.say("家里也有很大的燃气味")
+    fire, gas = tickets(app)
+    assert (fire.repeat_count, gas.repeat_count) == (0, 0) and gas.priority == "urgent"
