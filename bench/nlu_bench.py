@@ -100,6 +100,11 @@ def bench_embedded(rounds: int) -> list[tuple[str, str]]:
         ),
         *_latency_rows("embedded: classify, held-out", backend.classify, texts * rounds),
         *_latency_rows(
+            "embedded: parse (+entities), residents' lines (every 4th training line)",
+            lambda t: backend.parse(t, NOW),
+            [text for text, _ in load_examples(paths)][::4],
+        ),
+        *_latency_rows(
             "embedded: parse (+entities), held-out", lambda t: backend.parse(t, NOW), texts * rounds
         ),
         *_long_rows(backend),
