@@ -189,9 +189,7 @@ class Store:
         claimed = self._core(_claim_statement(self._dialect()), row).first()
         return claimed is not None
 
-    def claim_callback(
-        self, channel: str, timestamp: str, nonce: str, body_hash: str, now: datetime
-    ) -> bool:
+    def claim_callback(self, channel: str, timestamp: str, nonce: str, body_hash: str, now: datetime) -> bool:
         """Record a signed callback's (timestamp, nonce); False if the pair was seen before with
         another body (a replay with a forged body). The same body again is a retry and passes.
 

@@ -36,12 +36,12 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+from wechatpy.events import EVENT_TYPES  # type: ignore[import-untyped]
 from wechatpy.exceptions import (  # type: ignore[import-untyped]
     InvalidAppIdException,
     InvalidSignatureException,
     WeChatClientException,
 )
-from wechatpy.events import EVENT_TYPES  # type: ignore[import-untyped]
 from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage  # type: ignore[import-untyped]
 from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 from wechatpy.utils import check_signature  # type: ignore[import-untyped]
