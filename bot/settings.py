@@ -32,6 +32,7 @@ class Settings:
     wechat_app_secret: str = field(default="", repr=False, metadata=SECRET)
     wechat_token: str = field(default="", repr=False, metadata=SECRET)
     wechat_aes_key: str = field(default="", repr=False, metadata=SECRET)
+    wechat_allow_plaintext: bool = False  # with an AES key, also take plaintext callbacks (migration)
     wechat_api_url: str = "https://api.weixin.qq.com/cgi-bin/"
     wechat_templates: str = ""  # JSON: outbox kind -> template id and field mapping (docs/channels.md)
     wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)

@@ -298,3 +298,16 @@ class ChannelToken(Base):
     expires_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+
+
+class CallbackNonce(Base):
+    """Each signed (timestamp, nonce) of a webhook callback, for the replay window (WeChat's): the
+    same pair again is a retry only if it carries the same body (``body_hash``); rows older than
+    the window are purged."""
+
+    __tablename__ = "callback_nonces"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    timestamp: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the body as received
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, bindparam, func, select, update
+from sqlalchemy import CursorResult, Executable, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,6 +21,7 @@ from data.models import (
     Bill,
     BindingCode,
     Building,
+    CallbackNonce,
     ChannelAccount,
     Compound,
     Conversation,
@@ -187,6 +188,30 @@ class Store:
         row = {"channel": channel, "message_id": message_id, "external_id": external_id, "received_at": now}
         claimed = self._core(_claim_statement(self._dialect()), row).first()
         return claimed is not None
+
+    def claim_callback(self, channel: str, timestamp: str, nonce: str, body_hash: str, now: datetime) -> bool:
+        """Record a signed callback's (timestamp, nonce); False if the pair was seen before with
+        another body (a replay with a forged body). The same body again is a retry and passes.
+
+        INSERT ... ON CONFLICT DO NOTHING, then the stored hash is read: on PostgreSQL a concurrent
+        copy waits for the first transaction and then sees its row, on SQLite writers queue."""
+        row = {"channel": channel, "timestamp": timestamp, "nonce": nonce, "body_hash": body_hash}
+        claimed = self._core(_nonce_statement(self._dialect()), {**row, "seen_at": now}).first()
+        if claimed is not None:
+            return True
+        stored = self.session.scalar(
+            select(CallbackNonce.body_hash).where(
+                CallbackNonce.channel == channel,
+                CallbackNonce.timestamp == timestamp,
+                CallbackNonce.nonce == nonce,
+            )
+        )
+        return stored == body_hash
+
+    def purge_callbacks(self, before: datetime) -> int:
+        """Forget callbacks seen before ``before`` (out of the replay window): how many."""
+        result = self._core(delete(CallbackNonce).where(CallbackNonce.seen_at < before))
+        return int(result.rowcount or 0)
 
     def recorded_replies(self, channel: str, message_id: str) -> list[Any]:
         """The replies recorded for a message id (empty while its first delivery is still running)."""
@@ -513,6 +538,11 @@ def _claim_statement(dialect: str) -> Executable:
         .on_conflict_do_nothing()
         .returning(InboundMessage.id)
     )
+
+
+@cache
+def _nonce_statement(dialect: str) -> Executable:
+    return _insert(dialect, CallbackNonce).on_conflict_do_nothing().returning(CallbackNonce.nonce)
 
 
 @cache

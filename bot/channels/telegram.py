@@ -7,7 +7,9 @@ A webhook's last reply goes back in the webhook's answer, which Telegram execute
 server's work for a Telegram message. The price: Telegram does not say whether that call succeeded,
 so a refused one is not retried through the outbox (docs/channels.md).
 Updates from the staff group are handed to ``StaffGroup``; anything else (channels, other groups) is
-ignored with a log line.
+ignored with a log line. ptb's ``Update.de_json`` does not check types (a text that is an object, a
+chat id of letters go through and fail later, in the engine or the database), so the update's JSON is
+checked first against the fields we read (``check_update``): a wrong type is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ class TelegramChannel:
     async def _consume(self, queue: asyncio.Queue[object]) -> None:
         while True:
             update = await queue.get()
-            if isinstance(update, Update):
+            if isinstance(update, Update) and _checked(update):
                 # one task per update; the chat lock is taken in order, so replies stay in order
                 task = asyncio.create_task(self.process(update))
                 self._tasks.add(task)
@@ -193,22 +195,12 @@ class TelegramChannel:
         if body is None:
             self.intake.metrics.rejected.labels(CHANNEL, "too_large").inc()
             return JSONResponse({"error": "body too large"}, status_code=413)
-        update = self._parse(body)
+        update = parse_update(body, self.bot)
         if update is None:
             self.intake.metrics.rejected.labels(CHANNEL, "malformed").inc()
             return JSONResponse({"error": "not a Telegram update"}, status_code=400)
         answer = await self.process(update, hand_back=True)
         return JSONResponse(answer or {"ok": True})
-
-    def _parse(self, body: bytes) -> Update | None:
-        try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                raise ValueError("no update_id")
-            return Update.de_json(data, self.bot)
-        except Exception as exc:  # ptb raises KeyError/TypeError on missing or odd fields
-            log.warning("telegram webhook: malformed update (%s: %s)", type(exc).__name__, exc)
-            return None
 
     # -- routing -------------------------------------------------------------------------------
     async def process(self, update: Update, hand_back: bool = False) -> dict[str, Any] | None:
@@ -291,6 +283,109 @@ class TelegramChannel:
             store = Store(session)
             for reply in replies:
                 store.enqueue(CHANNEL, chat_id, "reply", reply.text, now, payload=reply.to_json())
+
+
+# -- reading updates ---------------------------------------------------------------------------------
+class BadUpdate(ValueError):
+    """The update's JSON does not have the Bot API's shape; the message names the field, never its
+    value (texts, names and chat ids are residents' data)."""
+
+
+Schema = dict[str, Any]  # field -> type, nested Schema, or [Schema] for a list of objects
+NUMBER = (int, float)
+USER: Schema = {"id": int, "is_bot": bool, "first_name": str, "last_name": str, "username": str}
+CHAT: Schema = {"id": int, "type": str, "title": str, "first_name": str, "last_name": str, "username": str}
+PHOTO: Schema = {"file_id": str, "file_unique_id": str, "width": int, "height": int, "file_size": int}
+LOCATION: Schema = {"latitude": NUMBER, "longitude": NUMBER}
+QUOTED: Schema = {  # a replied-to message (Telegram does not nest a reply inside it)
+    "message_id": int,
+    "date": int,
+    "chat": CHAT,
+    "from": USER,
+    "text": str,
+    "caption": str,
+    "photo": [PHOTO],
+    "media_group_id": str,
+}
+MESSAGE: Schema = {**QUOTED, "location": LOCATION, "reply_to_message": QUOTED}
+CALLBACK: Schema = {"id": str, "from": USER, "data": str, "chat_instance": str, "message": QUOTED}
+UPDATE: Schema = {
+    "update_id": int,
+    "message": MESSAGE,
+    "edited_message": MESSAGE,
+    "channel_post": MESSAGE,
+    "edited_channel_post": MESSAGE,
+    "callback_query": CALLBACK,
+}
+REQUIRED = {  # per schema: fields that must be there
+    id(UPDATE): ("update_id",),
+    id(MESSAGE): ("message_id", "chat"),
+    id(QUOTED): ("message_id", "chat"),
+    id(CHAT): ("id", "type"),
+    id(USER): ("id",),
+    id(PHOTO): ("file_id", "width", "height"),
+    id(LOCATION): ("latitude", "longitude"),
+    id(CALLBACK): ("id", "from"),
+}
+KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string", NUMBER: "a number"}
+
+
+def check_update(data: object) -> None:
+    """Raise ``BadUpdate`` unless ``data`` is an update whose fields we read have the Bot API's
+    types (other fields are left to ptb)."""
+    _check(data, UPDATE, "update")
+
+
+def _check(value: object, schema: Schema, path: str) -> None:
+    if not isinstance(value, dict):
+        raise BadUpdate(f"{path}: expected an object")
+    for name in REQUIRED.get(id(schema), ()):
+        if name not in value:
+            raise BadUpdate(f"{path}.{name}: missing")
+    for name, kind in schema.items():
+        if name not in value:
+            continue
+        field, where = value[name], f"{path}.{name}"
+        if isinstance(kind, dict):
+            _check(field, kind, where)
+        elif isinstance(kind, list):
+            if not isinstance(field, list):
+                raise BadUpdate(f"{where}: expected a list")
+            for index, item in enumerate(field):
+                _check(item, kind[0], f"{where}[{index}]")
+        elif not _is(field, kind):
+            raise BadUpdate(f"{where}: expected {KIND_NAMES[kind]}")
+
+
+def _is(value: object, kind: Any) -> bool:
+    if isinstance(value, bool):  # JSON's true is not a number here, though Python's bool is an int
+        return kind is bool
+    return isinstance(value, kind)
+
+
+def parse_update(body: bytes, bot: Bot) -> Update | None:
+    """The webhook's body as an ``Update``, or None (logged in one line, naming the field)."""
+    try:
+        data = json.loads(body)
+        check_update(data)
+        return Update.de_json(data, bot)
+    except BadUpdate as exc:
+        log.warning("telegram webhook: malformed update (%s)", exc)
+    except ValueError as exc:  # not JSON, not UTF-8
+        log.warning("telegram webhook: malformed update (not JSON: %s)", type(exc).__name__)
+    except Exception as exc:  # ptb raises KeyError/TypeError on other odd fields
+        log.warning("telegram webhook: malformed update (%s in ptb)", type(exc).__name__)
+    return None
+
+
+def _checked(update: Update) -> bool:
+    """A polled update (ptb made it from Telegram's answer) through the same checks."""
+    try:
+        check_update(update.to_dict())
+    except BadUpdate as exc:
+        log.warning("telegram polling: malformed update dropped (%s)", exc)
+        return False
+    return True
 
 
 def webhook_answer(chat_id: int, reply: Reply) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """WeChat Official Account (公众号) for residents, with wechatpy.
 
-Callbacks: the signature is checked (and ``msg_signature`` in AES safe mode) before anything else,
-the body is size-limited and refused if it has a DTD or entities (defusedxml) before wechatpy's parser
-sees it. The engine's replies go back as the passive reply when they are ready within WeChat's
-5-second limit; otherwise WeChat gets "success" at once and the replies follow as customer-service
-messages through the outbox. Retries are de-duplicated by MsgId (events by sender + time + event).
+Callbacks: the signature is checked before anything else, then the timestamp (within five minutes
+of the clock); with an AES key only safe-mode requests with a valid ``msg_signature`` are taken
+(plaintext only with ``WECHAT_ALLOW_PLAINTEXT``). The body is size-limited and refused if it has a DTD
+or entities (defusedxml); every field must be one plain text element, numbers must be numbers, and the
+query's ``openid`` must be the sender. Each (timestamp, nonce) is remembered in the store for the
+window: the same pair with another body is a replay and refused (see ``_remember``). The engine's
+replies go back as the passive reply when they are ready within WeChat's 5-second limit; otherwise
+WeChat gets "success" at once and the replies follow as customer-service messages through the outbox.
+Retries are de-duplicated by MsgId (events by sender + time + event).
 
 Proactive messages (``WeChatSender``): customer-service messages inside the 48-hour window after the
 resident last wrote, template messages outside it.
@@ -13,9 +17,12 @@ resident last wrote, template messages outside it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,14 +35,14 @@ from defusedxml.ElementTree import fromstring as safe_xml  # type: ignore[import
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from wechatpy import parse_message  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+from wechatpy.events import EVENT_TYPES  # type: ignore[import-untyped]
 from wechatpy.exceptions import (  # type: ignore[import-untyped]
     InvalidAppIdException,
     InvalidSignatureException,
     WeChatClientException,
 )
-from wechatpy.messages import BaseMessage  # type: ignore[import-untyped]
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage  # type: ignore[import-untyped]
 from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 from wechatpy.utils import check_signature  # type: ignore[import-untyped]
 
@@ -59,6 +66,19 @@ MAX_REPLY_BYTES = 2048  # passive and customer-service text limit
 REPLY_TIMEOUT = 4.5  # seconds; WeChat gives up (and retries) at 5
 WINDOW = timedelta(hours=48) - timedelta(minutes=10)  # the customer-service window, with a margin
 EMPTY = "success"  # WeChat's "no passive reply, do not retry"
+REPLAY_WINDOW = 300  # seconds: a callback's timestamp must be this close to the clock
+MAX_NONCE = 64  # WeChat's nonces are about ten digits
+NUMBERS: dict[str, type[int] | type[float]] = {  # fields wechatpy converts; anything else is text
+    "CreateTime": int,
+    "MsgId": int,
+    "MsgDataId": int,
+    "Location_X": float,
+    "Location_Y": float,
+    "Scale": float,
+    "Latitude": float,
+    "Longitude": float,
+    "Precision": float,
+}
 
 UNSUPPORTED = (
     "抱歉，目前只能处理文字、图片、语音和位置消息。请用文字描述您的问题，也可以直接发照片。"
@@ -81,7 +101,12 @@ IGNORED_EVENTS = frozenset(
 
 
 class BadCallback(ValueError):
-    """The body is not a callback we accept; the message says why (logged, 400)."""
+    """The body is not a callback we accept; the message says why (logged, 400). It names fields,
+    never their values: those are openids and residents' words."""
+
+
+class WrongSender(ValueError):
+    """The query's ``openid`` is missing or is not the body's ``FromUserName`` (403)."""
 
 
 # -- converting callbacks ---------------------------------------------------------------------------
@@ -186,29 +211,49 @@ class WeChatChannel:
             if settings.wechat_aes_key
             else None
         )
+        self.allow_plaintext = settings.wechat_allow_plaintext
+        if self.crypto is not None and self.allow_plaintext:
+            log.warning(
+                "WECHAT_ALLOW_PLAINTEXT is on: plaintext callbacks are taken although WECHAT_AES_KEY is"
+                " set (their bodies are not signed); turn it off once WeChat is in safe mode"
+            )
         self.reply_timeout = REPLY_TIMEOUT
         self._late: set[asyncio.Task[Any]] = set()
+        self._purged_at: datetime | None = None
 
     async def verify(self, request: Request) -> Response:
         """GET: WeChat's server-configuration check, echo ``echostr`` if the signature holds."""
         if not self._signed(request):
             return self._refuse(request, "signature", 403)
+        if not self._fresh(request):
+            return self._refuse(request, "stale", 403)
         return PlainTextResponse(request.query_params.get("echostr", ""))
 
     async def callback(self, request: Request) -> Response:
         if not self._signed(request):
             return self._refuse(request, "signature", 403)
+        if not self._fresh(request):
+            return self._refuse(request, "stale", 403)
+        query = request.query_params
+        encrypted = query.get("encrypt_type", "").lower() == "aes"
+        if self.crypto is not None and not encrypted and not self.allow_plaintext:
+            # with an AES key the mode is ours to say, not the query's: no downgrade to plaintext
+            return self._refuse(request, "plaintext", 403)
         body = await read_limited(request, MAX_BODY)
         if body is None:
             return self._refuse(request, "too_large", 413)
-        encrypted = request.query_params.get("encrypt_type", "raw").lower() == "aes"
         try:
             message = self._parse(body, request, encrypted)
+            _check_sender(query.get("openid"), message.source)
             arrived = to_inbound(message, self.intake.app.clock.now())
         except InvalidSignatureException:
             return self._refuse(request, "msg_signature", 403)
+        except WrongSender as exc:
+            return self._refuse(request, "openid", 403, str(exc))
         except BadCallback as exc:
             return self._refuse(request, "malformed", 400, str(exc))
+        if not await self.intake.run(self._remember, query["timestamp"], query["nonce"], body):
+            return self._refuse(request, "replay", 403, "timestamp and nonce seen with another body")
         if arrived is None:
             return PlainTextResponse(EMPTY)
         if isinstance(arrived, Reply):
@@ -235,11 +280,43 @@ class WeChatChannel:
             return False
         return True
 
+    def _fresh(self, request: Request) -> bool:
+        """The signed timestamp is within ``REPLAY_WINDOW`` of our clock and the nonce is usable."""
+        query = request.query_params
+        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not 0 < len(nonce) <= MAX_NONCE:
+            return False
+        return abs(self.intake.app.clock.now().timestamp() - int(stamp)) <= REPLAY_WINDOW
+
+    def _remember(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """Record this callback's (timestamp, nonce) with a hash of its body, shared by every server
+        process; False if the pair came before with another body.
+
+        The plaintext ``signature`` covers only token, timestamp and nonce, not the body, so a signed
+        query seen in any log could carry a body of the attacker's choosing: a second body under the
+        same pair is refused. The very same body again is let through, because WeChat retries a
+        callback it got no answer for within 5 s (up to three times) and a retry must still get the
+        recorded answer (the MsgId claim answers it and creates nothing). What this leaves open: an
+        exact copy of a request, within the five minutes, gets the same answer as the original. In
+        safe mode that answer is encrypted; in plain mode it is readable by whoever holds the request,
+        which is why plaintext is refused once an AES key is set (docs/channels.md).
+        Rows are kept for twice the window: a pair cannot pass the timestamp check after that."""
+        now = self.intake.app.clock.now()
+        digest = hashlib.sha256(body).hexdigest()
+        with transaction(self.intake.app.sessions) as session:
+            store = Store(session)
+            if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
+                store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
+                self._purged_at = now
+            return store.claim_callback(CHANNEL, timestamp, nonce, digest, now)
+
     def _parse(self, body: bytes, request: Request, encrypted: bool) -> BaseMessage:
-        _check_xml(body)
+        fields = read_fields(body)
         if encrypted:
             if self.crypto is None:
                 raise BadCallback("AES message but WECHAT_AES_KEY is not set")
+            if not fields.get("Encrypt"):
+                raise BadCallback("Encrypt missing")
             query = request.query_params
             try:
                 body = self.crypto.decrypt_message(
@@ -249,17 +326,8 @@ class WeChatChannel:
                 raise
             except (InvalidAppIdException, KeyError, TypeError, ValueError) as exc:
                 raise BadCallback(f"cannot decrypt: {type(exc).__name__}") from exc
-            _check_xml(body)
-        try:
-            message = parse_message(body)
-            if message is None:
-                raise BadCallback("empty body")
-            message.time  # noqa: B018 - CreateTime must be a number
-            return message
-        except BadCallback:
-            raise
-        except Exception as exc:  # KeyError (no MsgType), ValueError, ExpatError, AttributeError
-            raise BadCallback(f"not a WeChat message: {type(exc).__name__}") from exc
+            fields = read_fields(body)
+        return typed_message(fields)
 
     def _refuse(self, request: Request, reason: str, status: int, detail: str = "") -> Response:
         log.warning(
@@ -323,14 +391,81 @@ class WeChatChannel:
             await asyncio.gather(*self._late, return_exceptions=True)
 
 
-def _check_xml(body: bytes) -> None:
-    """Refuse DTDs, entities and malformed XML before wechatpy's parser (xmltodict) sees the body."""
+def read_fields(body: bytes) -> dict[str, str | None]:
+    """The callback's fields: each child of ``<xml>`` one plain text element (None when empty).
+
+    DTDs, entities and malformed XML are refused first (defusedxml). Then every field must appear
+    once, without attributes or elements inside it: xmltodict (wechatpy's parser) would turn those into
+    lists and dicts, which reached the engine and the database."""
     try:
-        safe_xml(body, forbid_dtd=True)
+        root = safe_xml(body, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise BadCallback(f"forbidden XML construct: {type(exc).__name__}") from exc
     except (ParseError, ValueError, TypeError) as exc:
         raise BadCallback(f"malformed XML: {exc}") from exc
+    if root.tag != "xml" or root.attrib:
+        raise BadCallback("the root element is not a plain <xml>")
+    fields: dict[str, str | None] = {}
+    for child in root:
+        name = _name(child.tag)
+        if name in fields:
+            raise BadCallback(f"{name} repeated")
+        if len(child) or child.attrib:
+            raise BadCallback(f"{name} is not plain text (nested element or attribute)")
+        fields[name] = (child.text or "").strip() or None
+    return fields
+
+
+def typed_message(fields: dict[str, str | None]) -> BaseMessage:
+    """A wechatpy message from checked fields (wechatpy's ``parse_message`` without its parser)."""
+    kind = (fields.get("MsgType") or "").lower()
+    if not kind:
+        raise BadCallback("MsgType missing")
+    if not fields.get("FromUserName"):
+        raise BadCallback("FromUserName missing")
+    if fields.get("CreateTime") is None:
+        raise BadCallback("CreateTime missing")
+    for name, number in NUMBERS.items():
+        value = fields.get(name)
+        if value is not None and not _is_number(value, number):
+            raise BadCallback(f"{name} is not a number")
+    if kind != "event":
+        return MESSAGE_TYPES.get(kind, UnknownMessage)(fields)
+    data = dict(fields)
+    event = (data.get("Event") or "").lower()
+    key = data.get("EventKey") or ""
+    if event == "subscribe" and key.startswith(("scanbarcode|", "scanimage|")):
+        event = data["Event"] = "subscribe_scan_product"
+    elif event == "subscribe" and key.startswith("qrscene_"):
+        event = data["Event"] = "subscribe_scan"
+        data["EventKey"] = key[len("qrscene_") :]
+    return EVENT_TYPES.get(event, UnknownMessage)(data)
+
+
+def _is_number(value: str, kind: type[int] | type[float]) -> bool:
+    if kind is int:
+        return value.isascii() and value.isdigit() and len(value) <= 20
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _name(tag: object) -> str:
+    """A field's name for a log line (an attacker chooses it: cut short)."""
+    name = str(tag)
+    return name if len(name) <= 40 else name[:40] + "…"
+
+
+def _check_sender(openid: str | None, sender: str) -> None:
+    """WeChat puts the sender's openid in the query of every message and event callback: a body
+    naming another sender is a forgery. The query is not signed beyond timestamp and nonce either, so
+    this is a second line behind the (timestamp, nonce) record, not a signature: a body swapped under
+    a logged URL must also name the same resident, and a URL without openid is not WeChat's."""
+    if not openid:
+        raise WrongSender("openid missing from the query")
+    if not hmac.compare_digest(openid.encode(), sender.encode()):
+        raise WrongSender("openid is not the sender (FromUserName)")
 
 
 # -- proactive messages -----------------------------------------------------------------------------

@@ -93,8 +93,17 @@ class Propbot:
         return [c.params["text"] for c in self.telegram.sent_to(chat_id)[before:]]
 
     # -- WeChat ----------------------------------------------------------------------------------
-    def wx_post(self, callbacks: Callbacks, xml: str, forged: bool = False) -> httpx.Response:
-        path, body = callbacks.build(xml, forged)
+    def wx_build(self, callbacks: Callbacks, xml: str, **options: Any) -> tuple[str, bytes]:
+        """A callback signed at the server's time (its clock), as WeChat would post it now."""
+        return callbacks.build(xml, timestamp=self.wx_now(), **options)
+
+    def wx_now(self) -> int:
+        return int(self.app.clock.now().timestamp())
+
+    def wx_post(self, callbacks: Callbacks, xml: str, forged: bool = False, **options: Any) -> httpx.Response:
+        return self.wx_send(*self.wx_build(callbacks, xml, forged=forged, **options))
+
+    def wx_send(self, path: str, body: bytes) -> httpx.Response:
         return self.http.post(path, content=body, headers={"Content-Type": "text/xml"})
 
     # -- the store -------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ OPENID = "oABCD1234resident_li_ming_0001"
 
 
 @pytest.fixture(params=["plain", "aes"])
-def wx(request: pytest.FixtureRequest) -> Callbacks:
-    """Both modes, for what depends on the protocol (signatures, bodies, retries)."""
+def wx(request: pytest.FixtureRequest, propbot: Propbot) -> Callbacks:
+    """Both modes, for what depends on the protocol (signatures, bodies, retries). In plain mode
+    (明文模式) the server has no AES key, as the Official Account has no EncodingAESKey."""
+    if request.param == "plain":
+        propbot.web.state.channels.wechat.crypto = None
     return Callbacks(aes=request.param == "aes")
 
 
@@ -74,11 +77,14 @@ class Resident:
         return None if reply is None else str(reply["Content"])
 
 
-def test_server_verification_echoes_only_when_signed(propbot: Propbot) -> None:
-    query = {"timestamp": "1795413600", "nonce": "abc", "echostr": "echo-5678"}
+def test_server_verification_echoes_only_when_signed_and_fresh(propbot: Propbot) -> None:
+    query = {"timestamp": str(propbot.wx_now()), "nonce": "abc", "echostr": "echo-5678"}
     good = signature(wechat_api.TOKEN, query["timestamp"], query["nonce"])
     assert propbot.http.get("/wechat", params={**query, "signature": good}).text == "echo-5678"
     assert propbot.http.get("/wechat", params={**query, "signature": "f" * 40}).status_code == 403
+    stale = str(propbot.wx_now() - 301)  # signed correctly, but six minutes old
+    signed = {**query, "timestamp": stale, "signature": signature(wechat_api.TOKEN, stale, "abc")}
+    assert propbot.http.get("/wechat", params=signed).status_code == 403
 
 
 def test_forged_signatures_are_refused_and_write_nothing(propbot: Propbot, wx: Callbacks) -> None:
@@ -86,7 +92,7 @@ def test_forged_signatures_are_refused_and_write_nothing(propbot: Propbot, wx: C
     xml = message_xml(OPENID, "text", 1795413600, 1, Content="厨房水管漏水了")
     assert propbot.wx_post(wx, xml, forged=True).status_code == 403
     if wx.aes:  # a valid outer signature but a msg_signature that does not match the ciphertext
-        path, body = wx.build(xml)
+        path, body = propbot.wx_build(wx, xml)
         tampered = path.replace("msg_signature=", "msg_signature=0")
         assert propbot.http.post(tampered, content=body).status_code == 403
     assert propbot.footprint() == before

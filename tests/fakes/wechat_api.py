@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -211,13 +212,16 @@ class Callbacks:
         self.crypto = WeChatCrypto(token, AES_KEY, APP_ID)
         self._nonce = 0
 
-    def query(self, timestamp: str, nonce: str, body: str = "", forged: bool = False) -> str:
+    def query(
+        self, timestamp: str, nonce: str, body: str = "", forged: bool = False, openid: str = ""
+    ) -> str:
         params = {
             "signature": signature(self.token, timestamp, nonce),
             "timestamp": timestamp,
             "nonce": nonce,
-            "openid": "ignored",
         }
+        if openid:
+            params["openid"] = openid  # WeChat sends the sender's openid with every message
         if forged:
             params["signature"] = "0" * 40
         if self.aes:
@@ -225,12 +229,17 @@ class Callbacks:
             params.update(encrypt_type="aes", msg_signature=signature(self.token, timestamp, nonce, encrypt))
         return urlencode(params)
 
-    def build(self, xml: str, forged: bool = False) -> tuple[str, bytes]:
-        """The ``/wechat?...`` path with its query and the body, as WeChat would post ``xml``."""
+    def build(
+        self, xml: str, forged: bool = False, timestamp: int | None = None, openid: str | None = None
+    ) -> tuple[str, bytes]:
+        """The ``/wechat?...`` path with its query and the body, as WeChat would post ``xml`` at
+        ``timestamp`` (the server's clock; default the system's); ``openid`` defaults to the body's
+        ``FromUserName`` ("" leaves it out)."""
         self._nonce += 1
-        timestamp, nonce = str(int(time.time())), f"n{self._nonce}"
-        body = self.crypto.encrypt_message(xml, nonce, timestamp) if self.aes else xml
-        return f"/wechat?{self.query(timestamp, nonce, body, forged)}", body.encode()
+        stamp, nonce = str(int(time.time()) if timestamp is None else timestamp), f"n{self._nonce}"
+        body = self.crypto.encrypt_message(xml, nonce, stamp) if self.aes else xml
+        sender = sender_of(xml) if openid is None else openid
+        return f"/wechat?{self.query(stamp, nonce, body, forged, sender)}", body.encode()
 
     def open_reply(self, response_text: str) -> dict[str, Any] | None:
         """The passive reply's fields (decrypted in safe mode); None for "success"/empty."""
@@ -242,3 +251,9 @@ class Callbacks:
                 response_text, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]
             )
         return dict(xmltodict.parse(response_text)["xml"])
+
+
+def sender_of(xml: str) -> str:
+    """The first ``FromUserName`` of a callback body, "" if it has none (hostile bodies too)."""
+    found = re.search(r"<FromUserName>([^<]*)</FromUserName>", xml)
+    return found.group(1) if found else ""
