@@ -67,14 +67,7 @@ class Report:
     @cached_property
     def scores(self) -> dict[str, IntentScore]:
         """Per-intent scores, for the intents present in the expected labels."""
-        present = [label for label in self.labels if label in set(self.expected)]
-        p, r, f, s = precision_recall_fscore_support(
-            self.expected, self.predicted, labels=present, zero_division=0
-        )
-        return {
-            label: IntentScore(float(p[i]), float(r[i]), float(f[i]), int(s[i]))
-            for i, label in enumerate(present)
-        }
+        return self._scores_of(self.labels)
 
     @property
     def macro_f1(self) -> float:
@@ -84,7 +77,10 @@ class Report:
     def main_scores(self) -> dict[str, IntentScore]:
         """Scores of the six main intents present in the expected labels; any other answer (an
         enquiry, out_of_scope) counts against recall, never as a hit."""
-        present = [label for label in MAIN_INTENTS if label in set(self.expected)]
+        return self._scores_of(MAIN_INTENTS)
+
+    def _scores_of(self, labels: Sequence[str]) -> dict[str, IntentScore]:
+        present = [label for label in labels if label in set(self.expected)]
         if not present:
             return {}
         p, r, f, s = precision_recall_fscore_support(
