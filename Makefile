@@ -16,7 +16,7 @@ chat: deps  ## chat with the bot as a demo resident (console, embedded NLU, SQLi
 serve: deps  ## run the server (webhooks, dispatcher, scheduler)
 	@"$(UV)" run propbot serve
 
-test: deps  ## the whole test suite, on SQLite and PostgreSQL, with a real Rasa server
+test: lint  ## lint and types, then the whole test suite on SQLite and PostgreSQL with a real Rasa server
 	@bash tests/services.sh
 	@bash nlu/rasa/rasa.sh setup
 	@bash nlu/rasa/rasa.sh train >/dev/null
@@ -25,5 +25,7 @@ test: deps  ## the whole test suite, on SQLite and PostgreSQL, with a real Rasa 
 bench: deps  ## every benchmark, figures printed
 	@for script in bench/*_bench.py; do echo "== $$script"; "$(UV)" run python "$$script" || exit 1; done
 
-lint: deps
-	@"$(UV)" run ruff check . && "$(UV)" run ruff format --check . && "$(UV)" run mypy bot flows data nlu
+lint: deps  ## ruff (lint and format) and mypy --strict (the packages are named in pyproject.toml)
+	@"$(UV)" run ruff check .
+	@"$(UV)" run ruff format --check .
+	@"$(UV)" run mypy

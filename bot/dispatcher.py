@@ -308,7 +308,7 @@ class Dispatcher:
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         delay = min(self.config.backoff_base * 2 ** max(attempts - 1, 0), self.config.backoff_max)
         delay *= 1 + random.uniform(0, 0.1)  # spread retries of a burst that failed together
-        return max(delay, retry_after or 0.0)
+        return float(max(delay, retry_after or 0.0))
 
     def _check_clock(self, now: datetime) -> None:
         """A clock that jumps backwards is recorded and reported once; leases stay safe because a

@@ -324,7 +324,7 @@ def _decode(raw: bytes, encoding: str | None) -> str:
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> list[list[Any]]:
-    import openpyxl  # type: ignore[import-untyped]  # only needed for Excel files
+    import openpyxl  # only needed for Excel files
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)

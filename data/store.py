@@ -522,7 +522,9 @@ _RECORD_REPLIES = (
 
 def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 @cache

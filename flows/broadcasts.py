@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, select, update
 
 from data.clock import local
 from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
@@ -369,7 +369,7 @@ def sweep(store: Store, now: datetime) -> list[Action]:
     return actions
 
 
-def _residents(store: Store, compound: Compound):  # type: ignore[no-untyped-def]
+def _residents(store: Store, compound: Compound) -> Select[ChannelAccount, Resident]:
     return (
         select(ChannelAccount, Resident)
         .join(Resident, ChannelAccount.resident_id == Resident.id)
@@ -427,6 +427,10 @@ def _welcomes(store: Store, compound: Compound, now: datetime) -> list[Action]:
     return actions
 
 
+def _born_on(birthday: date | None, day: date) -> bool:
+    return birthday is not None and (birthday.month, birthday.day) == (day.month, day.day)
+
+
 def _birthdays(store: Store, compound: Compound, now: datetime) -> list[Action]:
     today = local(now).date()
     rows = (
@@ -438,7 +442,7 @@ def _birthdays(store: Store, compound: Compound, now: datetime) -> list[Action]:
         .unique()
         .all()
     )
-    born_today = [(a, r) for a, r in rows if (r.birthday.month, r.birthday.day) == (today.month, today.day)]
+    born_today = [(a, r) for a, r in rows if _born_on(r.birthday, today)]
     keys = [f"birthday:{account.id}:{today.year}" for account, _ in born_today]
     done = taken(store.session, keys)
     actions = []

@@ -103,7 +103,7 @@ def question(turn: Turn) -> dict[str, Any]:
 def chosen(turn: Turn) -> str | None:
     """The request the answer picks; "none" for 都不是 or no danger; None when it picks nothing
     (a new message, to be understood on its own)."""
-    offered = [c for c in question(turn).get("options", ()) if c in CHOICES]
+    offered = [str(c) for c in question(turn).get("options", ()) if c in CHOICES]
     text = turn.text.strip("。.！!~ ")
     if not offered or not text:
         return None

@@ -31,8 +31,8 @@ from nlu.training_data import Example, load_examples
 from nlu.types import Entity, Parse
 
 if TYPE_CHECKING:
-    from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
-    from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def char_ngrams(text: str, low: int, high: int) -> list[str]:
 
 def fit_estimators(examples: Sequence[Example]) -> tuple[TfidfVectorizer, CalibratedClassifierCV]:
     """The scikit-learn models, fitted on (text, intent) pairs."""
-    from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
-    from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
-    from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
 
     texts = [features_text(normalize(text)) for text, _ in examples]
     intents = [intent for _, intent in examples]

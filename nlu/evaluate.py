@@ -15,8 +15,8 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support  # type: ignore[import-untyped]
-from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
 
 from nlu.training_data import Example
 from nlu.types import INTENTS, MAIN_INTENTS, NLUBackend
@@ -105,7 +105,8 @@ class Report:
     @cached_property
     def confusion(self) -> np.ndarray:
         """Rows: expected, columns: predicted, in ``labels`` order."""
-        return confusion_matrix(self.expected, self.predicted, labels=self.labels)
+        matrix: np.ndarray = confusion_matrix(self.expected, self.predicted, labels=self.labels)
+        return matrix
 
     @property
     def missed_emergencies(self) -> list[tuple[str, str]]:

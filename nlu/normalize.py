@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import opencc  # type: ignore[import-untyped]
+import opencc
 
 _T2S = opencc.OpenCC("t2s")
 _SPACES = re.compile(r"\s+")
@@ -44,10 +44,10 @@ _TABLES = _t2s_tables()
 def to_simplified(text: str) -> str:
     """Traditional -> Simplified, the same result as ``opencc.OpenCC("t2s").convert``, faster."""
     if _TABLES is None:
-        return _T2S.convert(text)
+        return str(_T2S.convert(text))
     table, first_chars, phrases = _TABLES
     if not first_chars.isdisjoint(text) and phrases.search(text):
-        return _T2S.convert(text)
+        return str(_T2S.convert(text))
     return text.translate(table)
 
 

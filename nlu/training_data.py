@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 Example = tuple[str, str]  # (text, intent)
 TSV_HELP = "one example per line: text<TAB>intent (blank lines and lines starting with # are skipped)"

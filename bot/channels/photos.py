@@ -26,7 +26,7 @@ import httpx
 import requests
 from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, TelegramError
-from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
+from wechatpy.exceptions import WeChatClientException
 
 from bot.outbound import FollowUp, OutboundMessage, TemporaryFailure
 

@@ -30,21 +30,21 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import requests
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import fromstring as safe_xml  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_xml
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
-from wechatpy.events import EVENT_TYPES  # type: ignore[import-untyped]
-from wechatpy.exceptions import (  # type: ignore[import-untyped]
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.events import EVENT_TYPES
+from wechatpy.exceptions import (
     InvalidAppIdException,
     InvalidSignatureException,
     WeChatClientException,
 )
-from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage  # type: ignore[import-untyped]
-from wechatpy.replies import TextReply  # type: ignore[import-untyped]
-from wechatpy.utils import check_signature  # type: ignore[import-untyped]
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
 
 from bot.channels.web import client_of, read_limited
 from bot.channels.wechat_token import SharedTokenClient

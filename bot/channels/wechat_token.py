@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from wechatpy import WeChatClient  # type: ignore[import-untyped]
-from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
-from wechatpy.session import SessionStorage  # type: ignore[import-untyped]
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session import SessionStorage
 
 from data.clock import Clock
 from data.db import transaction
@@ -31,7 +31,7 @@ EARLY = timedelta(minutes=5)  # treat a token as expired this long before WeChat
 LEASE = timedelta(seconds=30)
 
 
-class DbTokenStorage(SessionStorage):  # type: ignore[misc]
+class DbTokenStorage(SessionStorage):
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, owner: str | None = None) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -103,7 +103,7 @@ class DbTokenStorage(SessionStorage):  # type: ignore[misc]
         return found
 
 
-class SharedTokenClient(WeChatClient):  # type: ignore[misc]
+class SharedTokenClient(WeChatClient):
     """wechatpy's client with its API base configurable and the token from ``DbTokenStorage``."""
 
     WAIT = 10.0  # seconds to wait for another process's refresh
@@ -146,7 +146,8 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         if fresh and fresh != stale:  # refreshed by another process while we waited for the lease
             return {"access_token": fresh}
         log.info("fetching a WeChat access token")
-        return self._fetch_access_token(
+        fetched: dict[str, Any] = self._fetch_access_token(
             url=self.API_BASE_URL + "token",
             params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
         )
+        return fetched

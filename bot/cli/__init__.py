@@ -7,6 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import TypeAlias
+
+# What ``register(subparsers)`` receives (argparse's class is generic only to type checkers).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 # Command -> (module defining ``register(subparsers)``, one-line help for the overview).
 # Only the module of the command being run is imported, so ``propbot --help`` starts instantly.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 
 from bot.app import bootstrap
+from bot.cli import Subparsers
 from bot.cli.due import aware
 from data.clock import FixedClock
 from data.db import transaction
@@ -22,7 +24,7 @@ from flows.broadcasts import (
 from flows.tickets import format_time
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "broadcast",
         help="send a notice (outage, pest control, event, greeting) to residents",
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _act(store: Store, args: argparse.Namespace, now) -> int:  # type: ignore[no-untyped-def]
+def _act(store: Store, args: argparse.Namespace, now: datetime) -> int:
     compound = store.compound()
     if args.list:
         for notice in notices(store, compound):

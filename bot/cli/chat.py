@@ -8,13 +8,14 @@ from datetime import datetime
 
 from bot.app import bootstrap
 from bot.channels.console import ConsoleChat
+from bot.cli import Subparsers
 from data.clock import SHANGHAI, FixedClock
 from data.demo import DEMO_ACCOUNTS
 
 PROMPT = "您: "
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "chat",
         help="chat with the bot in the terminal as a demo resident",

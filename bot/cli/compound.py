@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from bot.app import bootstrap
+from bot.cli import Subparsers
 from data.db import transaction
 from data.models import Compound
 from data.store import Store
@@ -36,7 +37,7 @@ class CompoundError(Exception):
     """A request the command cannot carry out; shown as is."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "compound",
         help="show or set the compound's phones, office hours and address",

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from bot.app import App, bootstrap
+from bot.cli import Subparsers
 from data.db import transaction
 from data.importer import KINDS, run_import
 from data.store import Store
@@ -18,13 +19,13 @@ from data.store import Store
 EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     _register_import(subparsers)
     _register_demo(subparsers)
     _register_db(subparsers)
 
 
-def _register_import(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_import(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "import",
         help="import units, residents or bills from a CSV or Excel (.xlsx) file",
@@ -48,7 +49,7 @@ def _register_import(subparsers: argparse._SubParsersAction) -> None:  # type: i
     parser.set_defaults(handler=run_import_command)
 
 
-def _register_demo(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_demo(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="load the demo compound (阳光花园) into an empty store",
@@ -61,7 +62,7 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:  # type: ign
     parser.set_defaults(handler=run_demo)
 
 
-def _register_db(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_db(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "db", help="database schema commands", description="Database schema commands (Alembic)."
     )

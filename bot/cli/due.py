@@ -6,15 +6,17 @@ import argparse
 import json
 import sys
 from datetime import datetime
+from typing import TextIO
 
 from bot.app import bootstrap
+from bot.cli import Subparsers
 from data.clock import SHANGHAI, FixedClock, local
 from data.db import transaction
 from data.store import Store
 from flows import sweeps
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "due",
         help="list (or run) what the scheduler would do at a given time",
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _print(actions: list[sweeps.Action], args: argparse.Namespace, out) -> None:  # type: ignore[no-untyped-def]
+def _print(actions: list[sweeps.Action], args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
         body = {
             "now": args.now.isoformat(),

@@ -12,13 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import nlu
+from bot.cli import Subparsers
 from nlu.types import NLUBackend, Parse
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RASA_HINT = "start it with: bash nlu/rasa/rasa.sh serve"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("nlu", help="train, try and evaluate the language understanding")
     commands = parser.add_subparsers(dest="nlu_command", metavar="NLU_COMMAND", required=True)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from bot.app import App, bootstrap
-from bot.cli import configure_logging
+from bot.cli import Subparsers, configure_logging
 from bot.server import create_app
 from data.models import Compound
 
@@ -27,7 +27,7 @@ WORKER_LOG_LEVEL = "PROPBOT_LOG_LEVEL"
 _held_lock: IO[bytes] | None = None  # kept open: closing the file would release the lock
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the web server: /telegram, /wechat, /healthz, /metrics, the outbox dispatcher",

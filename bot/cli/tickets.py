@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.app import bootstrap
+from bot.cli import Subparsers
 from data.clock import local
 from data.db import transaction
 from data.models import Resident, Staff, Ticket, TicketEvent
@@ -42,7 +43,7 @@ class CliError(Exception):
 
 
 # -- parser ------------------------------------------------------------------------------------------------
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "tickets",
         help="list, show and work tickets (the front desk without a group chat)",
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _add_action(actions, actor, "close", "close the ticket", _close, text=("--note", "closing note"))
 
 
-def _add_list(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_list(actions: Subparsers) -> None:
     parser = actions.add_parser(
         "list",
         help="list tickets, newest first",
@@ -100,7 +101,7 @@ def _add_list(actions: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.set_defaults(handler=run_list)
 
 
-def _add_show(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_show(actions: Subparsers) -> None:
     parser = actions.add_parser(
         "show",
         help="show one ticket with its timeline",
@@ -115,7 +116,7 @@ Action = Callable[[Store, Ticket, datetime, str, argparse.Namespace], str]
 
 
 def _add_action(
-    actions: argparse._SubParsersAction,  # type: ignore[type-arg]
+    actions: Subparsers,
     actor: argparse.ArgumentParser,
     name: str,
     help_text: str,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
+from openpyxl.worksheet.worksheet import Worksheet
 
 HEADER = ("楼栋", "单元", "房号", "姓名", "手机", "身份", "入住日期")
 ROWS = (
@@ -23,6 +24,7 @@ ROWS = (
 def write(path: Path) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook has one worksheet
     sheet.title = "住户"
     sheet.append(HEADER)
     for row in ROWS:

@@ -21,7 +21,7 @@ def _cn2an_convert(text: str) -> int:
     # digit-by-digit numerals, the common case, never need it.
     global _cn2an
     if _cn2an is None:
-        import cn2an  # type: ignore[import-untyped]
+        import cn2an
 
         _cn2an = cn2an
     return int(_cn2an.cn2an(text, "smart"))
