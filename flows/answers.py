@@ -102,8 +102,9 @@ def praise(turn: Turn) -> None:
     turn.say("非常感谢您的肯定！我们会把您的表扬转达给相关同事，继续努力为您做好服务。")
 
 
-def handoff(turn: Turn) -> None:
-    ticket = _record(turn, "handoff")
+def handoff(turn: Turn, unfinished: str = "") -> None:
+    """转人工; ``unfinished``: what a form left open had collected, so nobody asks it all again."""
+    ticket = _record(turn, "handoff", f"{turn.text}\n{unfinished}" if unfinished else turn.text)
     turn.say(
         f"好的，已为您转接人工客服（单号 {ticket.number}），工作人员会尽快在这里回复您。"
         + (f"办公时间：{hours}。" if (hours := (turn.compound.office_hours or "").strip()) else "")
@@ -111,12 +112,14 @@ def handoff(turn: Turn) -> None:
     )
 
 
-def _record(turn: Turn, kind: str) -> Ticket:
+def _record(turn: Turn, kind: str, description: str = "") -> Ticket:
     return open_ticket(
         turn.store,
         turn.compound,
         turn.account,
-        NewTicket(kind=kind, description=turn.text, location=turn.unit.label if turn.unit else ""),
+        NewTicket(
+            kind=kind, description=description or turn.text, location=turn.unit.label if turn.unit else ""
+        ),
         turn.now,
         turn.actor,
     )

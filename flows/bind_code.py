@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from data.models import BindingCode
 from flows import answers
-from flows.binding import CODE
+from flows.binding import code_in
 from flows.engine import FLOWS
 from flows.turn import Turn
 
@@ -21,9 +21,12 @@ def bind_by_code(turn: Turn) -> bool:
         else:
             FLOWS["binding"].start(turn)
         return True
-    if not CODE.match(text):
+    if turn.account.resident_id is None and turn.parse.value("unit") and turn.parse.value("phone"):
+        return FLOWS["binding"].resume(turn)  # "2栋2单元801 13800138005" as a first message
+    said = code_in(turn.text)
+    if said is None:
         return False
-    code = turn.store.session.get(BindingCode, text.upper())
+    code = turn.store.session.get(BindingCode, said.upper())
     if code is None or code.used_at is not None:
         return False  # an ordinary short word ("hello", "ok"): let the engine route it
     return FLOWS["binding"].resume(turn)

@@ -10,6 +10,17 @@ from flows.slots import spot_unit
 from flows.turn import Turn
 
 CODE = re.compile(r"^[a-z0-9]{4,10}$", re.IGNORECASE)
+# A code said in a sentence: "绑定 SUN888", "我的绑定码是sun888", "码：SUN888".
+CODE_SAID = re.compile(r"(?:绑定码?|码|code)\s*(?:是|为|:|：)?\s*([a-z0-9]{4,10})(?![a-z0-9])", re.IGNORECASE)
+
+
+def code_in(text: str) -> str | None:
+    """The binding code a message holds, alone or in a sentence; None when it holds none."""
+    bare = text.replace(" ", "")
+    if CODE.match(bare):
+        return bare
+    found = CODE_SAID.search(text)
+    return found.group(1) if found else None
 
 
 class BindingFlow:
@@ -24,9 +35,9 @@ class BindingFlow:
         if account.failed_binding_attempts >= turn.settings.binding_attempts:
             self._locked(turn)
             return True
-        text = turn.text.replace(" ", "")
-        if CODE.match(text) and not turn.parse.value("phone"):
-            resident = turn.store.redeem_binding_code(text, turn.now)
+        code = code_in(turn.text)
+        if code is not None and not turn.parse.value("phone"):
+            resident = turn.store.redeem_binding_code(code, turn.now)
             if resident is None:
                 return self._failed(turn, "这个绑定码无效或已经使用过了，请核对后重试。")
         else:
@@ -47,6 +58,10 @@ class BindingFlow:
         pending = turn.state.get("pending", "")
         turn.finish()
         turn.state["pending"] = pending  # the engine carries on with what was first asked
+        return True
+
+    def takes(self, turn: Turn, intent: str) -> bool:
+        """Binding is asked before anything else, so everything goes to it first (see ``resume``)."""
         return True
 
     def ask_again(self, turn: Turn, hint: str = "") -> None:

@@ -103,7 +103,7 @@ def _buttons(windows: list[Window], *, same_day: bool = False) -> tuple[Button, 
 def _time_question(turn: Turn, values: Values) -> Question:
     hint = narrowed(turn, "when")
     if hint is not None:
-        return _days_question(turn, values, *_hint_days(hint))
+        return days_question(turn, values, *hint_days(hint))
     horizon = turn.now + timedelta(days=turn.settings.booking_days_ahead)
     free = free_windows(turn, values["service"], turn.now, horizon)[:SLOTS_OFFERED]
     if not free:
@@ -111,7 +111,7 @@ def _time_question(turn: Turn, values: Values) -> Question:
     return "请问您想约什么时间？以下时段还有空，也可以直接告诉我日期和时间：", _buttons(free)
 
 
-def _days_question(turn: Turn, values: Values, first: date, last: date) -> Question:
+def days_question(turn: Turn, values: Values, first: date, last: date) -> Question:
     """The free windows of the day(s) the resident named, or of the nearest days with room."""
     since = max(turn.now, _midnight(first))
     free = free_windows(turn, values["service"], since, _midnight(last + timedelta(days=1)))
@@ -146,7 +146,7 @@ def _nearby_question(turn: Turn, values: Values, first: date, last: date, label:
 
 
 # -- reading the answer -----------------------------------------------------------------------
-def _answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
+def answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
     """A window (a button, or a day with a time), a day to choose a window on, or None."""
     if turn.text.startswith(SLOT_PREFIX):
         try:
@@ -163,7 +163,7 @@ def _answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None
         return raw  # in the past or too far ahead: the check says so
     hint = narrowed(turn, "when")
     if hint is not None and not s.names_a_date(entity.text):
-        return _pick_on_days(turn, values, span, *_hint_days(hint))  # 周六 ... "下午"
+        return _pick_on_days(turn, values, span, *hint_days(hint))  # 周六 ... "下午"
     if s.whole_days(span):  # 周六, 明天, 周末: offer that day's windows
         return _narrow(local(span.start).date(), local(span.end).date())
     return _pick_on_days(turn, values, span, local(span.start).date(), local(span.start).date())
@@ -178,14 +178,14 @@ def _spot_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
         return None
     if "service" not in values and not s.whole_days(span):
         return None  # whether a window has room depends on the service
-    return _answer_time(turn, values)
+    return answer_time(turn, values)
 
 
 def _narrow(first: date, last: date, note: str = "") -> Narrowed:
     return Narrowed({"first": first.isoformat(), "last": last.isoformat()}, note)
 
 
-def _hint_days(hint: dict[str, Any]) -> tuple[date, date]:
+def hint_days(hint: dict[str, Any]) -> tuple[date, date]:
     return date.fromisoformat(hint["first"]), date.fromisoformat(hint["last"])
 
 
@@ -238,7 +238,7 @@ def _window_at(turn: Turn, at: datetime) -> dict[str, Any] | None:
     return None
 
 
-def _check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
+def check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
     error = s.check_future(turn, values, raw)
     if error is not None:
         return error
@@ -274,10 +274,11 @@ class BookingForm(Form):
             "when",
             "预约时间",
             _time_question,
-            _answer_time,
+            answer_time,
             spot=_spot_time,
-            check=_check_time,
+            check=check_time,
             show=s.show_span,
+            aliases=("时间",),
         ),
         Slot(
             "return",
@@ -297,6 +298,9 @@ class BookingForm(Form):
             ),
             s.answer_text,
             skippable=True,
+            free_text=True,
+            takes_intents=frozenset({"booking", "repair", "complaint"}),
+            aliases=("要求",),
         ),
     )
 

@@ -39,10 +39,6 @@ TOPIC_NAMES = {
 _OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
 # How often, just before a time of day: 每天晚上, 经常半夜.
 _RECURRING = re.compile(r"(?:每天|每晚|天天|每个?周末|每周[一二三四五六日天]|经常|总是|老是)$")
-# A spot by a building that no keyword names: 5栋楼下, 3号楼门口.
-_NEAR_BUILDING = re.compile(
-    r"\d{1,2}\s*(?:号楼|栋|幢|座)(?:\d{1,2}\s*单元)?\s*(?:楼下|楼前|楼后|门口|门前|旁边|附近|后面|前面|对面)"
-)
 # What the resident wants, said with the complaint: 希望 anywhere, 请/麻烦/要求 opening a clause.
 _WISH = re.compile(
     r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})"
@@ -80,8 +76,7 @@ def _glean_when(turn: Turn, values: Values) -> str | None:
 
 
 def _glean_place(turn: Turn, values: Values) -> str | None:
-    found = _NEAR_BUILDING.search(turn.text)
-    return found.group() if found else None
+    return s.find_place(turn.text)
 
 
 def _glean_wish(turn: Turn, values: Values) -> str | None:
@@ -98,6 +93,8 @@ class ComplaintForm(Form):
             "投诉内容",
             lambda turn, values: ("请您具体说一说遇到了什么情况，我们一定认真处理。", ()),
             s.answer_text,
+            free_text=True,
+            aliases=("内容", "情况"),
         ),
         Slot(
             "place",
@@ -106,10 +103,12 @@ class ComplaintForm(Form):
                 "请问是在哪里发生的？比如“5栋楼下”“地下车库”。不清楚可以回复“不清楚”。",
                 ("不清楚",),
             ),
-            s.answer_text,
+            s.answer_place,
             spot=_spot_place,
             glean=_glean_place,
             skippable=True,
+            free_text=True,
+            aliases=("位置", "地方"),
         ),
         Slot(
             "when",
@@ -118,6 +117,7 @@ class ComplaintForm(Form):
             _answer_when,
             glean=_glean_when,
             skippable=True,
+            free_text=True,
         ),
         Slot(
             "wish",
@@ -129,6 +129,8 @@ class ComplaintForm(Form):
             s.answer_text,
             glean=_glean_wish,
             skippable=True,
+            free_text=True,
+            aliases=("诉求", "要求"),
         ),
     )
 

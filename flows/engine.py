@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,17 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from data.db import once_more_if_disconnected, transaction
 from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
-from flows import answers, clarify
+from flows import answers, change, clarify, drafts, reminders, split
 from flows.binding import BindingFlow
 from flows.booking import SLOT_PREFIX, BookingForm
 from flows.complaint import ComplaintForm
 from flows.emergency import handle_emergency
 from flows.fee_query import answer_fee_query
-from flows.form import SKIP_WORDS
+from flows.form import SKIP_WORDS, Form
 from flows.outbox import reply_key
 from flows.repair import RepairForm
 from flows.status import TICKET_NUMBER, answer_status
-from flows.turn import Inbound, Reply, Turn
+from flows.turn import ASKED_AT, Button, Inbound, Reply, Turn
 from nlu.types import NLUBackend, Parse
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,14 @@ HOLDING_PHOTOS = "photos"
 RULE_CONFIDENCE = 0.95
 OFFERED = "offered"  # state key: the labels and values of the buttons the dialog's last replies offered
 NEEDS_BINDING = frozenset({"repair", "complaint", "booking", "fee_query", "status_query"})
+SWITCH = "switch"  # state key: a new ticket-type request waiting while the resident picks what goes first
+# What a confident message of another intent is, in the middle of a form: a question answered at once
+# (the form then asks again), a request for another ticket (which goes first?), or a call for a person.
+NEW_REQUEST_KINDS = {
+    **dict.fromkeys(split.QUESTIONS, "question"),
+    **dict.fromkeys(split.TICKETS, "ticket"),
+    "human_handoff": "handoff",
+}
 
 
 class Flow(Protocol):
@@ -50,16 +59,19 @@ class Flow(Protocol):
 
     def resume(self, turn: Turn) -> bool: ...
 
+    def takes(self, turn: Turn, intent: str) -> bool: ...
+
     def ask_again(self, turn: Turn, hint: str = ...) -> None: ...
 
 
 FLOWS: dict[str, Flow] = {
-    flow.name: flow for flow in (RepairForm(), ComplaintForm(), BookingForm(), BindingFlow())
+    flow.name: flow
+    for flow in (RepairForm(), ComplaintForm(), BookingForm(), BindingFlow(), change.ChangeFlow())
 }
 TITLES = {"repair": "报修", "complaint": "投诉", "booking": "预约", "binding": "绑定"}
 
 ANSWERS: dict[str, Callable[[Turn], None]] = {
-    "fee_query": answer_fee_query,
+    "fee_query": lambda turn: _fees(turn),
     "status_query": answer_status,
     "emergency": handle_emergency,
     "human_handoff": answers.handoff,
@@ -136,6 +148,7 @@ class Engine:
         )
         # A deep copy: editing the loaded JSON in place would hide the change from SQLAlchemy.
         state = copy.deepcopy(conversation.state or {})
+        draft = state.pop(drafts.DRAFT, None)
         return Turn(
             store,
             inbound,
@@ -145,6 +158,7 @@ class Engine:
             store.settings(compound),
             state,
             next_flow=conversation.flow,
+            draft=draft if isinstance(draft, dict) else None,
         )
 
     @staticmethod
@@ -154,14 +168,54 @@ class Engine:
     @staticmethod
     def _save(store: Store, conversation: Conversation, turn: Turn) -> None:
         state = {**turn.state, OFFERED: _offered(turn.replies)} if turn.next_flow else {}
+        if turn.draft is not None:
+            state[drafts.DRAFT] = turn.draft
         store.save_dialog(
             turn.account, conversation, turn.next_flow, state, turn.now, turn.inbound.received_at
         )
 
     # -- routing ---------------------------------------------------------------------------------
     def _route(self, turn: Turn) -> None:
+        drafts.expire(turn)
+        if turn.next_flow == drafts.OFFER and self._answer_offer(turn):
+            return
+        self._route_message(turn)
+        drafts.offer(turn)
+
+    def _answer_offer(self, turn: Turn) -> bool:
+        """The answer to "您刚才的报修还没提交，要继续吗？"; False when it is a message of its own."""
+        choice, turn.next_flow = drafts.answer(turn), None
+        turn.state.clear()
+        draft = turn.draft
+        if choice is None or draft is None:
+            return False
+        turn.draft = None
+        if choice == "drop":
+            turn.say(f"好的，刚才的{draft.get('title', '事项')}就不办了。还有其他需要随时告诉我。")
+            return True
+        self._resume_draft(turn, draft)
+        return True
+
+    def _resume_draft(self, turn: Turn, draft: dict[str, Any]) -> None:
+        flow = FLOWS.get(str(draft.get("flow", "")))
+        if flow is not None:
+            turn.state.update(draft.get("state") or {})
+            turn.stay(flow.name)
+            flow.ask_again(turn, hint=f"好的，我们接着办{TITLES.get(flow.name, '')}：")
+            return
+        first = self._as_if_said(turn, str(draft.get("text", "")), draft.get("photos") or ())
+        self._start(first)
+        turn.state, turn.next_flow, turn.draft = first.state, first.next_flow, first.draft
+
+    def _route_message(self, turn: Turn) -> None:
         previous, turn.next_flow = turn.next_flow, None
+        if previous == drafts.OFFER:
+            previous = None
         active = FLOWS.get(previous or "")
+        if active is not None and self._left_idle(turn, active):
+            drafts.keep_form(turn, active.name, TITLES.get(active.name, ""))
+            turn.state.clear()
+            active = None
         if not turn.text and not turn.inbound.photos:
             turn.next_flow = previous  # nothing said: keep whatever was going on
             turn.say("您好，请问有什么可以帮您？", *answers.MENU)
@@ -266,21 +320,109 @@ class Engine:
         flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：" if title else "")
 
     def _continue(self, turn: Turn, flow: Flow) -> None:
+        if flow.name == change.NAME and flow.resume(turn):  # its own 取消 / 不取消 buttons come first
+            return
         if self._is_cancel(turn, flow):
             turn.finish()
-            turn.say(f"好的，已为您取消{TITLES.get(flow.name, '')}。还有其他需要随时告诉我。")
+            title = TITLES.get(flow.name)
+            turn.say(
+                f"好的，已为您取消{title}。还有其他需要随时告诉我。" if title else "好的，那就先不改了。"
+            )
+            return
+        if SWITCH in turn.state and self._answer_switch(turn, flow):
+            return
+        kind = self._new_request(turn, flow)
+        if kind is not None:
+            self._take_new_request(turn, flow, kind)
             return
         if flow.resume(turn):
             if flow.name == "binding" and turn.next_flow is None and turn.account.resident_id is not None:
                 self._continue_pending(turn)
             return
         if self._is_new_request(turn, flow):
+            self._take_new_request(turn, flow, NEW_REQUEST_KINDS.get(turn.parse.intent, "other"))
+            return
+        flow.ask_again(turn)
+
+    @staticmethod
+    def _left_idle(turn: Turn, flow: Flow) -> bool:
+        """A form not answered for ``FORM_IDLE`` whose question the message does not answer."""
+        asked = turn.state.get(ASKED_AT)
+        if not asked or turn.now - datetime.fromisoformat(str(asked)) < drafts.FORM_IDLE:
+            return False
+        return flow.name in TITLES and flow.name != "binding" and not flow.takes(turn, turn.parse.intent)
+
+    @staticmethod
+    def _new_request(turn: Turn, flow: Flow) -> str | None:
+        """What the message is when it is not an answer but another request (see NEW_REQUEST_KINDS)."""
+        intent = turn.parse.intent
+        if flow.name == "binding" or intent == flow.name or turn.parse.confidence < SWITCH_CONFIDENCE:
+            return None
+        kind = NEW_REQUEST_KINDS.get(intent)
+        if kind is None or flow.takes(turn, intent):
+            return None
+        return kind
+
+    def _take_new_request(self, turn: Turn, flow: Flow, kind: str) -> None:
+        if kind == "question":
+            self._answer_aside(turn, flow)
+        elif kind == "handoff":
+            unfinished = _unfinished(turn, flow)
+            turn.finish()
+            answers.handoff(turn, unfinished)
+        elif kind == "ticket":
+            self._ask_which_first(turn, flow)
+        else:
             note = f"（您刚才的{TITLES.get(flow.name, '')}还没有提交，先为您处理这个问题。）"
             turn.finish()
             self._start(turn)
             turn.replies.insert(0, Reply(note))
+
+    @staticmethod
+    def _answer_aside(turn: Turn, flow: Flow) -> None:
+        """A question in the middle of a form: answered now, then the form asks its question again."""
+        title = TITLES.get(flow.name, "")
+        own = turn.parse.intent == "status_query" and title and title in turn.text
+        if own and TICKET_NUMBER.search(turn.text) is None:  # "那刚才投诉的事呢": this very form
+            flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：")
             return
-        flow.ask_again(turn)
+        saved = copy.deepcopy(turn.state)
+        ANSWERS[turn.parse.intent](turn)
+        turn.state.clear()
+        turn.state.update(saved)
+        turn.stay(flow.name)
+        flow.ask_again(turn, hint=f"回到刚才的{title}：" if title else "")
+
+    @staticmethod
+    def _ask_which_first(turn: Turn, flow: Flow) -> None:
+        """Another ticket-type request during a form: which goes first? The other one is kept."""
+        old, new = TITLES.get(flow.name, ""), TITLES.get(turn.parse.intent, "")
+        turn.state[SWITCH] = {"text": turn.text, "photos": list(turn.inbound.photos), "title": new}
+        turn.say(
+            f"您刚才的{old}还没有提交。要先把{old}办完，还是先办{new}？另一件我帮您记着，办完接着办。",
+            Button(f"先办完{old}"),
+            Button(f"先办{new}"),
+        )
+        turn.stay(flow.name)
+
+    def _answer_switch(self, turn: Turn, flow: Flow) -> bool:
+        """The answer to "which goes first?"; False when it picks nothing (a message of its own)."""
+        asked = turn.state.pop(SWITCH)
+        old, new = TITLES.get(flow.name, ""), str(asked.get("title", ""))
+        text = turn.text.strip("。.！!~ ")
+        if text == f"先办{new}" or (new in text and old not in text):
+            drafts.keep_form(turn, flow.name, old)
+            turn.finish()
+            first = self._as_if_said(turn, str(asked.get("text", "")), asked.get("photos") or ())
+            self._start(first)
+            turn.state, turn.next_flow = first.state, first.next_flow
+            turn.replies.insert(0, Reply(f"好的，先办{new}，您的{old}帮您存着，稍后接着办。"))
+            return True
+        if text == f"先办完{old}" or old in text or text in drafts.GO_ON_WORDS:
+            drafts.keep_request(turn, str(asked.get("text", "")), list(asked.get("photos") or ()), new)
+            flow.ask_again(turn, hint=f"好的，先把{old}办完，{new}稍后接着办。")
+            return True
+        return False
 
     def _continue_pending(self, turn: Turn) -> None:
         """After binding, carry on with what the resident first asked for."""
@@ -328,17 +470,53 @@ class Engine:
         if turn.text.lower() in answers.HELP_WORDS:
             answers.help_text(turn)
             return
+        if not clarified and (several := split.split(turn.text, lambda text: self.nlu.parse(text, turn.now))):
+            self._start_several(turn, several)
+            return
         if not clarified and (choices := clarify.options(turn.parse)):
             clarify.ask(turn, choices)
             return
         if intent in NEEDS_BINDING and turn.account.resident_id is None:
             FLOWS["binding"].start(turn)
             return
+        if change.wanted(turn) is not None:  # "改到周日", "那个报修取消吧": what exists, not a new one
+            FLOWS[change.NAME].start(turn)
+            return
         flow = FLOWS.get(intent)
         if flow is not None:
             flow.start(turn)
             return
         ANSWERS.get(intent, answers.out_of_scope)(turn)
+
+    def _start_several(self, turn: Turn, requests: list[split.Request]) -> None:
+        """Questions answered first, then the first ticket-type request started; a further one kept."""
+        questions = [r for r in requests if r.intent in split.QUESTIONS]
+        tickets = [r for r in requests if r.intent in split.TICKETS]
+        turn.say(f"您说了{len(requests)}件事，我一件一件帮您办。")
+        for request in questions:
+            ANSWERS[request.intent](self._as_if_said(turn, request.text, ()))
+        if not tickets:
+            return
+        first = self._as_if_said(turn, tickets[0].text, turn.inbound.photos)
+        if questions:
+            turn.say(f"另外，您说的“{tickets[0].text[:30]}”，我来帮您办{TITLES.get(tickets[0].intent, '')}：")
+        self._start(first, clarified=True)
+        turn.state, turn.next_flow = first.state, first.next_flow
+        for later in tickets[1:2]:
+            drafts.keep_request(turn, later.text, [], TITLES.get(later.intent, ""))
+
+
+def _fees(turn: Turn) -> None:
+    """A payment dispute in any wording ("交了怎么还显示欠费") starts the payment check; else the bills."""
+    if not reminders.answer_paid(turn):
+        answer_fee_query(turn)
+
+
+def _unfinished(turn: Turn, flow: Flow) -> str:
+    """What an unfinished form had collected, for the person who takes over."""
+    if not isinstance(flow, Form):
+        return ""
+    return flow.details(turn, turn.state.get("values", {}))
 
 
 def _offered(replies: list[Reply]) -> list[str]:

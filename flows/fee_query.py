@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from decimal import Decimal
 
@@ -32,7 +33,18 @@ HOW_TO_PAY = (
     "怎么付",
     "哪里交",
 )
+# A payment dispute in any wording: paid (交了, 已经缴过, 付过的) and yet shown or chased as owing.
+PAID_SAID = re.compile(r"(?:交|缴|付)(?:过|了|完|咗)|已经?(?:交|缴|付)|(?:交|缴|付)(?:钱|费)了")
+STILL_OWED = re.compile(
+    r"(?:怎么|为什么|为啥|咋|怎会|点解|还|仲|仍|依然|又|竟然).{0,8}(?:显示|欠|没交|未交|没缴|未缴|催|提醒|通知|要交|让交)"
+)
 WHY = ("单价", "怎么算", "为什么这么贵", "这么贵", "标准", "收费依据", "多少钱一平")
+
+
+def is_payment_dispute(text: str) -> bool:
+    """ "我上礼拜就在公众号交了啊 怎么还显示没交": paid, and still shown as owing."""
+    said = PAID_SAID.search(text)
+    return said is not None and STILL_OWED.search(text, said.start()) is not None
 
 
 def answer_fee_query(turn: Turn) -> None:
@@ -83,7 +95,18 @@ def _bill_summary(turn: Turn, bills: list[Bill]) -> str:
             if last.paid_at
             else f"您家 {where}{_period_words(period)}的{label}都已缴清，谢谢您的支持！"
         )
-    return _arrears_text(turn, where, owed)
+    return _arrears_text(turn, where, owed) + _others_owed(bills, chosen)
+
+
+def _others_owed(bills: list[Bill], chosen: list[Bill]) -> str:
+    """Asked about one item: say what else is owed, so a later full list does not surprise."""
+    others = [b for b in bills if b.outstanding > 0 and b not in chosen]
+    if not others:
+        return ""
+    names = "、".join(dict.fromkeys(FEE_NAMES.get(b.item, b.item) for b in others))
+    total = sum((b.outstanding for b in others), Decimal(0))
+    grand = total + sum((b.outstanding for b in chosen), Decimal(0))
+    return f"\n（以上只是您问的这一项。另有{names}待缴 {total} 元，全部待缴合计 {grand} 元。）"
 
 
 def _arrears_text(turn: Turn, where: str, owed: list[Bill]) -> str:

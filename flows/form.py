@@ -29,8 +29,38 @@ SKIPPED = "—"
 CORRECTION = re.compile(r"(?:改|换|调)(?:成|到|为|在)|(?:改|换)(?:个|一下)?时间|改一下")
 
 
+# The entity that shows a message is about another request, whatever else it holds.
+TOPIC_MARKERS = {"booking": "service", "fee_query": "fee_item", "repair": "category"}
+# "地点是楼上1602", "时间改成周日", "问题：卫生间洗手池漏水": a slot named by its label, then the new value.
+LABEL_CORRECTION = "{label}(?:不对|错了)?[，,\\s]*(?:应该)?(?:是|改成|改为|换成|为|：|:)\\s*(?P<value>.+)"
+
+
+REPLACEMENT = re.compile(
+    r"不是(?P<old>[^，,。！!？?\s]{1,12})[，,\s]*(?:而)?(?:是|在)(?P<new>[^。！!？?]{1,40})"
+)
+
+
 def is_correction(text: str) -> bool:
     return CORRECTION.search(text) is not None
+
+
+def _names_other_topic(turn: Turn, intent: str) -> bool:
+    marker = TOPIC_MARKERS.get(intent)
+    return marker is not None and turn.parse.first(marker) is not None
+
+
+def _label_correction(form: Form, text: str) -> tuple[Slot, str] | None:
+    """The slot a correction names by its label (or a short name of it) and the value said for it."""
+    for slot in form.slots:
+        for label in {slot.label, *slot.aliases}:
+            found = re.match(LABEL_CORRECTION.format(label=re.escape(label)), text)
+            if found and meaningful_value(found.group("value")):
+                return slot, found.group("value").strip("。.！!~ ")
+    return None
+
+
+def meaningful_value(text: str) -> bool:
+    return len(re.findall(r"[\w\u4e00-\u9fff]", text)) >= 1
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,11 @@ class Slot:
     show: Callable[[Any], str] = str
     needed: Callable[[Turn, Values], bool] = _always
     skippable: bool = False
+    # Free text takes any words, so whether a message answers it depends on what the message is
+    # about: only messages the NLU reads as one of these intents (or as small talk) do.
+    free_text: bool = False
+    takes_intents: frozenset[str] = frozenset({"repair", "complaint"})
+    aliases: tuple[str, ...] = ()  # other names residents use for it in a correction (地点 for 位置)
 
 
 class Form:
@@ -143,6 +178,36 @@ class Form:
         turn.say(hint + text, *buttons)
         turn.stay(self.name)
 
+    def takes(self, turn: Turn, intent: str) -> bool:
+        """Whether the message, which reads as ``intent``, answers the pending question: a time for a
+        time, a place for a place, a yes for the summary. "周六想约个保洁" holds a time but names a
+        service (``marker``), so it is a new request, not the visit time."""
+        values: Values = turn.state.get("values", {})
+        asking = turn.state.get("asking")
+        if asking in ("confirm", "which"):
+            return self._answers_summary(turn, values)
+        slot = self._slot(asking)
+        if slot is None:
+            return True
+        if slot.free_text:
+            return intent == self.name or intent in slot.takes_intents
+        return slot.answer(turn, values) is not None and not _names_other_topic(turn, intent)
+
+    def details(self, turn: Turn, values: Values) -> str:
+        """What the form has collected so far, one line (for a person taking over)."""
+        shown = [
+            f"{slot.label}：{slot.show(values[slot.name]) if values[slot.name] != SKIPPED else '无'}"
+            for slot in self.slots
+            if slot.name in values and slot.needed(turn, values)
+        ]
+        return f"未提交的{self.title}（{'；'.join(shown)}）" if shown else ""
+
+    def _answers_summary(self, turn: Turn, values: Values) -> bool:
+        text = turn.text.strip("。.！!~ ").lower()
+        if text in CONFIRM_WORDS | CHANGE_WORDS or is_correction(text) or _label_correction(self, text):
+            return True
+        return any(slot.spot(turn, values) not in (None, values.get(slot.name)) for slot in self.slots)
+
     # -- internals -------------------------------------------------------------------------------
     def _slot(self, name: str | None) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -150,7 +215,9 @@ class Form:
     def _on_answer(self, turn: Turn, values: Values, slot: Slot) -> bool:
         tried: Values = {}
         corrected = self._spot_all(turn, values, skip=slot.name, tried=tried)
-        if slot.skippable and turn.text.strip("。.！!") in SKIP_WORDS:
+        if not corrected and (REPLACEMENT.search(turn.text) or _label_correction(self, turn.text)):
+            return self._correct_in_words(turn, values, add=False)  # the question is asked again
+        if slot.skippable and turn.text.strip("。.！!~ ").lower() in SKIP_WORDS | CONFIRM_WORDS:
             values[slot.name] = SKIPPED
             return True
         if corrected and is_correction(turn.text):
@@ -255,7 +322,7 @@ class Form:
 
     def _on_confirm(self, turn: Turn, values: Values) -> bool:
         text = turn.text.strip("。.！!~ ").lower()
-        if self._spot_all(turn, values):
+        if self._spot_all(turn, values) or self._correct_in_words(turn, values):
             self._advance(turn, values, hint=self._changed_hint(turn, values))
             return True
         if text in CONFIRM_WORDS or (turn.parse.intent == "affirm" and text not in CHANGE_WORDS):
@@ -282,10 +349,38 @@ class Form:
             values.pop(chosen.name, None)
             self._advance(turn, values)
             return True
-        if self._spot_all(turn, values):
+        if self._spot_all(turn, values) or self._correct_in_words(turn, values):
             self._advance(turn, values, hint=self._changed_hint(turn, values))
             return True
         return False
+
+    def _correct_in_words(self, turn: Turn, values: Values, *, add: bool = True) -> bool:
+        """Corrections no entity shows: "地点是楼上1602", "不是厨房 是卫生间的洗手池", or details
+        added at the summary ("就是楼上1602 每天晚上十一点多") for what was skipped. True if any changed."""
+        text = turn.text.strip("。.！!~ ")
+        named = _label_correction(self, text)
+        if named is not None:
+            slot, value = named
+            return self._accept(turn, values, slot, value if slot.free_text else slot.spot(turn, values))
+        swapped = REPLACEMENT.search(text)
+        if swapped is not None:
+            return self._replace_words(values, swapped.group("old"), swapped.group("new"))
+        changed = False
+        for slot in self.slots if add else ():
+            if values.get(slot.name, SKIPPED) == SKIPPED and slot.needed(turn, values):
+                changed = self._accept(turn, values, slot, slot.glean(turn, values)) or changed
+        return changed
+
+    def _replace_words(self, values: Values, old: str, new: str) -> bool:
+        """不是厨房 是卫生间: the words replaced wherever an answer in words holds them."""
+        old, new = old.strip("，, 的"), new.strip("，, ")
+        changed = False
+        for slot in self.slots:
+            value = values.get(slot.name)
+            if slot.free_text and isinstance(value, str) and old and old in value:
+                values[slot.name] = value.replace(old, new, 1)
+                changed = True
+        return changed
 
     def _changed_hint(self, turn: Turn, values: Values) -> str:
         """After a correction: 已为您修改 only if nothing is left to ask (a named day still needs a time)."""

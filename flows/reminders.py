@@ -32,7 +32,7 @@ from data.scheduling import PaymentReminder
 from data.settings import CompoundSettings
 from data.store import Store
 from flows.contact import office, payment
-from flows.fee_query import FEE_NAMES
+from flows.fee_query import FEE_NAMES, is_payment_dispute
 from flows.outbox import enqueue_once, staff_once, taken
 from flows.quiet import next_allowed
 from flows.sweeps import Action
@@ -405,7 +405,7 @@ def _bad_bill_actions(store: Store, compound: Compound, now: datetime) -> list[A
 def answer_paid(turn: Turn) -> bool:
     """ "已缴费": a reconciliation task for finance; reminders pause while they check."""
     text = turn.text.strip(" 。.!！~～")
-    if len(text) > 12 or not PAID.match(text) or not PERFECTIVE.search(text) or turn.unit is None:
+    if turn.unit is None or not (_says_paid(text) or is_payment_dispute(text)):
         return False
     unit = turn.unit
     owed = _outstanding(turn.store, None, units=[unit.id]).get(unit.id, [])
@@ -428,6 +428,10 @@ def answer_paid(turn: Turn) -> bool:
         f"如有疑问可致电{office(turn.compound)}。"
     )
     return True
+
+
+def _says_paid(text: str) -> bool:
+    return len(text) <= 12 and PAID.match(text) is not None and PERFECTIVE.search(text) is not None
 
 
 def answer_snooze(turn: Turn) -> bool:

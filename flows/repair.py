@@ -40,7 +40,10 @@ def _answer_area(turn: Turn, values: Values) -> str | None:
 
 
 def _spot_place(turn: Turn, values: Values) -> str | None:
-    """The common place as written, from the building number on: "3栋2单元5楼楼道"."""
+    """The common place as written ("3栋2单元5楼楼道", "3栋楼下"), else the place the NLU names."""
+    named = s.find_place(turn.text)
+    if named is not None:
+        return named
     place = turn.parse.value("common_area")
     if not isinstance(place, str):
         return None
@@ -84,9 +87,11 @@ PLACE = Slot(
     "place",
     "位置",
     lambda turn, values: ("请问具体在哪个位置？比如“3栋2单元电梯”“地下车库B区”。", ()),
-    s.answer_text,
+    s.answer_place,
     spot=_spot_place,
     needed=_is_common,
+    free_text=True,
+    aliases=("地点", "地方"),
 )
 
 
@@ -119,16 +124,19 @@ DESCRIPTION = Slot(
     lambda turn, values: ("请您简单描述一下问题：什么坏了、现在是什么情况？", ()),
     _answer_description,
     glean=_glean_description,
+    free_text=True,
+    aliases=("内容", "情况"),
 )
 VISIT = Slot(
     "visit",
     "上门时间",
     s.visit_time_question,
     s.answer_time,
-    spot=s.spot_time,
+    spot=s.spot_visit_time,
     check=s.check_future,
     show=s.show_span,
     needed=_is_in_home,
+    aliases=("时间",),
 )
 
 

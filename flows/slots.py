@@ -16,6 +16,10 @@ ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以
 # A date in a time expression (今天, 周六, 3号, 12月, 3天后, 2026-11-28); 白天 is a part of day.
 _DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<!白)天|\d{4}[-/.]\d")
 _MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
+# A time of day said as a description ("晚上黑乎乎的", "成个下昼都冇水") is no visit time: only a
+# date, a clock time, or a time of day followed by coming over counts in a message about something else.
+_CLOCK = re.compile(r"\d|[一二两三四五六七八九十]点|[:：]|点钟|半")
+_VISIT_AFTER = re.compile(r"^\s*(?:再|就|都|也)?(?:来|上门|过来|到|修|弄|处理|吧|可以|方便|有空|在家|有人)")
 MAX_AHEAD = timedelta(days=60)
 ASAP_WITHIN = timedelta(minutes=1)  # 尽快/马上 resolve to the point "now"
 
@@ -49,6 +53,17 @@ def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
     span = turn.parse.value("datetime")
     if isinstance(span, TimeSpan):
         return span_to_json(span)
+    return None
+
+
+def spot_visit_time(turn: Turn, values: Values) -> dict[str, Any] | None:
+    """A visit time from a message that was not asked for one: "明天上午10点来" is, "晚上黑乎乎的" is not."""
+    entity = turn.parse.first("datetime")
+    if entity is None or not isinstance(entity.value, TimeSpan):
+        return None
+    after = turn.text[entity.end :] if entity.end else turn.text.split(entity.text, 1)[-1]
+    if names_a_date(entity.text) or _CLOCK.search(entity.text) or _VISIT_AFTER.search(after):
+        return span_to_json(entity.value)
     return None
 
 
@@ -102,6 +117,7 @@ def phone_slot() -> Slot:
         spot_phone,
         spot=spot_phone,
         show=mask_phone,
+        aliases=("电话", "手机", "手机号"),
     )
 
 
@@ -132,6 +148,34 @@ def own_unit_value(turn: Turn) -> dict[str, Any] | None:
     return {"building": unit.building.number, "unit": unit.unit_no, "room": unit.room, "label": unit.label}
 
 
+# -- places ------------------------------------------------------------------------------------
+_BUILDING = r"\d{1,2}\s*(?:号楼|栋|幢|座)"
+_FLOOR = r"(?:\d{1,2}\s*单元)?(?:\d{1,2}\s*(?:楼|层)(?![上下道梯]))?"
+_PLACE_NOUN = (
+    r"(?:楼下|楼前|楼后|门口|门前|大堂|大厅|电梯(?:间|厅)?|楼道|楼梯(?:间|口)?|走廊|过道|天台|楼顶|单元门"
+    r"|消防通道|地下室|车库|旁边|附近|后面|前面|对面|绿化带|垃圾(?:站|房|桶)|楼梯间|门厅)"
+)
+PLACES = (
+    re.compile(_BUILDING + _FLOOR + "的?" + _PLACE_NOUN),  # 3栋楼下, 3栋2单元5楼楼道, 5栋的电梯
+    re.compile(r"(?:地下)?(?:停车场|车库)(?:[A-Za-z]\d{0,3}区?|\d{1,3}号?区)?"),  # 地下车库B2, 车库B区
+    re.compile(r"(?:楼上|楼下|隔壁|对门)的?\d{3,4}(?:室|户)?|\d{3,4}(?:室|户)?的?(?:楼上|楼下|隔壁|对门)"),
+    re.compile(
+        r"(?:小区)?[东西南北正后侧](?:大)?门(?:口|岗)?|中心花园|篮球场|游乐场|儿童乐园|健身(?:区|器材)"
+        r"|快递柜|门岗|岗亭|会所|游泳池|地面停车位"
+    ),
+)
+
+
+def find_place(text: str) -> str | None:
+    """The place a message names, cut cleanly out of the sentence: "明天上午10点来3栋楼下修一下路灯"
+    gives 3栋楼下; also 地下车库B2, 楼上1602, 北门. None when it names none of these."""
+    for pattern in PLACES:
+        found = pattern.search(text)
+        if found:
+            return found.group().replace(" ", "")
+    return None
+
+
 # -- free text ---------------------------------------------------------------------------------
 def meaningful(text: str, minimum: int = 2) -> bool:
     return len(_MEANINGFUL.findall(text)) >= minimum
@@ -139,3 +183,8 @@ def meaningful(text: str, minimum: int = 2) -> bool:
 
 def answer_text(turn: Turn, values: Values) -> str | None:
     return turn.text if meaningful(turn.text) else None
+
+
+def answer_place(turn: Turn, values: Values) -> str | None:
+    """The place cut out of the answer ("就是楼上1602 每天晚上" gives 楼上1602), else the answer."""
+    return find_place(turn.text) or answer_text(turn, values)

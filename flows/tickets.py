@@ -209,6 +209,20 @@ def cancel(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = 
     notify_staff(store, ticket, now, "cancelled", f"【已取消】{ticket.number}：{note or '居民取消'}")
 
 
+def reschedule(
+    store: Store, ticket: Ticket, start: datetime, end: datetime, now: datetime, actor: str
+) -> None:
+    """The resident moves the agreed visit or service time; the time limits follow it."""
+    _require_open(ticket)
+    ticket.preferred_start, ticket.preferred_end = start, end
+    ticket.updated_at = now
+    if ticket.kind == "repair":
+        _set_time_limits(ticket, store.settings(store.compound(ticket.compound_id)), now)
+    span = format_span(start, end)
+    store.add_event(ticket, now, actor, "rescheduled", span)
+    notify_staff(store, ticket, now, "rescheduled", f"【改期】{ticket.number} 居民改约时间：{span}")
+
+
 def _require_open(ticket: Ticket) -> None:
     if ticket.status not in OPEN_STATUSES:
         raise TicketError(f"{ticket.number} 当前状态为“{STATUS_NAMES[ticket.status]}”，不能进行此操作")
@@ -267,11 +281,14 @@ def notify_resident(
 def staff_card(ticket: Ticket, title: str) -> str:
     """The group card: what, where, when. No resident phone or account (privacy)."""
     lines = [f"【{title}】{ticket.number}" + ("（紧急）" if ticket.priority == "urgent" else "")]
-    place = ticket.unit.label if ticket.unit is not None else ticket.location
+    home = ticket.unit.label if ticket.unit is not None else ""
+    place = ticket.location or home
     if ticket.area:
         place += f"（{AREA_NAMES.get(ticket.area, ticket.area)}）"
     if place:
         lines.append(f"位置：{place}")
+    if home and home not in place:  # a complaint about 北门: the place named, then who reported it
+        lines.append(f"反映住户：{home}")
     lines.append(f"内容：{ticket.description[:200]}")
     if ticket.preferred_start:
         lines.append(f"预约时间：{format_span(ticket.preferred_start, ticket.preferred_end)}")

@@ -73,6 +73,8 @@ class Turn:
     state: dict[str, Any]
     replies: list[Reply] = field(default_factory=list)
     next_flow: str | None = None  # the flow that takes the next message, None when done
+    # A request set aside for later (a form left for another, or a second request): flows.drafts.
+    draft: dict[str, Any] | None = None
 
     @property
     def now(self) -> datetime:

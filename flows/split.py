@@ -1,0 +1,61 @@
+"""Several requests in one message: "厨房水管漏了，顺便问下我家物业费还欠多少" is a repair and a fee
+question. The message is cut into clauses, each understood on its own; when clauses ask for different
+things, each is handled (questions answered, the first ticket-type request started, a further one kept
+as a draft). Narratives that mix a fault with a complaint about it ("灯坏了一个月了 也没人管") stay
+one request: those pairs are never split.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nlu.types import Parse
+
+QUESTIONS = frozenset({"fee_query", "status_query", "enquiry"})
+TICKETS = frozenset({"repair", "complaint", "booking"})
+SPLIT_CONFIDENCE = 0.85
+# Pairs that are one story, not two requests: a fault told with the grievance or the follow-up.
+ONE_STORY = (
+    frozenset({"repair", "complaint"}),
+    frozenset({"complaint", "status_query"}),
+    frozenset({"repair", "status_query"}),
+)
+_CLAUSE_END = re.compile(
+    r"[，,。！!？?；;\n]+|\s{1,}|(?=顺便|另外|还有(?:个|一个|就是)?|对了|再问一?下|还想)"
+)
+_MIN_CLAUSE = 3
+
+
+@dataclass(frozen=True)
+class Request:
+    text: str
+    parse: Parse
+
+    @property
+    def intent(self) -> str:
+        return self.parse.intent
+
+
+def split(text: str, parse: Callable[[str], Parse]) -> list[Request]:
+    """The distinct requests of ``text`` in order; one (or none) when it asks for one thing."""
+    clauses = [c.strip() for c in _CLAUSE_END.split(text) if len(c.strip()) >= _MIN_CLAUSE]
+    if len(clauses) < 2:
+        return []
+    requests: list[Request] = []
+    lead = ""  # clauses before the first request (who, where) belong to it
+    for clause in clauses:
+        understood = parse(clause)
+        starts = understood.intent in QUESTIONS | TICKETS and understood.confidence >= SPLIT_CONFIDENCE
+        if starts and not (requests and understood.intent == requests[-1].intent):
+            requests.append(Request(f"{lead}{clause}", understood))
+            lead = ""
+        elif requests:  # the same request goes on, or a clause that asks nothing of its own
+            requests[-1] = Request(f"{requests[-1].text}，{clause}", requests[-1].parse)
+        else:
+            lead += f"{clause}，"
+    intents = {r.intent for r in requests}
+    if len(requests) < 2 or len(intents) < 2 or any(pair <= intents for pair in ONE_STORY):
+        return []
+    return requests
