@@ -154,6 +154,9 @@ def answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
         except ValueError:
             return None
         return _window_at(turn, first)
+    soon = s.in_a_few_days(turn)  # 过两天: that day's windows
+    if soon is not None:
+        return _narrow(local(soon.start).date(), local(soon.start).date())
     entity = turn.parse.first("datetime")
     if entity is None or not isinstance(entity.value, TimeSpan):
         return None
@@ -167,6 +170,13 @@ def answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
     if s.whole_days(span):  # 周六, 明天, 周末: offer that day's windows
         return _narrow(local(span.start).date(), local(span.end).date())
     return _pick_on_days(turn, values, span, local(span.start).date(), local(span.start).date())
+
+
+def _first_free(turn: Turn, values: Values) -> dict[str, Any] | None:
+    """The earliest window with room: what "随便" / "都行" to the list of windows settles on."""
+    horizon = turn.now + timedelta(days=turn.settings.booking_days_ahead)
+    free = free_windows(turn, values["service"], turn.now, horizon)[:1]
+    return _window_json(*free[0]) if free else None
 
 
 def _spot_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
@@ -279,6 +289,8 @@ class BookingForm(Form):
             check=check_time,
             show=s.show_span,
             aliases=("时间",),
+            vague_question="没关系，您看哪天家里方便？比如“周六”“下周一上午”，也可以直接选一个时段：",
+            default=_first_free,
         ),
         Slot(
             "return",

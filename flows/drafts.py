@@ -10,6 +10,7 @@ after ``DRAFT_TTL`` and the resident is told so at their next message. Two kinds
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,10 +25,12 @@ GO_ON_WORDS = frozenset({"继续", "要", "要的", "好", "好的", "可以", "
 DROP_WORDS = frozenset({"不用了", "不要了", "算了", "不用", "不要", "取消", "不了", "不继续"})
 
 
-def keep_form(turn: Turn, flow: str, title: str) -> None:
-    """Set the active form aside, where it is."""
+def keep_form(turn: Turn, flow: str, title: str, *, offered: bool = False) -> None:
+    """Set the active form aside, where it is (``offered``: the resident was told how to go on)."""
     state = {k: v for k, v in turn.state.items() if k not in (DRAFT,)}
     turn.draft = {"flow": flow, "state": state, "title": title, "saved_at": turn.now.isoformat()}
+    if offered:
+        turn.draft["offered"] = True
 
 
 def keep_request(turn: Turn, text: str, photos: list[str], title: str) -> None:
@@ -64,6 +67,18 @@ def offer(turn: Turn) -> None:
         said = str(draft.get("text", ""))[:30]
         turn.say(f"您刚才还说了“{said}”，现在帮您办{title}吗？", Button(f"办{title}", "继续"), "不用了")
     turn.stay(OFFER)
+
+
+# "继续", "刚才阳台那个还要修", "接着刚才的报修": the resident goes back to what was set aside.
+_BACK = re.compile(r"^继续|接着|刚才|刚刚|之前那个|还没(?:报|办|弄)完")
+
+
+def asks_back(turn: Turn, intent: str) -> bool:
+    """Whether the message goes back to the draft: "继续", or "刚才…" in the draft's own intent."""
+    text = turn.text.strip("。.！!~ ")
+    if text in ("继续", f"继续{(turn.draft or {}).get('title', '')}"):
+        return True
+    return _BACK.search(text) is not None and turn.parse.intent in (intent, "affirm") and len(text) <= 20
 
 
 def answer(turn: Turn) -> str | None:

@@ -196,6 +196,11 @@ class Engine:
         self._resume_draft(turn, draft)
         return True
 
+    @staticmethod
+    def _draft_intent(turn: Turn) -> str:
+        draft = turn.draft or {}
+        return str(draft.get("flow") or next((k for k, v in TITLES.items() if v == draft.get("title")), ""))
+
     def _resume_draft(self, turn: Turn, draft: dict[str, Any]) -> None:
         flow = FLOWS.get(str(draft.get("flow", "")))
         if flow is not None:
@@ -211,6 +216,10 @@ class Engine:
         previous, turn.next_flow = turn.next_flow, None
         if previous == drafts.OFFER:
             previous = None
+        if previous is None and turn.draft is not None and drafts.asks_back(turn, self._draft_intent(turn)):
+            draft, turn.draft = turn.draft, None
+            self._resume_draft(turn, draft)
+            return
         active = FLOWS.get(previous or "")
         if active is not None and self._left_idle(turn, active):
             drafts.keep_form(turn, active.name, TITLES.get(active.name, ""))
@@ -308,10 +317,13 @@ class Engine:
         turn.say("照片收到了。请问是要报修还是投诉？请简单描述一下情况。", "我要报修", "我要投诉")
 
     def _interrupt_for_emergency(self, turn: Turn, active: Flow | None) -> None:
+        kept = active is not None and active.name in TITLES and active.name != "binding"
+        if active is not None and kept:
+            drafts.keep_form(turn, active.name, TITLES[active.name], offered=True)  # not now: danger first
         turn.finish()
         handle_emergency(turn)
-        if active is not None and active.name in TITLES and active.name != "binding":
-            turn.say(f"您刚才的{TITLES[active.name]}还没有提交，紧急情况处理好后可以再告诉我。")
+        if active is not None and kept:
+            turn.say(f"您刚才的{TITLES[active.name]}帮您存着，紧急情况处理好后回复“继续”就可以接着办。")
 
     @staticmethod
     def _carry_on(turn: Turn, flow: Flow) -> None:

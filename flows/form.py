@@ -25,6 +25,11 @@ SKIP_WORDS = frozenset(
     {"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"}
 )
 SKIPPED = "—"
+# Answers that leave the choice to us ("随便", "都行", "嗯" to a list of times) or do not know yet.
+AGREE_WORDS = frozenset(
+    {"随便", "都行", "都可以", "无所谓", "你们定", "你定", "看着办", "你们安排", "听你们的"}
+)
+UNSURE_WORDS = frozenset({"不知道", "不清楚", "不确定", "说不好", "看情况", "再说", "不好说", "唔知"})
 # "时间改成周日下午": the message corrects an earlier answer and does not answer the question asked.
 CORRECTION = re.compile(r"(?:改|换|调)(?:成|到|为|在)|(?:改|换)(?:个|一下)?时间|改一下")
 
@@ -42,6 +47,18 @@ REPLACEMENT = re.compile(
 
 def is_correction(text: str) -> bool:
     return CORRECTION.search(text) is not None
+
+
+# An answer to a typed question says little else: "周六上午吧" does, "楼上半夜一直在拖椅子 吵得没法睡"
+# (a time of day inside a complaint) does not.
+SHORT_ANSWER = 5
+
+
+def _words_beyond_entities(turn: Turn) -> int:
+    text = turn.text
+    for entity in turn.parse.entities:
+        text = text.replace(entity.text, "")
+    return len(re.findall(r"[\w\u4e00-\u9fff]", text))
 
 
 def _names_other_topic(turn: Turn, intent: str) -> bool:
@@ -113,6 +130,10 @@ class Slot:
     free_text: bool = False
     takes_intents: frozenset[str] = frozenset({"repair", "complaint"})
     aliases: tuple[str, ...] = ()  # other names residents use for it in a correction (地点 for 位置)
+    # A vague answer (随便, 不知道) is asked about once, specifically (``vague_question``); the next
+    # vague answer, or one that leaves the choice to us, settles on ``default`` and says so.
+    vague_question: str = ""
+    default: Callable[[Turn, Values], Any] = _nothing
 
 
 class Form:
@@ -191,7 +212,11 @@ class Form:
             return True
         if slot.free_text:
             return intent == self.name or intent in slot.takes_intents
-        return slot.answer(turn, values) is not None and not _names_other_topic(turn, intent)
+        return (
+            slot.answer(turn, values) is not None
+            and not _names_other_topic(turn, intent)
+            and _words_beyond_entities(turn) <= SHORT_ANSWER
+        )
 
     def details(self, turn: Turn, values: Values) -> str:
         """What the form has collected so far, one line (for a person taking over)."""
@@ -222,12 +247,34 @@ class Form:
             return True
         if corrected and is_correction(turn.text):
             return True  # the message was about an earlier answer; the question is asked again
+        if not corrected and self._on_vague(turn, values, slot):
+            return True
         value = slot.answer(turn, values)
         if value is None:
             return corrected
         self._accept(turn, values, slot, value)
         self._fill_empty(turn, values, tried, skip=slot.name)  # what else it says, as a first message
         return True
+
+    def _on_vague(self, turn: Turn, values: Values, slot: Slot) -> bool:
+        """随便 / 不知道 / 嗯 where a choice is asked: ask once, specifically, then settle and say so."""
+        text = turn.text.strip("。.！!~ ，,").lower()
+        offers_choices = bool(slot.question(turn, values)[1])  # "嗯" to a list of times: the first
+        agrees = offers_choices and (
+            text in AGREE_WORDS or (text in CONFIRM_WORDS and slot.default is not _nothing)
+        )
+        if not (agrees or text in UNSURE_WORDS) or (not slot.vague_question and slot.default is _nothing):
+            return False
+        asked: dict[str, bool] = turn.state.setdefault("vague", {})
+        settles = agrees or asked.get(slot.name) or not slot.vague_question
+        settled = slot.default(turn, values) if settles else None
+        if settled is not None and self._accept(turn, values, slot, settled):
+            turn.say(f"好的，{slot.label}先按“{slot.show(settled)}”给您登记，不合适可以随时告诉我改。")
+            return True
+        if slot.vague_question and not asked.get(slot.name):
+            asked[slot.name] = True
+            return True
+        return False
 
     def _accept(self, turn: Turn, values: Values, slot: Slot, value: Any) -> bool:
         if value is None:
@@ -289,6 +336,8 @@ class Form:
         if slot is not None:
             turn.state["asking"] = slot.name
             text, buttons = slot.question(turn, values)
+            if slot.vague_question and (turn.state.get("vague") or {}).get(slot.name):
+                text = slot.vague_question  # asked once more, specifically, with the same choices
             turn.say(hint + text, *buttons)
             return
         turn.state["asking"] = "confirm"

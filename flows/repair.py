@@ -92,6 +92,8 @@ PLACE = Slot(
     needed=_is_common,
     free_text=True,
     aliases=("地点", "地方"),
+    vague_question="大概在哪一栋楼附近？知道楼号就行，比如“3栋楼下”。实在不清楚也没关系，再回复“不清楚”，师傅到现场找。",
+    default=lambda turn, values: "不清楚（现场确认）",
 )
 
 
@@ -137,6 +139,8 @@ VISIT = Slot(
     show=s.show_span,
     needed=_is_in_home,
     aliases=("时间",),
+    vague_question="没关系。您看是尽快安排师傅上门，还是约个您家里有人的时间？比如“明天上午”。",
+    default=s.asap,
 )
 
 

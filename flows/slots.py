@@ -72,8 +72,24 @@ def answer_time(turn: Turn, values: Values) -> dict[str, Any] | None:
     span = turn.parse.value("datetime")
     at_now = isinstance(span, TimeSpan) and span.is_point and abs(span.start - turn.now) < ASAP_WITHIN
     if (span is None or at_now) and any(word in turn.text for word in ASAP_WORDS):
-        return span_to_json(TimeSpan(turn.now, turn.now), asap=True)
-    return spot_time(turn, values)
+        return asap(turn, values)
+    soon = in_a_few_days(turn)
+    return span_to_json(soon) if soon is not None else spot_time(turn, values)
+
+
+# "过两天", "过几天", "改天": a day soon, not named; the day after tomorrow is the honest reading.
+_IN_A_FEW_DAYS = re.compile(r"过(?:两|几|2|3|三)天|改天|过些天")
+
+
+def in_a_few_days(turn: Turn) -> TimeSpan | None:
+    if turn.parse.first("datetime") is not None or not _IN_A_FEW_DAYS.search(turn.text):
+        return None
+    day = local(turn.now).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    return TimeSpan(day, day.replace(hour=23, minute=59))
+
+
+def asap(turn: Turn, values: Values) -> dict[str, Any]:
+    return span_to_json(TimeSpan(turn.now, turn.now), asap=True)
 
 
 def check_future(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:

@@ -96,7 +96,7 @@ def test_cancel_at_any_step_leaves_nothing(chat: Chat, app: App) -> None:
 def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
     chat.say("周六想约个保洁")
     reply = chat.say("救命 家里着火了 好大的烟")
-    assert "0571-88880000" in reply and "119" in reply and "还没有提交" in reply
+    assert "0571-88880000" in reply and "119" in reply and "预约帮您存着" in reply
     [ticket] = tickets(app)
     assert (
         ticket.kind == "emergency"
@@ -105,7 +105,8 @@ def test_emergency_interrupts_a_form(chat: Chat, app: App) -> None:
     )
     [page] = staff_messages(app)
     assert page.urgent and "紧急" in page.text
-    assert "请问有什么可以帮您" in chat.say("你好")  # the booking form is gone
+    assert "请问有什么可以帮您" in chat.say("你好")  # the booking waits as a draft, not in the way
+    assert "接着办预约" in chat.say("继续") and "11月28日(周六)" in chat.last_buttons[0] + chat.last[-1]
 
 
 def test_pressing_an_offered_button_is_never_a_classifier_emergency(chat: Chat, app: App) -> None:
@@ -295,7 +296,8 @@ def test_laundry_return_date_does_not_move_the_pickup(chat: Chat) -> None:
 def test_fee_query_answers_from_the_bills(chat: Chat) -> None:
     reply = chat.say("我家物业费还欠多少")
     assert "物业费：998.40 元" in reply and "2026-09" in reply and "缴费方式" in reply
-    assert "停车费" not in reply
+    assert "· 停车费" not in reply  # the item asked about is listed; the others are named in one line
+    assert "另有停车费、水费待缴 1018.50 元，全部待缴合计 2016.90 元" in reply
     everything = chat.say("我家还欠多少钱")
     assert "停车费" in everything and "合计" in everything
 
