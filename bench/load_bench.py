@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import random
+import subprocess
 import sys
 import time
 from collections import Counter, deque
@@ -375,19 +376,26 @@ class Phase:
     seconds: float
     server_cpu: float
     bench_cpu: float  # this process and the fake Telegram
+    machine_cpu: float  # every process on the machine (the cores are shared with whatever else runs)
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine so far (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(
     base: str, pids: Sequence[int], requests: Sequence[Request], timeout: float, fake_pid: int = 0
 ) -> Phase:
-    before = sum(cpu_seconds(p) for p in pids)
+    before, machine_before = sum(cpu_seconds(p) for p in pids), machine_cpu_seconds()
     bench_before = time.process_time() + (cpu_seconds(fake_pid) if fake_pid else 0)
     started = time.perf_counter()
     outcomes = run_async(open_loop(base, requests, timeout))
     seconds = time.perf_counter() - started
     server = sum(cpu_seconds(p) for p in pids) - before
     bench = time.process_time() + (cpu_seconds(fake_pid) if fake_pid else 0) - bench_before
-    return Phase(outcomes, seconds, server, bench)
+    return Phase(outcomes, seconds, server, bench, machine_cpu_seconds() - machine_before)
 
 
 def run_async(coroutine: Any) -> Any:
@@ -460,11 +468,22 @@ def summary(phase: Phase) -> dict[str, float]:
         "client_lag_p99_ms": round(percentile(lag, 0.99), 2),
         "client_lag_max_ms": round(max(lag), 2),
         "bench_cpu_ms_per_msg": round(phase.bench_cpu / n * 1000, 2),
+        # the cores' time taken by neither the server nor the bench (other sessions, PostgreSQL)
+        "other_cores_busy": round(
+            (phase.machine_cpu - phase.server_cpu - phase.bench_cpu) / phase.seconds, 2
+        ),
     }
 
 
 def run_once(
-    rate: float, seconds: float, backend: str, workers: int, timeout: float, seed: int
+    rate: float,
+    seconds: float,
+    backend: str,
+    workers: int,
+    timeout: float,
+    seed: int,
+    dump: str = "",
+    profile: str = "",
 ) -> dict[str, Any]:
     the_plan = plan(rate, seconds, seed)
     requests = build_requests(the_plan, MEASURED)
@@ -475,12 +494,42 @@ def run_once(
     ):
         bind_accounts(url, the_plan.residents, MEASURED)
         warm_up(base, workers, rate, url, timeout)
-        server = measure(base, [pid], requests, timeout, fake_pid)
+        with py_spy(pid, seconds, profile):
+            server = measure(base, [pid], requests, timeout, fake_pid)
         found = checks(url, requests, server.outcomes, the_plan)
+    if dump:
+        write_dump(dump, requests, server.outcomes)
     with floor(workers) as (floor_base, floor_pid):
         run_async(open_loop(floor_base, requests[: int(rate * 2)], timeout))
         bare = measure(floor_base, [floor_pid], requests, timeout)
     return report(rate, seconds, backend, workers, the_plan, server, bare, found)
+
+
+@contextmanager
+def py_spy(pid: int, seconds: float, path: str) -> Iterator[None]:
+    """py-spy sampling ``pid`` and its workers for the run (nothing without ``path``)."""
+    if not path:
+        yield
+        return
+    command = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
+    command += ["--duration", str(int(seconds)), "--rate", "200", "--output", path]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        recorder.wait(timeout=seconds + 60)
+
+
+def write_dump(path: str, requests: Sequence[Request], outcomes: Sequence[Outcome]) -> None:
+    """Where in the run the slow answers were (scheduler sweeps, dispatcher rounds, ...)."""
+    lines = ["at_s\tchannel\tpath_kind\tlatency_ms\tlag_ms\tstatus"]
+    for request, outcome in zip(requests, outcomes, strict=True):
+        kind = "callback" if request.message_id.startswith("cb:") else "message"
+        lines.append(
+            f"{request.at:.3f}\t{request.channel}\t{kind}\t{outcome.latency * 1000:.1f}"
+            f"\t{outcome.lag * 1000:.2f}\t{outcome.status}"
+        )
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def report(
@@ -509,6 +558,8 @@ def report(
         "floor_p50_ms": theirs["p50_ms"],
         "floor_p99_ms": theirs["p99_ms"],
         "floor_client_lag_p99_ms": theirs["client_lag_p99_ms"],
+        "other_cores_busy": ours["other_cores_busy"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
         **found,
         "errors_5xx": sum(500 <= o.status < 600 for o in outcomes),
         "errors_other": sum(o.status != 200 and not 500 <= o.status < 600 for o in outcomes),
@@ -595,6 +646,12 @@ def main() -> int:
         "--sweep-rates", type=float, nargs="+", default=[25, 50, 75, 100, 125, 150, 175, 200, 250, 300]
     )
     parser.add_argument("--out", help="write the sweep's JSON here")
+    parser.add_argument(
+        "--profile",
+        help="record the server with py-spy during the measured run (collapsed stacks to this file; "
+        "py-spy on PATH, e.g. `uv tool install py-spy`)",
+    )
+    parser.add_argument("--dump", help="write each message's time, channel, latency and lag (TSV) here")
     parser.add_argument("--plot", help="draw the sweep's p99 curve to this PNG")
     parser.add_argument("--plot-from", help="redraw --plot from a sweep's JSON (no measuring)")
     args = parser.parse_args()
@@ -610,7 +667,9 @@ def main() -> int:
             plot(result, args.plot)
         print(json.dumps(result if args.json else result["crossings"], ensure_ascii=False))
         return 0
-    point = run_once(args.rate, args.seconds, args.backend, args.workers, args.timeout, args.seed)
+    point = run_once(
+        args.rate, args.seconds, args.backend, args.workers, args.timeout, args.seed, args.dump, args.profile
+    )
     print(json.dumps(point, ensure_ascii=False) if args.json else _line(point))
     return 0
 
