@@ -484,6 +484,7 @@ def run_once(
     seed: int,
     dump: str = "",
     profile: str = "",
+    with_floor: bool = True,
 ) -> dict[str, Any]:
     the_plan = plan(rate, seconds, seed)
     requests = build_requests(the_plan, MEASURED)
@@ -499,9 +500,11 @@ def run_once(
         found = checks(url, requests, server.outcomes, the_plan)
     if dump:
         write_dump(dump, requests, server.outcomes)
-    with floor(workers) as (floor_base, floor_pid):
-        run_async(open_loop(floor_base, requests[: int(rate * 2)], timeout))
-        bare = measure(floor_base, [floor_pid], requests, timeout)
+    bare = None
+    if with_floor:
+        with floor(workers) as (floor_base, floor_pid):
+            run_async(open_loop(floor_base, requests[: int(rate * 2)], timeout))
+            bare = measure(floor_base, [floor_pid], requests, timeout)
     return report(rate, seconds, backend, workers, the_plan, server, bare, found)
 
 
@@ -539,11 +542,12 @@ def report(
     workers: int,
     the_plan: Plan,
     server: Phase,
-    bare: Phase,
+    bare: Phase | None,
     found: dict[str, int],
 ) -> dict[str, Any]:
     outcomes = server.outcomes
-    ours, theirs = summary(server), summary(bare)
+    ours = summary(server)
+    theirs: dict[str, float | None] = dict.fromkeys(ours) if bare is None else dict(summary(bare))
     channels = Counter(the_plan.residents[m.resident].channel for m in the_plan.messages)
     return {
         "rate": rate,
@@ -554,7 +558,9 @@ def report(
         "achieved_rate": round(len(outcomes) / server.seconds, 1),
         **ours,
         "floor_cpu_ms_per_msg": theirs["cpu_ms_per_msg"],
-        "cpu_vs_floor": round(ours["cpu_ms_per_msg"] / max(theirs["cpu_ms_per_msg"], 1e-9), 1),
+        "cpu_vs_floor": round(ours["cpu_ms_per_msg"] / theirs["cpu_ms_per_msg"], 1)
+        if theirs["cpu_ms_per_msg"]
+        else None,
         "floor_p50_ms": theirs["p50_ms"],
         "floor_p99_ms": theirs["p99_ms"],
         "floor_client_lag_p99_ms": theirs["client_lag_p99_ms"],
@@ -574,13 +580,16 @@ def report(
 # -- the sweep ---------------------------------------------------------------------------------------------
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
     """For each worker count, rising rates until p99 has crossed the target (and one more point),
-    each on a fresh server and database; the crossing is interpolated between the two points around it."""
+    each on a fresh server and database (no floor run); the crossing is interpolated between the two
+    points around it."""
     points: list[dict[str, Any]] = []
     crossings: dict[str, float | None] = {}
     for workers in args.sweep_workers:
         over = 0
         for rate in args.sweep_rates:
-            point = run_once(rate, args.seconds, args.backend, workers, args.timeout, args.seed)
+            point = run_once(
+                rate, args.seconds, args.backend, workers, args.timeout, args.seed, with_floor=False
+            )
             points.append(point)
             print(_line(point), file=sys.stderr, flush=True)
             over += point["p99_ms"] > TARGET_P99_MS or point["lost"] > 0
