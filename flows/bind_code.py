@@ -28,5 +28,7 @@ def bind_by_code(turn: Turn) -> bool:
         return False
     code = turn.store.session.get(BindingCode, said.upper())
     if code is None or code.used_at is not None:
+        if said != turn.text.replace(" ", "") and turn.account.resident_id is None:
+            return FLOWS["binding"].resume(turn)  # "绑定码 SUN999": clearly a code, and not a valid one
         return False  # an ordinary short word ("hello", "ok"): let the engine route it
     return FLOWS["binding"].resume(turn)

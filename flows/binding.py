@@ -11,7 +11,9 @@ from flows.turn import Turn
 
 CODE = re.compile(r"^[a-z0-9]{4,10}$", re.IGNORECASE)
 # A code said in a sentence: "绑定 SUN888", "我的绑定码是sun888", "码：SUN888".
-CODE_SAID = re.compile(r"(?:绑定码?|码|code)\s*(?:是|为|:|：)?\s*([a-z0-9]{4,10})(?![a-z0-9])", re.IGNORECASE)
+CODE_SAID = re.compile(
+    r"(?:[绑綁]定[码碼]?|[码碼]|code)\s*(?:是|係|为|為|:|：)?\s*([a-z0-9]{4,10})(?![a-z0-9])", re.IGNORECASE
+)
 
 
 def code_in(text: str) -> str | None:

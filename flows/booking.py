@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -157,8 +158,8 @@ def answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
     soon = s.in_a_few_days(turn)  # 过两天: that day's windows
     if soon is not None:
         return _narrow(local(soon.start).date(), local(soon.start).date())
-    entity = turn.parse.first("datetime")
-    if entity is None or not isinstance(entity.value, TimeSpan):
+    entity = s.said_time(turn)
+    if entity is None:
         return None
     span: TimeSpan = entity.value
     raw = s.span_to_json(span)
@@ -172,10 +173,26 @@ def answer_time(turn: Turn, values: Values) -> dict[str, Any] | Narrowed | None:
     return _pick_on_days(turn, values, span, local(span.start).date(), local(span.start).date())
 
 
+# Details of the job said with the request: 三个房间加一个客厅, 120平, 重点擦窗户, 有只猫.
+_REQUIREMENT = re.compile(
+    r"[^，,。！!？?\s]*(?:\d+|[一二两三四五六七八九十]+)\s*(?:个房间|个卧室|室|厅|平米?|平方|个客厅|个卫生间|扇窗)[^，,。！!？?\s]*"
+    r"|[^，,。！!？?\s]*(?:重点|主要|特别是|特别要)[^，,。！!？?\s]+"
+)
+
+
+def _glean_requirements(turn: Turn, values: Values) -> str | None:
+    found = [m.group() for m in _REQUIREMENT.finditer(turn.text)]
+    return "，".join(found) if found else None
+
+
 def _first_free(turn: Turn, values: Values) -> dict[str, Any] | None:
-    """The earliest window with room: what "随便" / "都行" to the list of windows settles on."""
-    horizon = turn.now + timedelta(days=turn.settings.booking_days_ahead)
-    free = free_windows(turn, values["service"], turn.now, horizon)[:1]
+    """The earliest window with room (on the day(s) named, if any): what "随便" / "都行" settles on."""
+    since, until = turn.now, turn.now + timedelta(days=turn.settings.booking_days_ahead)
+    hint = narrowed(turn, "when")
+    if hint is not None:
+        first, last = hint_days(hint)
+        since, until = max(turn.now, _midnight(first)), _midnight(last + timedelta(days=1))
+    free = free_windows(turn, values["service"], since, until)[:1]
     return _window_json(*free[0]) if free else None
 
 
@@ -309,6 +326,7 @@ class BookingForm(Form):
                 ("没有",),
             ),
             s.answer_text,
+            glean=_glean_requirements,
             skippable=True,
             free_text=True,
             takes_intents=frozenset({"booking", "repair", "complaint"}),

@@ -16,13 +16,16 @@ from flows.tickets import KIND_NAMES, TicketError, cancel, format_span, reschedu
 from flows.turn import Button, Turn
 
 NAME = "change"
+NOTHING = "nothing"  # asked to call off a kind of thing the resident has none of
 CHANGEABLE = ("repair", "booking", "complaint")
 # Words that move a time: 改到周日, 换个时间, 推迟到下午, 提前一点, 改期.
 RESCHEDULE = re.compile(
     r"(?:改|换|调|挪)(?:到|成|为|在|个?时间|一下时间)|推迟|延后|延期|提前|往后推|改期|改天|换个?日子"
 )
 # Words that call off what exists: 取消, 不用来了, 不要了, 撤销, 不修了, 不约了.
-CALL_OFF = re.compile(r"取消|撤销|撤回|不用来了|别来了|不用过来|不要来|不修了|不约了|不需要了|不用修了")
+CALL_OFF = re.compile(
+    r"取消|撤销|撤回|退掉|退了|不用来了|别来了|不用过来|不要来|不修了|不约了|不需要了|不用修了|不要了|不做了"
+)
 # Which kind the message names.
 KIND_WORDS = (
     ("repair", ("报修", "维修", "修", "师傅")),
@@ -33,11 +36,13 @@ KIND_WORDS = (
 
 def wanted(turn: Turn) -> str | None:
     """ "cancel" or "reschedule" when the message changes something the resident already has."""
-    if turn.unit is None:
+    if turn.unit is None or turn.parse.intent == "emergency":
         return None
-    if CALL_OFF.search(turn.text) and (turn.parse.intent == "cancel" or _named_kind(turn.text)):
-        return "cancel" if _candidates(turn, "cancel") else None
-    if RESCHEDULE.search(turn.text) and turn.parse.intent in ("booking", "repair", "deny", "out_of_scope"):
+    named = _named_kind(turn.text) or (turn.parse.first("service") and "booking")
+    if CALL_OFF.search(turn.text) and (turn.parse.intent == "cancel" or named):
+        return "cancel" if _candidates(turn, "cancel") else (NOTHING if named else None)
+    moving = turn.parse.intent in ("booking", "repair", "deny", "out_of_scope") or named
+    if RESCHEDULE.search(turn.text) and moving:
         return "reschedule" if _candidates(turn, "reschedule") else None
     return None
 
@@ -47,6 +52,10 @@ class ChangeFlow:
 
     def start(self, turn: Turn) -> None:
         action = wanted(turn) or "cancel"
+        if action == NOTHING:
+            kind = KIND_NAMES.get(_named_kind(turn.text) or "booking", "事项")
+            turn.say(f"查了一下，您家目前没有进行中的{kind}，不需要取消。还有其他需要随时告诉我。")
+            return
         found = _candidates(turn, action)
         turn.state.update(action=action, candidates=[t.number for t in found])
         if len(found) == 1:

@@ -15,7 +15,24 @@ from nlu.types import TimeSpan
 # Topic by keyword, first match wins; management counts complaints by these.
 TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("staff", ("态度", "服务差", "不理人", "骂", "凶", "客服", "保安", "管家")),
-    ("noise", ("噪音", "吵", "声音", "半夜", "装修声", "广场舞")),
+    (
+        "noise",
+        (
+            "噪音",
+            "吵",
+            "声音",
+            "半夜",
+            "装修声",
+            "广场舞",
+            "音响",
+            "震天",
+            "蹦迪",
+            "跳绳",
+            "咚咚",
+            "拖椅子",
+            "嘈",
+        ),
+    ),
     ("construction", ("违建", "私搭", "乱搭", "违章", "搭建", "封阳台")),
     ("parking", ("停车", "车位", "乱停", "堵车", "占道")),
     ("pets", ("狗", "猫", "宠物", "狗屎", "遛狗")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 CANCEL_WORDS = frozenset(
     {"取消", "算了", "不用了", "不要了", "不报了", "不约了", "先不了", "不需要了", "不弄了", "退出"}
 )
+CANCEL_LEAD = re.compile(
+    r"^(?:(?:哎|唉|那|那就|还是)?\s*(?:算了|不用了|不要了|不报了|不修了|不约了)[\s，,。！!]*)+"
+)
+OWN_WAY = re.compile(r"自己(?:找人|来|修|弄|处理|搞)|找外面|不麻烦")
 SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts that request instead
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
@@ -463,6 +468,9 @@ class Engine:
         text = turn.text.strip("。.！!~ ")
         if text in CANCEL_WORDS:
             return True
+        lead = CANCEL_LEAD.match(text)
+        if lead is not None and (len(text) - lead.end() <= 4 or OWN_WAY.search(text, lead.end())):
+            return True  # "算了算了 我自己找人修吧"
         return turn.parse.intent == "cancel" and turn.parse.confidence >= 0.7 and text not in SKIP_WORDS
 
     @staticmethod

@@ -10,6 +10,7 @@ from data.models import Bill
 from flows.contact import office, payment
 from flows.slots import spot_unit
 from flows.turn import Turn
+from nlu.normalize import to_simplified
 from nlu.types import Period
 
 FEE_NAMES = {
@@ -34,7 +35,11 @@ HOW_TO_PAY = (
     "哪里交",
 )
 # A payment dispute in any wording: paid (交了, 已经缴过, 付过的) and yet shown or chased as owing.
-PAID_SAID = re.compile(r"(?:交|缴|付)(?:过|了|完|咗)|已经?(?:交|缴|付)|(?:交|缴|付)(?:钱|费)了")
+PAID_SAID = re.compile(r"(?:交|缴|付)(?:过|了|完|咗|的)|已经?(?:交|缴|付)|(?:交|缴|付)(?:钱|费)了")
+# Sure it was paid: "明明交过了", "不可能 九月份的交过了", "早就交了".
+PAID_FOR_SURE = re.compile(
+    r"(?:明明|早就|早都|肯定|确实|真的)(?:已经)?(?:交|缴|付)|不可能.{0,12}(?:交|缴|付)(?:过|了)"
+)
 STILL_OWED = re.compile(
     r"(?:怎么|为什么|为啥|咋|怎会|点解|还|仲|仍|依然|又|竟然).{0,8}(?:显示|欠|没交|未交|没缴|未缴|催|提醒|通知|要交|让交)"
 )
@@ -43,6 +48,9 @@ WHY = ("单价", "怎么算", "为什么这么贵", "这么贵", "标准", "收�
 
 def is_payment_dispute(text: str) -> bool:
     """ "我上礼拜就在公众号交了啊 怎么还显示没交": paid, and still shown as owing."""
+    text = to_simplified(text)
+    if PAID_FOR_SURE.search(text):
+        return True
     said = PAID_SAID.search(text)
     return said is not None and STILL_OWED.search(text, said.start()) is not None
 

@@ -19,10 +19,12 @@ Question = tuple[str, tuple[Button | str, ...]]
 
 CONFIRM_WORDS = frozenset(
     {"确认", "确定", "提交", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "ok", "嗯"}
+    | {"得", "好嘅", "係", "系", "冇问题", "行", "中", "要得", "对头"}  # Cantonese and dialects
 )
 CHANGE_WORDS = frozenset({"修改", "改", "改一下", "不对", "有误", "要改"})
 SKIP_WORDS = frozenset(
     {"没有", "无", "没", "不清楚", "不知道", "跳过", "不记得", "没有了", "都行", "随便", "略"}
+    | {"冇", "冇啊", "冇呀", "冇了", "唔记得", "唔知", "无所谓", "没啥", "没什么"}
 )
 SKIPPED = "—"
 # Answers that leave the choice to us ("随便", "都行", "嗯" to a list of times) or do not know yet.
@@ -59,6 +61,16 @@ def _words_beyond_entities(turn: Turn) -> int:
     for entity in turn.parse.entities:
         text = text.replace(entity.text, "")
     return len(re.findall(r"[\w\u4e00-\u9fff]", text))
+
+
+def _one_word(text: str) -> str:
+    """ "随便 都行 你们安排" is one answer said three ways: the word they agree on, else the text."""
+    words = [w for w in re.split(r"[\s，,。.！!~、]+", text.lower()) if w]
+    if len(words) > 1 and set(words) <= AGREE_WORDS | UNSURE_WORDS | CONFIRM_WORDS:
+        for vocabulary in (AGREE_WORDS, UNSURE_WORDS, CONFIRM_WORDS):
+            if found := [w for w in words if w in vocabulary]:
+                return found[0]
+    return text.strip("。.！!~ ，,").lower()
 
 
 def _names_other_topic(turn: Turn, intent: str) -> bool:
@@ -258,7 +270,7 @@ class Form:
 
     def _on_vague(self, turn: Turn, values: Values, slot: Slot) -> bool:
         """随便 / 不知道 / 嗯 where a choice is asked: ask once, specifically, then settle and say so."""
-        text = turn.text.strip("。.！!~ ，,").lower()
+        text = _one_word(turn.text)
         offers_choices = bool(slot.question(turn, values)[1])  # "嗯" to a list of times: the first
         agrees = offers_choices and (
             text in AGREE_WORDS or (text in CONFIRM_WORDS and slot.default is not _nothing)

@@ -12,7 +12,10 @@ from flows.tickets import STATUS_NAMES, NewTicket, format_time, merge_repeat, op
 from flows.turn import Turn
 from nlu.types import FAULT_CATEGORIES
 
-IN_HOME_WORDS = ("家", "户内", "屋里", "室内", "房间", "厨房", "卫生间", "厕所", "客厅", "卧室", "阳台")
+IN_HOME_WORDS = (
+    "家", "户内", "屋里", "室内", "房间", "厨房", "卫生间", "厕所", "客厅", "卧室", "阳台", "屋企",
+    "洗手间", "浴室", "书房", "冷气机",
+)  # fmt: skip
 COMMON_WORDS = ("公共", "楼道", "电梯", "车库", "大堂", "小区", "门口", "楼下", "走廊", "天台", "花园")
 _BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
 # Places that exist in every building: without a building number nobody knows where to go.
@@ -71,6 +74,7 @@ AREA = Slot(
     ),
     _answer_area,
     spot=_spot_area,
+    glean=lambda turn, values: "in_home" if any(w in turn.text for w in IN_HOME_WORDS) else None,
     show=lambda area: {"in_home": "户内", "common": "公共区域"}.get(area, area),
 )
 UNIT = Slot(

@@ -10,15 +10,18 @@ from data.clock import local
 from flows.form import Question, Slot, Values
 from flows.tickets import format_span, is_whole_days
 from flows.turn import Turn
-from nlu.types import TimeSpan, UnitRef
+from nlu.types import Entity, TimeSpan, UnitRef
 
 ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以", "立刻", "赶紧", "快点", "今天就")
 # A date in a time expression (今天, 周六, 3号, 12月, 3天后, 2026-11-28); 白天 is a part of day.
-_DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<!白)天|\d{4}[-/.]\d")
+_DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<![白天每])天(?!天)|\d{4}[-/.]\d")
 _MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
 # A time of day said as a description ("晚上黑乎乎的", "成个下昼都冇水") is no visit time: only a
 # date, a clock time, or a time of day followed by coming over counts in a message about something else.
-_CLOCK = re.compile(r"\d|[一二两三四五六七八九十]点|[:：]|点钟|半")
+_CLOCK = re.compile(r"\d|[一二两三四五六七八九十]点|[:：]|点钟|点半")
+# "昨天开始就一直漏水", "洗澡的时候", "从上周起": when the fault began or shows, not when to come.
+_SINCE_BEFORE = re.compile(r"(?:从|自从|打|自)\s*$")
+_SINCE_AFTER = re.compile(r"^\s*(?:开始|以来|起|的时候|时候|那会|之后|以后|一直|就一直|总是|老是|都|就)")
 _VISIT_AFTER = re.compile(r"^\s*(?:再|就|都|也)?(?:来|上门|过来|到|修|弄|处理|吧|可以|方便|有空|在家|有人)")
 MAX_AHEAD = timedelta(days=60)
 ASAP_WITHIN = timedelta(minutes=1)  # 尽快/马上 resolve to the point "now"
@@ -50,18 +53,30 @@ def whole_days(span: TimeSpan) -> bool:
 
 
 def spot_time(turn: Turn, values: Values) -> dict[str, Any] | None:
-    span = turn.parse.value("datetime")
-    if isinstance(span, TimeSpan):
-        return span_to_json(span)
-    return None
+    entity = said_time(turn)
+    return span_to_json(entity.value) if entity is not None else None
+
+
+def said_time(turn: Turn) -> Entity | None:
+    """The time the resident means: the first named, or the one after "不是明天 是后天上午"."""
+    times = [e for e in turn.parse.all("datetime") if isinstance(e.value, TimeSpan)]
+    denied = turn.text.rfind("不是")
+    if denied >= 0 and len(times) > 1:
+        meant = [e for e in times if turn.text.find(e.text, denied + 2) > denied + 2]
+        return meant[-1] if meant else times[-1]
+    return times[0] if times else None
 
 
 def spot_visit_time(turn: Turn, values: Values) -> dict[str, Any] | None:
-    """A visit time from a message that was not asked for one: "明天上午10点来" is, "晚上黑乎乎的" is not."""
-    entity = turn.parse.first("datetime")
-    if entity is None or not isinstance(entity.value, TimeSpan):
+    """A visit time from a message that was not asked for one: "明天上午10点来" is; "晚上黑乎乎的",
+    "昨天开始就一直漏水" and anything already past describe the fault instead."""
+    entity = said_time(turn)
+    if entity is None or entity.value.end < turn.now:
         return None
-    after = turn.text[entity.end :] if entity.end else turn.text.split(entity.text, 1)[-1]
+    at = turn.text.find(entity.text)
+    before, after = turn.text[: max(at, 0)], turn.text[at + len(entity.text) :] if at >= 0 else ""
+    if _SINCE_BEFORE.search(before) or _SINCE_AFTER.search(after):
+        return None
     if names_a_date(entity.text) or _CLOCK.search(entity.text) or _VISIT_AFTER.search(after):
         return span_to_json(entity.value)
     return None
@@ -148,10 +163,13 @@ def spot_unit(turn: Turn, values: Values) -> dict[str, Any] | None:
 def check_own_unit(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
     """The unit must exist and be the one this account is bound to (privacy)."""
     unit = turn.store.find_unit(raw["building"], raw.get("unit"), raw["room"])
+    home = turn.unit
+    if unit is None and home is not None and raw.get("unit") is None:  # 3座1502: the unit left out
+        unit = home if (home.building.number, home.room) == (raw["building"], raw["room"]) else None
     if unit is None:
         return f"没有找到“{raw['label']}”这个房屋，请您核对一下楼栋、单元和房号。"
-    if turn.unit is None or unit.id != turn.unit.id:
-        own = turn.unit.label if turn.unit is not None else "您的房屋"
+    if home is None or unit.id != home.id:
+        own = home.label if home is not None else "您的房屋"
         return f"为保护业主信息，户内事项只能为您绑定的房屋（{own}）办理。其他房屋请由该户住户绑定后办理。"
     raw["label"] = unit.label
     return None
