@@ -41,7 +41,11 @@ class BindingFlow:
         if code is not None and not turn.parse.value("phone"):
             resident = turn.store.redeem_binding_code(code, turn.now)
             if resident is None:
-                return self._failed(turn, "这个绑定码无效或已经使用过了，请核对后重试。")
+                return self._failed(
+                    turn,
+                    "这个绑定码无效或已经使用过了，请核对后重试；"
+                    "也可以发送“房号 + 登记的手机号”绑定，例如：3栋2单元1502 13800138000。",
+                )
         else:
             unit = spot_unit(turn, {})
             phone = turn.parse.value("phone")

@@ -78,7 +78,23 @@ def asks_back(turn: Turn, intent: str) -> bool:
     text = turn.text.strip("。.！!~ ")
     if text in ("继续", f"继续{(turn.draft or {}).get('title', '')}"):
         return True
-    return _BACK.search(text) is not None and turn.parse.intent in (intent, "affirm") and len(text) <= 20
+    if _BACK.search(text) is None or turn.parse.intent == "emergency":
+        return False
+    return turn.parse.intent in (intent, "affirm") and len(text) <= 20 or _echoes(text, _said(turn.draft))
+
+
+def _said(draft: dict[str, Any] | None) -> str:
+    """What the resident said in the draft (its description, or the request itself)."""
+    if draft is None:
+        return ""
+    values = (draft.get("state") or {}).get("values") or {}
+    return str(values.get("description") or draft.get("text") or "")
+
+
+def _echoes(text: str, said: str) -> bool:
+    """ "刚才阳台那个还要修" names 阳台 from "我家阳台的下水道堵了": two characters in a row in common."""
+    pairs = {text[i : i + 2] for i in range(len(text) - 1)} - {"刚才", "那个", "还要", "我家", "一下"}
+    return any(pair in said for pair in pairs if all("\u4e00" <= ch <= "\u9fff" for ch in pair))
 
 
 def answer(turn: Turn) -> str | None:

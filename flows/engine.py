@@ -41,7 +41,10 @@ CANCEL_LEAD = re.compile(
     r"^(?:(?:哎|唉|那|那就|还是)?\s*(?:算了|不用了|不要了|不报了|不修了|不约了)[\s，,。！!]*)+"
 )
 OWN_WAY = re.compile(r"自己(?:找人|来|修|弄|处理|搞)|找外面|不麻烦")
-SWITCH_CONFIDENCE = 0.75  # a clear new request in the middle of a form starts that request instead
+SWITCH_CONFIDENCE = 0.75
+# A message shaped as a question ("电话多少啊", "几点下班？") asks it, at a lower confidence.
+QUESTION_SHAPE = re.compile(r"[?？]|吗|多少|几点|几号|哪里|哪儿|在哪|怎么|什么时候|是什么|有没有|能不能")
+QUESTION_CONFIDENCE = 0.6  # a clear new request in the middle of a form starts that request instead
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
 RULE_CONFIDENCE = 0.95
@@ -373,9 +376,11 @@ class Engine:
     def _new_request(turn: Turn, flow: Flow) -> str | None:
         """What the message is when it is not an answer but another request (see NEW_REQUEST_KINDS)."""
         intent = turn.parse.intent
-        if flow.name == "binding" or intent == flow.name or turn.parse.confidence < SWITCH_CONFIDENCE:
-            return None
         kind = NEW_REQUEST_KINDS.get(intent)
+        asks = kind == "question" and QUESTION_SHAPE.search(turn.text) is not None
+        needed = QUESTION_CONFIDENCE if asks else SWITCH_CONFIDENCE
+        if flow.name == "binding" or intent == flow.name or turn.parse.confidence < needed:
+            return None
         if kind is None or flow.takes(turn, intent):
             return None
         return kind
@@ -400,7 +405,8 @@ class Engine:
         """A question in the middle of a form: answered now, then the form asks its question again."""
         title = TITLES.get(flow.name, "")
         own = turn.parse.intent == "status_query" and title and title in turn.text
-        if own and TICKET_NUMBER.search(turn.text) is None:  # "那刚才投诉的事呢": this very form
+        if own and TICKET_NUMBER.search(turn.text) is None and not _has_open(turn, flow.name):
+            # "那刚才投诉的事呢" with no complaint on file: this very form
             flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：")
             return
         saved = copy.deepcopy(turn.state)
@@ -524,6 +530,10 @@ class Engine:
         turn.state, turn.next_flow = first.state, first.next_flow
         for later in tickets[1:2]:
             drafts.keep_request(turn, later.text, [], TITLES.get(later.intent, ""))
+
+
+def _has_open(turn: Turn, kind: str) -> bool:
+    return turn.unit is not None and bool(turn.store.open_tickets(turn.unit.id, kind=kind))
 
 
 def _fees(turn: Turn) -> None:

@@ -16,6 +16,8 @@ from nlu.types import Parse
 QUESTIONS = frozenset({"fee_query", "status_query", "enquiry"})
 TICKETS = frozenset({"repair", "complaint", "booking"})
 SPLIT_CONFIDENCE = 0.85
+MARKED_CONFIDENCE = 0.6  # ... or this, when the clause names its topic (a service, a fee item, a fault)
+MARKERS = {"booking": "service", "fee_query": "fee_item", "repair": "category"}
 # Pairs that are one story, not two requests: a fault told with the grievance or the follow-up.
 ONE_STORY = (
     frozenset({"repair", "complaint"}),
@@ -47,7 +49,7 @@ def split(text: str, parse: Callable[[str], Parse]) -> list[Request]:
     lead = ""  # clauses before the first request (who, where) belong to it
     for clause in clauses:
         understood = parse(clause)
-        starts = understood.intent in QUESTIONS | TICKETS and understood.confidence >= SPLIT_CONFIDENCE
+        starts = understood.intent in QUESTIONS | TICKETS and _sure(understood)
         if starts and not (requests and understood.intent == requests[-1].intent):
             requests.append(Request(f"{lead}{clause}", understood))
             lead = ""
@@ -59,3 +61,10 @@ def split(text: str, parse: Callable[[str], Parse]) -> list[Request]:
     if len(requests) < 2 or len(intents) < 2 or any(pair <= intents for pair in ONE_STORY):
         return []
     return requests
+
+
+def _sure(parse: Parse) -> bool:
+    marker = MARKERS.get(parse.intent)
+    if parse.confidence >= SPLIT_CONFIDENCE:
+        return True
+    return marker is not None and parse.confidence >= MARKED_CONFIDENCE and parse.first(marker) is not None
