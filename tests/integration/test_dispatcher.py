@@ -527,6 +527,66 @@ def _terminate_backends(database: str) -> None:
         )
 
 
+# -- one chat's order ------------------------------------------------------------------------------------
+async def test_a_chats_newer_row_waits_behind_an_older_one_in_retry(app: App, clock: FixedClock) -> None:
+    """The older row failed and waits for its retry: the newer one is not sent before it (another
+    chat is not held, nor is an urgent row of the same chat)."""
+    older, newer = enqueue(app, 2, recipient="42")
+    [other] = enqueue(app, 1, recipient="43")
+    sender = FakeSender("telegram", [TemporaryFailure("HTTP 502")])
+    run = dispatcher(app, clock, {"telegram": sender}, DispatchConfig(backoff_base=30, concurrency=1))
+    await run.run_once()
+    assert [m.id for m in sender.sent] == [other]
+    clock.advance(seconds=5)
+    [urgent] = enqueue(app, 1, recipient="42", urgent=True)
+    assert await run.run_once() == 1  # the urgent one; the newer plain one is not even planned
+    clock.advance(seconds=30)
+    for _ in range(3):
+        await run.run_once()
+        clock.advance(seconds=1)
+    assert [m.id for m in sender.sent] == [other, urgent, older, newer]
+
+
+async def test_a_second_dispatcher_does_not_overtake_a_row_in_flight(app: App, clock: FixedClock) -> None:
+    older, newer = enqueue(app, 2, recipient="42")
+    first = dispatcher(app, clock, {"telegram": FakeSender("telegram")}, owner="elsewhere:1:1")
+    planned = first._plan(clock.now())
+    assert first._claim(planned[0]) is not None  # the older row is on its way, from elsewhere
+    sender = FakeSender("telegram")
+    assert await dispatcher(app, clock, {"telegram": sender}).run_once() == 0
+    staff = enqueue(app, 2, channel="staff", recipient="staff")  # the staff group is not held
+    elsewhere = dispatcher(app, clock, {"staff": FakeSender("staff")}, owner="elsewhere:1:1")
+    assert elsewhere._claim(elsewhere._plan(clock.now())[0]) is not None
+    staff_sender = FakeSender("staff")
+    await dispatcher(app, clock, {"staff": staff_sender}, limits=NO_LIMITS).run_once()
+    assert [m.id for m in staff_sender.sent] == staff[1:] and sender.sent == []
+
+
+def test_a_newer_answer_supersedes_replies_still_waiting(app: App, clock: FixedClock) -> None:
+    """Replies deferred while the channel was down answer questions the resident has moved past:
+    the next turn marks them superseded, with the reason, and the dispatcher never sends them."""
+    from tests.conftest import Chat
+
+    chat = Chat(app)
+    chat.say("厨房水管漏水了")
+    with transaction(app.sessions) as session:
+        store = Store(session)
+        stale = [store.enqueue("console", "demo", "reply", "请问什么时候方便上门？", clock.now())]
+        stale.append(store.enqueue("console", "demo", "reply", "旧的回答", clock.now(), urgent=True))
+        other = store.enqueue("console", "family", "reply", "别人的回答", clock.now())
+        notice = store.enqueue("console", "demo", "notice", "停水通知", clock.now())
+    clock.advance(seconds=30)
+    assert "物业费" in chat.say("我家物业费还欠多少")
+    rows = {r.id: r for r in outbox(app, "console")}
+    assert rows[stale[0].id].status == "superseded"
+    assert "newer message" in (rows[stale[0].id].last_error or "")
+    assert rows[stale[1].id].status == "pending"  # urgent: kept
+    assert rows[other.id].status == rows[notice.id].status == "pending"  # another chat; not a reply
+    console = FakeSender("console")
+    asyncio.run(dispatcher(app, clock, {"console": console}, limits=NO_LIMITS).run_once())
+    assert "请问什么时候方便上门？" not in console.texts and "停水通知" in console.texts
+
+
 # -- real HTTP -------------------------------------------------------------------------------------------
 @pytest.fixture
 def bot_api() -> Iterator[FakeTelegram]:
