@@ -524,9 +524,13 @@ class Dispatcher:
             )
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
-        delay = min(self.config.backoff_base * 2 ** max(attempts - 1, 0), self.config.backoff_max)
-        delay *= 1 + random.uniform(0, 0.1)  # spread retries of a burst that failed together
-        return float(max(delay, retry_after or 0.0))
+        """The peer's ``retry_after`` when it gave one (flood control says nothing against the
+        message: an emergency card goes again as soon as allowed), else doubling per attempt."""
+        if retry_after:
+            delay = min(retry_after, self.config.backoff_max)
+        else:
+            delay = min(self.config.backoff_base * 2 ** max(attempts - 1, 0), self.config.backoff_max)
+        return float(delay * (1 + random.uniform(0, 0.1)))  # spread retries of a burst that failed together
 
     def _check_clock(self, now: datetime) -> None:
         """A clock that jumps backwards is recorded and reported once; leases stay safe because a

@@ -73,6 +73,20 @@ async def test_temporary_failure_backs_off_honouring_retry_after(app: App, clock
     assert sender.texts == ["消息0"] and outbox(app, "telegram")[0].status == "sent"
 
 
+async def test_flood_control_waits_only_what_the_peer_asks(app: App, clock: FixedClock) -> None:
+    """A 429 with retry_after 1 s on a later attempt: again in ~1 s, not the doubled backoff (an
+    emergency card held by flood control goes as soon as it may)."""
+    enqueue(app, 1, channel="staff", recipient="staff", urgent=True)
+    failures = [TemporaryFailure("HTTP 502"), TemporaryFailure("HTTP 502"), TemporaryFailure("429", 1)]
+    sender = FakeSender("staff", failures)
+    run = dispatcher(app, clock, {"staff": sender}, DispatchConfig(backoff_base=10))
+    for _ in range(3):
+        clock.set(outbox(app, "staff")[0].due_at)
+        start = clock.now()
+        await run.run_once()
+    assert 1 <= (outbox(app, "staff")[0].due_at - start).total_seconds() < 1.2
+
+
 async def test_backoff_grows_exponentially(app: App, clock: FixedClock) -> None:
     enqueue(app, 1)
     sender = FakeSender("telegram", [TemporaryFailure("timeout") for _ in range(3)])
