@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from bench.common import PG_ADMIN, free_port, scratch_database, wait_until_up  #
 from data.clock import SystemClock  # noqa: E402
 from data.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
 from data.demo import load_demo  # noqa: E402
-from data.models import OutboxMessage, Ticket  # noqa: E402
+from data.models import ChannelAccount, OutboxMessage, Ticket  # noqa: E402
 from data.store import Store  # noqa: E402
 from tests.fakes import telegram_api, wechat_api  # noqa: E402
 from tests.fakes.serve import served  # noqa: E402
@@ -165,10 +165,9 @@ def server(url: str, telegram: str, wechat: str | None = None) -> Iterator[tuple
         process = subprocess.Popen(
             command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True
         )
-    process.base = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", process, str(log_path))
-        yield process
+        yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
             process.terminate()
@@ -235,9 +234,11 @@ def postgres_connections_killed() -> dict[str, Any]:
         database = url.rsplit("/", 1)[1]
         with server(url, fake.url):
             wait_for(lambda: sum(fake.markers().values()) >= 40, 60, "the first sends")
+            outbox.engine.dispose()  # the drill's own connections are not the server's: keep them out
             cut = terminate_backends(database)
             emergencies = outbox.enqueue("pE", 3, emergency=True)
             wait_for(lambda: sum(fake.markers().values()) >= 150, 60, "more sends")
+            outbox.engine.dispose()
             cut += terminate_backends(database)
             wait_for(lambda: outbox.unfinished() == 0, 120, "delivery after the cuts")
             time.sleep(0.5)
@@ -325,22 +326,25 @@ def cards(fake: SlowTelegram) -> list[str]:
 def emergency_tickets(outbox: Outbox) -> dict[str, str]:
     """Ticket number -> the reporting openid, for every emergency ticket."""
     with outbox.sessions() as session:
-        found = {}
-        for ticket in session.query(Ticket).filter(Ticket.kind == "emergency"):
-            account = ticket.account
-            found[ticket.number] = account.external_id if account is not None else ""
-        return found
+        rows = (
+            session.query(Ticket.number, ChannelAccount.external_id)
+            .outerjoin(ChannelAccount, Ticket.account_id == ChannelAccount.id)
+            .filter(Ticket.kind == "emergency")
+        )
+        return {number: external_id or "" for number, external_id in rows}
 
 
 def two_servers_one_postgres() -> dict[str, Any]:
     with drill() as (url, fake, outbox, _):
+        overdue_tickets(outbox, 5)  # the time-limit sweep (every 30 s, in both servers) escalates them
         outbox.enqueue("d", 240)
         with server(url, fake.url), server(url, fake.url):
             emergencies = outbox.enqueue("dE", 3, emergency=True)
             wait_for(lambda: sum(fake.markers().values()) >= 100, 60, "the first sends")
             emergencies += outbox.enqueue("dE2", 3, emergency=True)
-            wait_for(lambda: outbox.unfinished() == 0, 120, "delivery by both")
-            time.sleep(2.0)  # both schedulers have swept by now
+            wait_for(lambda: scheduler_rows(outbox) >= 5, 90, "the escalations")
+            wait_for(lambda: outbox.unfinished() == 0, 180, "delivery by both")
+            time.sleep(2.0)
             swept = scheduler_rows(outbox)
         others = Counter(
             (str(c.params.get("chat_id")), str(c.params.get("text")))
@@ -352,9 +356,23 @@ def two_servers_one_postgres() -> dict[str, Any]:
         return result
 
 
+def overdue_tickets(outbox: Outbox, count: int) -> None:
+    """Repairs reported two days ago that nobody took: past every time limit."""
+    from flows.tickets import NewTicket, open_ticket
+
+    then = SystemClock().now() - timedelta(days=2)
+    with transaction(outbox.sessions) as session:
+        store = Store(session)
+        for index in range(count):
+            new = NewTicket("repair", f"楼道灯不亮 {index}", category="lighting", area="common")
+            open_ticket(store, store.compound(), None, new, then, "drill")
+
+
 def scheduler_rows(outbox: Outbox) -> int:
+    """Escalations the sweeps wrote (each under its dedupe key, so a second server's sweep finds it)."""
     with outbox.sessions() as session:
-        return session.query(OutboxMessage).filter(OutboxMessage.dedupe_key.is_not(None)).count()
+        made = OutboxMessage.dedupe_key.is_not(None), OutboxMessage.kind != "new_ticket"
+        return session.query(OutboxMessage).filter(*made).count()
 
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
