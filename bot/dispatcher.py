@@ -1,30 +1,50 @@
-"""Outbox dispatcher: claims due outbox rows, hands them to the channel's sender, records the outcome.
+"""Outbox dispatcher: finds due outbox rows, claims each one just before it is sent, hands it to the
+channel's sender, records the outcome.
 
 Delivery is **at least once**, and duplicates are confined to one narrow edge:
 
-* A row is claimed in one short transaction (status ``sending``, ``attempts`` + 1, a lease in
-  ``claimed_until``); on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers take
-  disjoint rows, on SQLite the writer lock (``BEGIN IMMEDIATE``) serialises the claims.
-* It is sent outside any transaction, then marked in another one, but only if the row still
-  carries this claim (same ``attempts``): a claim that outlived its lease never overwrites a newer one.
-* A process killed between claim and mark leaves the row ``sending``; when the lease runs out any
-  dispatcher claims it again. Nothing is lost. If the kill came *after* the peer accepted the message
-  and *before* the mark, the message goes out twice: that window is one HTTP round trip per row.
+* A round *plans* in one short transaction: the due rows (on PostgreSQL ``FOR UPDATE SKIP LOCKED``),
+  quiet-hours holds, daily quotas, the snapshots to send. Nothing is claimed there.
+* Each row is **claimed right before its send**, one conditional UPDATE (status ``sending``,
+  ``attempts`` + 1, ``claimed_by`` this process's token, a lease in ``claimed_until``). Two
+  dispatchers that planned the same row cannot both claim it. A process killed mid-round therefore
+  leaves at most the rows it was sending at that instant (one per chat being served) in ``sending``;
+  the rest are still ``pending`` and any dispatcher sends them on its next round.
+* A claim names its owner (``host:pid:start-time``). Every round first releases claims whose owner
+  is a dead process on this host, without waiting for the lease; a claim from another host is
+  released when its lease (kept just above the send timeout) runs out. So a restarted or surviving
+  server takes a killed one's rows within one round.
+* A row is sent outside any transaction, then marked in another one, but only if the row still
+  carries this claim (same ``attempts``). If the database is unreachable at that moment the outcome
+  is kept and the mark retried until it lands: a delivery the peer confirmed is never sent again
+  because of a database blip. The peer's message id (Telegram's ``message_id``) is recorded in
+  ``sent_ref``.
+* What remains: a process killed after the peer accepted a message and before the mark. Its row
+  is released and sent again: one HTTP round trip per chat in flight. WeChat template messages carry
+  ``client_msg_id`` (WeChat drops a repeat within 10 minutes); Telegram and WeChat customer-service
+  messages have no idempotency key, so there the repeat is the unavoidable at-least-once case.
   Dedupe keys work one level up: a sweep or a retried request that would enqueue the same message
   again finds the key taken, so a duplicate can only come from that window, never from the business
-  logic. The lease is kept well above the send timeout plus the rate-limit wait, so a live dispatcher
-  never has its rows taken away.
+  logic.
 * ``attempts`` counts claims, so a message that crashes the process on every try (a poison message)
-  fails for good after ``max_attempts`` instead of crash-looping.
+  fails for good after ``max_attempts`` instead of crash-looping; rows never attempted count nothing.
 * A sender may ask for follow-up rows (a card's photos, as a reply to the card it has just sent):
   they are added in the transaction that marks the row sent, with a dedupe key naming the row, so
   they exist exactly when the row is recorded as sent.
 
+Order: urgent rows first (emergency cards before anything else), then by id. One chat's rows go in
+order: a row is not claimed while an older row of the same resident chat is being sent, or waits
+for a retry after failing (a newer message never overtakes an older one that is still to come);
+urgent rows wait only for one in flight. The staff group is exempt (a card stuck in retries must not
+hold an emergency page). Conversation replies that a newer answer made obsolete never reach the
+outbox's send at all: the engine marks them ``superseded`` (``Store.supersede_replies``).
+
 Quiet hours hold non-urgent messages to residents (the staff group and urgent messages go anyway;
 a resident who wrote to us in the last ``quiet_grace_min`` minutes is evidently awake). Rate limits
 come from ``bot.ratelimit``; a message that would wait too long goes back to the outbox with a later
-``due_at`` instead of holding its lease. Failures are recorded in ``last_error``; permanent ones and
-exhausted retries are reported to the staff group.
+``due_at``. Failures are recorded in ``last_error`` and logged in one line (error class and reason,
+no recipient, a traceback only at DEBUG); permanent ones and exhausted retries are reported to the
+staff group.
 """
 
 from __future__ import annotations
@@ -32,18 +52,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Update, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, Sender, TemporaryFailure
+from bot.outbound import (
+    FollowUp,
+    OutboundMessage,
+    PermanentFailure,
+    Receipt,
+    Sender,
+    TemporaryFailure,
+)
 from bot.ratelimit import DEFAULT_LIMITS, ChannelLimiter, ChannelLimits, Monotonic
 from data.clock import Clock, local
 from data.db import transaction
@@ -67,12 +98,15 @@ KIND_WORDS = {
     "greeting": "节日问候",
     "relay": "员工回复",
 }
+MAX_REASON = 200  # characters of a failure reason in a log line
 
 
 @dataclass(frozen=True)
 class DispatchConfig:
-    batch: int = 100  # rows claimed per round
-    lease: timedelta = timedelta(seconds=120)  # a claimed row is re-claimable after this
+    batch: int = 100  # rows planned per round
+    # a claim is one send: the lease only has to outlast the send timeout (a dead owner on this host
+    # is released at once; the lease is what frees a claim of a process on another host)
+    lease: timedelta = timedelta(seconds=45)
     send_timeout: float = 30.0  # seconds; a send taking longer is a temporary failure
     max_wait: float = 10.0  # longest rate-limit wait before a row goes back to the outbox
     # longest wait for one chat's own limit: longer, and the chat's rest goes back to the outbox so
@@ -83,13 +117,64 @@ class DispatchConfig:
     backoff_max: float = 3600.0
     concurrency: int = 32  # recipients served at once (one message at a time per recipient)
     clock_skew: timedelta = timedelta(minutes=1)  # a backward jump larger than this is reported
+    record_retry_max: float = 5.0  # seconds between tries to record an outcome while the database is away
 
 
 @dataclass(frozen=True)
 class Claim:
     message: OutboundMessage
     token: int  # the row's ``attempts`` after this claim
-    deadline: float  # monotonic time by which this claim must be settled (lease minus margin)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A due row this round will try to claim and send; ``seen`` is its ``attempts`` when planned."""
+
+    message: OutboundMessage
+    seen: int
+
+
+# -- who holds a claim ----------------------------------------------------------------------------------
+HOST = socket.gethostname()[:30]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rpartition(")")[2].split()
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``host:pid:start:instance``: the start time (clock ticks since boot) tells a reused pid
+    apart; the instance, two dispatchers of one process (tests)."""
+    pid = os.getpid() if pid is None else pid
+    stat = _proc_stat(pid)
+    return f"{HOST}:{pid}:{stat[19] if stat else '0'}:{secrets.token_hex(3)}"
+
+
+def owner_alive(token: str) -> bool | None:
+    """Whether the process behind a claim still runs: None when it ran on another host (only its
+    lease can tell) or the token is not ours to read."""
+    host, _, rest = token.partition(":")
+    pid, _, start = rest.partition(":")
+    start = start.partition(":")[0]
+    if host != HOST or not pid.isdigit():
+        return None
+    stat = _proc_stat(int(pid))
+    if stat is None:
+        if Path("/proc/self/stat").exists():
+            return False  # /proc works here and has no such process
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat[0] != "Z" and (start == "0" or stat[19] == start)  # a zombie is dead
 
 
 @dataclass
@@ -116,21 +201,25 @@ class Dispatcher:
         monotonic: Monotonic = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         shared: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> None:
         """``shared`` maps a channel to another whose rate limiter it uses: two channels that reach
-        one peer (the WeCom robot's own ``wecom`` rows and ``staff`` rows) keep to one limit."""
+        one peer (the WeCom robot's own ``wecom`` rows and ``staff`` rows) keep to one limit.
+        ``owner`` names this dispatcher's claims (default: this process, ``owner_token``)."""
         self.sessions = sessions
         self.senders = senders
         self.clock = clock
         self.config = config or DispatchConfig()
         self.monotonic = monotonic
         self.sleep = sleep  # tests pass one that moves their clock
+        self.owner = owner or owner_token()
         chosen = {**DEFAULT_LIMITS, **(limits or {})}
         self.limiters = {c: ChannelLimiter(chosen.get(c, ChannelLimits()), monotonic) for c in senders}
         for channel, peer in (shared or {}).items():
             if channel in self.limiters and peer in self.limiters:
                 self.limiters[channel] = self.limiters[peer]
         self._last_now: datetime | None = None
+        self._started = False  # the first round also releases this owner's own leftover claims
         self._stop: asyncio.Event | None = None  # run_forever's: set, a round sends nothing more
 
     # -- loop -----------------------------------------------------------------------------------
@@ -139,53 +228,93 @@ class Dispatcher:
         (up to a minute) while rounds keep failing, so a broken database is not hammered."""
         failures = 0
         self._stop = stop
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("dispatch round failed (%d in a row)", failures)
-                handled = 0
-            if handled == 0:
-                pause = min(idle * 2**failures, 60.0) if failures else idle
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.warning("dispatch round failed (%d in a row): %s", failures, _reason(exc))
+                    log.debug("dispatch round failure", exc_info=True)
+                    handled = 0
+                if handled == 0:
+                    pause = min(idle * 2**failures, 60.0) if failures else idle
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=pause)
+        finally:  # cancelled in the middle of a send (a stop that timed out): free it for the next process
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._release_own)
+
+    def _release_own(self) -> None:
+        with transaction(self.sessions) as session:
+            _changed(
+                session,
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_by == self.owner)
+                .values(status="pending", claimed_by=None, claimed_until=None, due_at=self.clock.now()),
+            )
 
     async def run_once(self) -> int:
-        """Claim what is due, send it, record the outcome; the number of rows claimed."""
+        """Plan what is due, claim and send it row by row, record the outcome; the rows planned."""
         now = self.clock.now()
         await asyncio.to_thread(self._check_clock, now)
-        claims = await asyncio.to_thread(self._claim, now)
-        groups: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-        for claim in claims:
-            groups[(claim.message.channel, claim.message.recipient)].append(claim)
+        plan = await asyncio.to_thread(self._plan, now)
+        groups: dict[tuple[str, str], list[Planned]] = defaultdict(list)
+        for item in plan:
+            groups[(item.message.channel, item.message.recipient)].append(item)
         gate = asyncio.Semaphore(self.config.concurrency)
 
-        async def serve(group: list[Claim]) -> None:
+        async def serve(group: list[Planned]) -> None:
             async with gate:
                 await self._deliver(group)
 
         await asyncio.gather(*(serve(g) for g in groups.values()))
-        return len(claims)
+        return len(plan)
 
-    # -- claiming -------------------------------------------------------------------------------
-    def _claim(self, now: datetime) -> list[Claim]:
-        deadline = self.monotonic() + (self.config.lease.total_seconds() * 0.75)
+    # -- planning -------------------------------------------------------------------------------
+    def _plan(self, now: datetime) -> list[Planned]:
         with transaction(self.sessions) as session:
+            self._release_dead(session, now)
             rows = self._candidates(session, now)
             if not rows:
                 return []
             recipients = _load_recipients(session, rows)
             quota = _QuotaBook(session, self.limiters, now)
-            claims = []
+            plan = []
             for row in rows:
                 if self._hold(row, recipients, now) or quota.defer(session, row, now):
                     continue
-                row.status, row.attempts = "sending", row.attempts + 1
-                row.claimed_until = now + self.config.lease
-                claims.append(Claim(_snapshot(row, recipients, now), row.attempts, deadline))
-            return claims
+                plan.append(Planned(_snapshot(row, recipients, now), row.attempts))
+            return plan
+
+    def _release_dead(self, session: Session, now: datetime) -> int:
+        """Claims whose owner died (on this host) back to pending now, not after their lease; on the
+        first round also this owner's own (a previous run under the same token cannot be sending)."""
+        held = session.execute(
+            select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+                OutboxMessage.status == "sending", OutboxMessage.claimed_until >= now
+            )
+        ).all()
+        owners = {owner for _, owner in held if owner}
+        dead = {o for o in owners if owner_alive(o) is False or (not self._started and o == self.owner)}
+        self._started = True
+        if not dead:
+            return 0
+        released = _changed(
+            session,
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_by.in_(dead))
+            .values(
+                status="pending",
+                claimed_by=None,
+                claimed_until=None,
+                due_at=now,
+                last_error="released: its dispatcher died while sending it (it may have gone out)",
+            ),
+        )
+        log.warning("released %d outbox claim(s) of %d dead dispatcher(s)", released, len(dead))
+        return released
 
     def _candidates(self, session: Session, now: datetime) -> Sequence[OutboxMessage]:
         query = (
@@ -197,6 +326,7 @@ class Dispatcher:
                     OutboxMessage.status == "pending",
                     (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
                 ),
+                ~_in_the_way(now),  # planned only when it could be claimed: no idle spinning
             )
             .order_by(OutboxMessage.urgent.desc(), OutboxMessage.id)
             .limit(self.config.batch)
@@ -216,45 +346,83 @@ class Dispatcher:
         release = next_allowed(settings, now)
         if release <= now:
             return False
-        row.status, row.claimed_until, row.due_at = "pending", None, release
+        row.status, row.claimed_until, row.claimed_by, row.due_at = "pending", None, None, release
         return True
 
+    # -- claiming one row -----------------------------------------------------------------------
+    def _claim(self, item: Planned) -> Claim | None:
+        """Claim ``item`` for one send; None if another dispatcher has it, it changed since the
+        plan, or an older row of its chat must go first."""
+        now = self.clock.now()
+        message = item.message
+        condition = [
+            OutboxMessage.id == message.id,
+            OutboxMessage.attempts == item.seen,
+            OutboxMessage.due_at <= now,
+            or_(
+                OutboxMessage.status == "pending",
+                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
+            ),
+        ]
+        condition.append(~_in_the_way(now))
+        with transaction(self.sessions) as session:
+            claimed = _changed(
+                session,
+                update(OutboxMessage)
+                .where(*condition)
+                .values(
+                    status="sending",
+                    attempts=item.seen + 1,
+                    claimed_by=self.owner,
+                    claimed_until=now + self.config.lease,
+                ),
+            )
+        if not claimed:
+            return None
+        return Claim(_with_attempts(message, item.seen + 1), item.seen + 1)
+
     # -- sending --------------------------------------------------------------------------------
-    async def _deliver(self, group: list[Claim]) -> None:
+    async def _deliver(self, group: list[Planned]) -> None:
         """One recipient's messages, in order; the rest go back to the outbox if one must wait."""
         limiter = self.limiters[group[0].message.channel]
-        for index, claim in enumerate(group):
-            if self._stopping() or not await self._acquire(limiter, claim) or self._stopping():
-                # Stopping: back to the outbox now, not after the lease, for the next process to send.
-                later = 0.0 if self._stopping() else max(limiter.delay(claim.message.recipient), 0.1)
+        for index, item in enumerate(group):
+            if self._stopping():
+                return  # nothing claimed yet: the rows are pending for the next process
+            if not await self._acquire(limiter, item.message):
+                later = max(limiter.delay(item.message.recipient), 0.1)
                 await asyncio.to_thread(self._defer, group[index:], later)
                 return
+            claim = await asyncio.to_thread(self._claim, item)
+            if claim is None:
+                return  # someone else serves this chat now, or an older row goes first: keep order
             outcome = await self._send(claim.message)
             if isinstance(outcome, TemporaryFailure) and outcome.retry_after:
                 limiter.pause(outcome.retry_after)  # Telegram's retry_after holds for the whole bot
-            await asyncio.to_thread(self._record, claim, outcome)
+            await self._record_durably(claim, outcome)
+            if isinstance(outcome, Exception) and claim.message.channel not in STAFF_CHANNELS:
+                return  # the chat's later rows wait behind this one (claimed again only after it)
 
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
-    async def _acquire(self, limiter: ChannelLimiter, claim: Claim) -> bool:
-        """Wait for the rate limits; False if that would take longer than the claim can afford."""
-        recipient = claim.message.recipient
-        budget = min(self.config.max_wait, claim.deadline - self.monotonic() - self.config.send_timeout)
+    async def _acquire(self, limiter: ChannelLimiter, message: OutboundMessage) -> bool:
+        """Wait for the rate limits; False if that would take longer than ``max_wait``."""
+        recipient = message.recipient
+        budget = self.config.max_wait
         chat = limiter.chat_delay(recipient)
         if chat > min(budget, self.config.chat_wait):
             return False
         if chat > 0:
             await self.sleep(chat)
-        wait = limiter.reserve(recipient, budget - chat, cost=_cost(claim.message))
+        wait = limiter.reserve(recipient, budget - chat, cost=_cost(message))
         if wait is None:
             return False
         if wait > 0:
             await self.sleep(wait)
         return True
 
-    async def _send(self, message: OutboundMessage) -> Exception | list[FollowUp]:
-        """The failure, or the follow-up rows the sender asked for (a list, maybe empty: sent)."""
+    async def _send(self, message: OutboundMessage) -> Exception | _Delivered:
+        """The failure, or what the delivery produced (follow-up rows, the peer's message id)."""
         sender = self.senders[message.channel]
         try:
             asked = await asyncio.wait_for(sender.send(message), timeout=self.config.send_timeout)
@@ -263,52 +431,106 @@ class Dispatcher:
         except TimeoutError:
             return TemporaryFailure(f"no answer within {self.config.send_timeout:g}s")
         except Exception as exc:  # a sender bug or a garbage answer: retry, report, never crash
-            log.exception("sender %s raised on outbox row %s", message.channel, message.id)
+            log.debug("sender %s raised on outbox row %s", message.channel, message.id, exc_info=True)
             return TemporaryFailure(f"{type(exc).__name__}: {exc}"[:500])
         follow = [f for f in asked or () if isinstance(f, FollowUp)]
-        if asked and len(follow) != len(asked):  # it was sent: never fail it over a sender bug
+        refs = [r.ref for r in asked or () if isinstance(r, Receipt)]
+        if asked and len(follow) + len(refs) != len(asked):  # it was sent: never fail it over a sender bug
             log.error("sender %s returned non-follow-ups for row %s", message.channel, message.id)
-        return follow
+        return _Delivered(follow, refs[0][:64] if refs else None)
 
     # -- bookkeeping ----------------------------------------------------------------------------
-    def _record(self, claim: Claim, outcome: Exception | Sequence[FollowUp] | None) -> None:
-        """Mark the row sent (adding its follow-ups), back to pending, or failed; ``outcome`` is the
-        failure, or what a successful send asked for (None: nothing)."""
+    async def _record_durably(self, claim: Claim, outcome: Exception | _Delivered) -> None:
+        """Record the outcome; while the database is unreachable keep it and try again (a delivery
+        recorded late is not sent twice; one never recorded would be, once its claim is released)."""
+        pause = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(self._record, claim, outcome)
+                return
+            except Exception as exc:
+                if self._stopping():
+                    log.warning(
+                        "outbox row %s: outcome not recorded before stopping: %s",
+                        claim.message.id,
+                        _reason(exc),
+                    )
+                    return
+                log.warning(
+                    "outbox row %s: cannot record its outcome yet (%s); retrying",
+                    claim.message.id,
+                    _reason(exc),
+                )
+                await asyncio.sleep(pause)  # real time: the database comes back in real time
+                pause = min(pause * 2, self.config.record_retry_max)
+
+    def _record(self, claim: Claim, outcome: Exception | _Delivered | Sequence[FollowUp] | None) -> None:
+        """Mark the row sent (adding its follow-ups), back to pending, or failed."""
+        if outcome is None or isinstance(outcome, list | tuple):
+            outcome = _Delivered(list(outcome or ()), None)
         now = self.clock.now()
         with transaction(self.sessions) as session:
             row = session.get(OutboxMessage, claim.message.id)
             if row is None or row.status != "sending" or row.attempts != claim.token:
                 log.warning("outbox row %s was claimed again while sending; leaving it", claim.message.id)
                 return
-            row.claimed_until = None
-            if not isinstance(outcome, Exception):
-                row.status, row.sent_at = "sent", now
-                _add_follow_ups(session, row, outcome or (), now)
-            elif isinstance(outcome, TemporaryFailure) and row.attempts < self.config.max_attempts:
-                row.status, row.last_error = "pending", outcome.reason
+            row.claimed_until, row.claimed_by = None, None
+            if isinstance(outcome, _Delivered):
+                row.status, row.sent_at, row.sent_ref, row.last_error = "sent", now, outcome.ref, None
+                _add_follow_ups(session, row, outcome.follow_ups, now)
+                return
+            assert isinstance(outcome, Exception)
+            reason = getattr(outcome, "reason", None) or _reason(outcome)
+            self._log_failure(row, outcome, reason)
+            if isinstance(outcome, TemporaryFailure) and row.attempts < self.config.max_attempts:
+                row.status, row.last_error = "pending", reason
                 row.due_at = now + timedelta(seconds=self._backoff(row.attempts, outcome.retry_after))
-            else:
-                reason = getattr(outcome, "reason", str(outcome))
-                if isinstance(outcome, TemporaryFailure):
-                    reason = f"{row.attempts} 次尝试均失败，最后一次：{reason}"
-                row.status, row.last_error = "failed", reason
-                _report_failure(session, row, now)
+                return
+            if isinstance(outcome, TemporaryFailure):
+                reason = f"{row.attempts} 次尝试均失败，最后一次：{reason}"
+            row.status, row.last_error = "failed", reason
+            _report_failure(session, row, now)
 
-    def _defer(self, claims: Sequence[Claim], seconds: float) -> None:
-        """Back to the outbox for later; a deferral is not an attempt."""
+    @staticmethod
+    def _log_failure(row: OutboxMessage, outcome: Exception, reason: str) -> None:
+        """One line per failed send: row, channel, kind, attempt, error class and reason (never the
+        recipient or the text); the traceback of the channel library only at DEBUG."""
+        cause = outcome.__cause__ or outcome
+        log.warning(
+            "outbox row %s (%s %s, attempt %d) not sent: %s %s",
+            row.id,
+            row.channel,
+            row.kind,
+            row.attempts,
+            type(cause).__name__,
+            reason[:MAX_REASON],
+        )
+        if cause is not outcome or not isinstance(outcome, TemporaryFailure | PermanentFailure):
+            log.debug("outbox row %s failure", row.id, exc_info=(type(cause), cause, cause.__traceback__))
+
+    def _defer(self, items: Sequence[Planned], seconds: float) -> None:
+        """Back to the outbox for later (the rows were never claimed: no attempt is counted)."""
         due = self.clock.now() + timedelta(seconds=seconds)
         with transaction(self.sessions) as session:
-            for claim in claims:
-                row = session.get(OutboxMessage, claim.message.id)
-                if row is None or row.status != "sending" or row.attempts != claim.token:
-                    continue
-                row.status, row.claimed_until, row.due_at = "pending", None, due
-                row.attempts -= 1
+            _changed(
+                session,
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([i.message.id for i in items]),
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.due_at < due,
+                )
+                .values(due_at=due),
+            )
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
-        delay = min(self.config.backoff_base * 2 ** max(attempts - 1, 0), self.config.backoff_max)
-        delay *= 1 + random.uniform(0, 0.1)  # spread retries of a burst that failed together
-        return float(max(delay, retry_after or 0.0))
+        """The peer's ``retry_after`` when it gave one (flood control says nothing against the
+        message: an emergency card goes again as soon as allowed), else doubling per attempt."""
+        if retry_after:
+            delay = min(retry_after, self.config.backoff_max)
+        else:
+            delay = min(self.config.backoff_base * 2 ** max(attempts - 1, 0), self.config.backoff_max)
+        return float(delay * (1 + random.uniform(0, 0.1)))  # spread retries of a burst that failed together
 
     def _check_clock(self, now: datetime) -> None:
         """A clock that jumps backwards is recorded and reported once; leases stay safe because a
@@ -326,6 +548,42 @@ class Dispatcher:
                 "消息发送不受影响，请技术人员检查服务器时间同步。",
                 now,
             )
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    follow_ups: list[FollowUp]
+    ref: str | None
+
+
+def _changed(session: Session, statement: Update) -> int:
+    """Run a bulk UPDATE (no ORM synchronisation: the rows are not loaded); the rows it changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _reason(exc: BaseException) -> str:
+    """Error class and the first line of its message, short: for one log line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:MAX_REASON] if text else type(exc).__name__
+
+
+def _in_the_way(now: datetime) -> ColumnElement[bool]:
+    """For the outbox row in question: an older row of the same resident chat must go first, one
+    being sent by someone or (unless this row is urgent) one waiting for a retry after a failed send."""
+    older = aliased(OutboxMessage)
+    in_flight = (older.status == "sending") & (older.claimed_until >= now)
+    waiting = (older.status == "pending") & (older.attempts > 0)
+    return OutboxMessage.channel.not_in(STAFF_CHANNELS) & exists().where(
+        older.channel == OutboxMessage.channel,
+        older.recipient == OutboxMessage.recipient,
+        older.id < OutboxMessage.id,
+        or_(in_flight, ~OutboxMessage.urgent & waiting),
+    )
+
+
+def _with_attempts(message: OutboundMessage, attempts: int) -> OutboundMessage:
+    return replace(message, attempts=attempts)
 
 
 # -- helpers shared by the claim and the record ------------------------------------------------------

@@ -41,6 +41,14 @@ class FollowUp:
     tag: str = ""  # unique among one row's follow-ups (part of the new row's dedupe key)
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """The channel's id of the message just delivered (Telegram's ``message_id``), returned among a
+    sender's follow-ups; the dispatcher records it with the row (``outbox.sent_ref``)."""
+
+    ref: str
+
+
 class TemporaryFailure(Exception):
     """Try again later (429, 5xx, network). ``retry_after`` in seconds when the peer said so."""
 
@@ -61,7 +69,8 @@ class PermanentFailure(Exception):
 class Sender(Protocol):
     channel: str
 
-    async def send(self, message: OutboundMessage) -> Sequence[FollowUp] | None:
+    async def send(self, message: OutboundMessage) -> Sequence[FollowUp | Receipt] | None:
         """Deliver ``message`` or raise ``TemporaryFailure`` / ``PermanentFailure``; what it returns
-        are rows to add once the delivery is recorded (usually nothing)."""
+        are rows to add once the delivery is recorded (usually nothing) and, when the channel gives
+        one, a ``Receipt`` naming the delivered message."""
         ...

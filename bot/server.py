@@ -174,7 +174,7 @@ async def _stop_background(workers: _Background, stop: asyncio.Event) -> None:
         try:
             await asyncio.wait_for(workers.dispatcher, timeout=15)
         except TimeoutError:
-            log.warning("dispatcher did not stop in time; its claimed rows are re-sent after their lease")
+            log.warning("dispatcher did not stop in time; the rows it was sending go back to the outbox")
             workers.dispatcher.cancel()
             with suppress(asyncio.CancelledError):
                 await workers.dispatcher

@@ -270,7 +270,10 @@ class OutboxMessage(Base):
     """Every outbound message that is not the immediate reply, written with the change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "due_at"),
+        Index("ix_outbox_chat", "channel", "recipient", "id"),  # one chat's rows, in order
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime]
     due_at: Mapped[datetime]
@@ -282,9 +285,12 @@ class OutboxMessage(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # ignores quiet hours
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    # pending | sending | sent | failed | superseded (a newer answer made it obsolete: last_error says why)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # host:pid:start:instance of the claim
+    sent_ref: Mapped[str | None] = mapped_column(String(64))  # the channel's id of the sent message
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
 

@@ -397,6 +397,27 @@ class Store:
         self.session.add(message)
         return message
 
+    def supersede_replies(self, channel: str, external_id: str, now: datetime) -> int:
+        """A newer message of this chat is being answered: its conversation replies still waiting in
+        the outbox (deferred while the channel was down) answer questions the resident has moved on
+        from, so they are never sent (``superseded``, the reason in ``last_error``). A row already
+        being sent is left to finish; urgent rows are kept. How many."""
+        result = self._core(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.recipient == external_id,
+                OutboxMessage.kind == "reply",
+                OutboxMessage.status == "pending",
+                OutboxMessage.urgent.is_(False),
+            )
+            .values(
+                status="superseded",
+                last_error=f"superseded: a newer message of the chat was answered at {local(now):%H:%M:%S}",
+            )
+        )
+        return int(result.rowcount or 0)
+
     def has_outbox(self, dedupe_key: str) -> bool:
         return (
             self.session.scalar(

@@ -129,6 +129,8 @@ class Engine:
             account, conversation = store.chat(
                 inbound.channel, inbound.external_id, inbound.received_at, inbound.display_name
             )
+            # this turn's answer is the chat's latest: older replies still waiting are obsolete
+            store.supersede_replies(inbound.channel, inbound.external_id, inbound.received_at)
             turn = self._turn(store, inbound, parse, account, conversation)
             self._route(turn)
             self._save(store, conversation, turn)

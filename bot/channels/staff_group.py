@@ -21,7 +21,7 @@ from bot.app import App
 from bot.channels.photos import PhotoFetcher, TelegramAlbums, album_follow_ups, fits_album, photo_refs
 from bot.channels.telegram import buttons_of, failure, keyboard, send_text
 from bot.intake import Intake
-from bot.outbound import FollowUp, OutboundMessage
+from bot.outbound import FollowUp, OutboundMessage, Receipt
 from data.db import transaction
 from data.models import Staff, Ticket
 from data.store import OPEN_STATUSES, Store
@@ -57,7 +57,7 @@ class TelegramStaffSender:
         self.chat_id = chat_id
         self.albums = TelegramAlbums(bot, photos or PhotoFetcher(bot))
 
-    async def send(self, message: OutboundMessage) -> list[FollowUp] | None:
+    async def send(self, message: OutboundMessage) -> list[FollowUp | Receipt] | None:
         try:
             if fits_album(message):  # a resident's photos with a few words: one album, words as caption
                 await self.albums.send(self.chat_id, message)
@@ -66,7 +66,8 @@ class TelegramStaffSender:
         except TelegramError as exc:
             raise failure(exc) from exc
         # the card stays one message with its buttons; its photos follow as a reply to it
-        return album_follow_ups(message, sent.message_id) if photo_refs(message.payload) else None
+        photos = album_follow_ups(message, sent.message_id) if photo_refs(message.payload) else []
+        return [*photos, Receipt(str(sent.message_id))]
 
     async def _text(self, message: OutboundMessage) -> Message:
         number = str(message.payload.get("ticket") or "")

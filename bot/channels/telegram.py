@@ -39,7 +39,7 @@ from telegram.request import HTTPXRequest
 
 from bot.channels.web import client_of, read_limited
 from bot.intake import Intake
-from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
+from bot.outbound import OutboundMessage, PermanentFailure, Receipt, TemporaryFailure
 from bot.settings import Settings
 from data.db import transaction
 from data.store import Store
@@ -116,11 +116,14 @@ class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, message: OutboundMessage) -> None:
+    async def send(self, message: OutboundMessage) -> list[Receipt]:
         try:
-            await send_text(self.bot, message.recipient, message.text, keyboard(buttons_of(message.payload)))
+            sent = await send_text(
+                self.bot, message.recipient, message.text, keyboard(buttons_of(message.payload))
+            )
         except TelegramError as exc:
             raise failure(exc) from exc
+        return [Receipt(str(sent.message_id))]
 
 
 async def send_text(

@@ -584,15 +584,18 @@ class WeChatSender:
             raise PermanentFailure(
                 "outside the 48-hour window and no template message configured (WECHAT_TEMPLATES)"
             )
-        data = self.templates.data(spec, message, self.clock.now())
+        body: dict[str, Any] = {
+            "touser": message.recipient,
+            "template_id": spec["template_id"],
+            "data": self.templates.data(spec, message, self.clock.now()),
+            # WeChat sends one message per (openid, client_msg_id) within 10 minutes: a row sent again
+            # after a crash between the send and its mark does not reach the resident twice
+            "client_msg_id": f"propbot-outbox-{message.id}",
+        }
+        if spec.get("url"):
+            body["url"] = spec["url"]
         try:
-            _call(
-                self.client.message.send_template,
-                message.recipient,
-                spec["template_id"],
-                data,
-                spec.get("url") or None,
-            )
+            _call(self.client.post, "message/template/send", data=body)
         except WeChatClientException as exc:
             raise _failure(exc) from exc
 
@@ -606,9 +609,9 @@ class WeChatSender:
         return last is not None and last >= self.clock.now() - WINDOW
 
 
-def _call(method: Any, *args: Any) -> Any:
+def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
     try:
-        return method(*args)
+        return method(*args, **kwargs)
     except requests.RequestException as exc:
         raise TemporaryFailure(f"WeChat API unreachable: {exc}") from exc
 

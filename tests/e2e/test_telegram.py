@@ -4,6 +4,7 @@ bad and unknown input, re-delivered updates, replies that cannot be sent right a
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 import pytest
@@ -200,3 +201,23 @@ def post_raw(propbot: Propbot, update: dict[str, object]) -> httpx.Response:
     response = propbot.http.post("/telegram", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status_code == 200
     return response
+
+
+def test_replies_still_waiting_are_superseded_by_a_newer_answer(propbot: Propbot) -> None:
+    """Telegram refuses for a while: a turn's replies wait in the outbox. The resident writes again
+    and gets a fresh answer; the old replies are never delivered after it (superseded)."""
+    propbot.bind("telegram", str(CHAT), "李明")
+    propbot.tg_say(CHAT, "厨房水管漏水了")
+    before = len(propbot.telegram.texts_to(CHAT))
+    propbot.telegram.fail_next("sendMessage", 502, "Bad Gateway", times=2)  # inline, then the retry
+    propbot.post_update(propbot.updates.text(CHAT, "我家物业费还欠多少"))
+    waiting = OutboxMessage.status == "pending", OutboxMessage.attempts == 1
+    propbot.telegram.wait_for(lambda: propbot.count(OutboxMessage, *waiting) == 1)  # backing off
+    fresh = propbot.tg_say(CHAT, "算了")
+    assert fresh and "报修还没有提交" not in fresh[0]
+    with propbot.app.sessions() as session:
+        rows = session.query(OutboxMessage).filter_by(channel="telegram", kind="reply").all()
+    assert [r.status for r in rows] == ["superseded", "superseded"]
+    assert all("newer message" in (r.last_error or "") for r in rows)
+    time.sleep(6)  # past the retry's backoff (5 s): still nothing stale
+    assert propbot.telegram.texts_to(CHAT)[before:] == fresh

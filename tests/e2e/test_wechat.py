@@ -313,6 +313,20 @@ async def test_outside_48_hours_a_template_with_fields_cut(wechat_app: App, fake
     assert data["character_string2"]["value"] == "BX-20261123-0001"
     assert data["thing4"]["value"] == "请保持电话畅通…"
     assert data["time3"]["value"] == "2026-11-23 10:00"
+    assert call.body["url"] == "https://example.com/t"
+
+
+async def test_a_template_sent_again_after_a_crash_reaches_the_resident_once(
+    wechat_app: App, fake_wechat: FakeWeChat
+) -> None:
+    """The row's id goes as ``client_msg_id``: the resend of a row whose mark was lost (killed
+    between WeChat's answer and the mark) is dropped by WeChat, not delivered twice."""
+    last_seen(wechat_app, OPENID, timedelta(hours=49))
+    row = notice("您的报修（BX-20261123-0001）已完工，请确认")
+    await sender(wechat_app, fake_wechat).send(row)
+    await sender(wechat_app, fake_wechat).send(row)  # the same row, from the next process
+    [call] = fake_wechat.calls("template/send")
+    assert call.body["client_msg_id"] == f"propbot-outbox-{row.id}"
 
 
 async def test_wechat_says_window_closed_so_a_template_instead(

@@ -47,6 +47,7 @@ class FakeWeChat(FakeServer):
         self._lock = threading.Lock()
         self._calls: list[ApiCall] = []
         self._errors: dict[str, list[int]] = {}
+        self._client_ids: set[tuple[Any, Any]] = set()  # (touser, client_msg_id) of template messages
         self.tokens: list[str] = []  # every token issued, in order
         self.revoked: set[str] = set()
         self.token_delay = token_delay
@@ -147,8 +148,12 @@ class FakeWeChat(FakeServer):
             valid = given in self.tokens and given not in self.revoked
             errors = self._errors.get(path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1])
             errcode = errors.pop(0) if errors and valid else None
-            if valid and errcode is None:
+            key = (body.get("touser"), body.get("client_msg_id"))
+            repeat = path.endswith("template/send") and key[1] is not None and key in self._client_ids
+            if valid and errcode is None and not repeat:  # a repeated client_msg_id is not sent again
                 self._calls.append(ApiCall(path, dict(request.query_params), body))
+                if key[1] is not None:
+                    self._client_ids.add(key)
         if not valid:
             return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
         if errcode is not None:

@@ -118,8 +118,11 @@ async def test_a_card_sent_again_after_a_crash_gets_its_photos_once(app: App, cl
     window), its photos are not doubled."""
     [card] = enqueue(app, 1, "staff", "staff", "new_ticket", payload={"photos": ["a", "b"]})
     sender = AskingSender("staff")
-    first = dispatcher(app, clock, {"staff": sender}, DispatchConfig(lease=timedelta(seconds=60)))
-    [claim] = first._claim(clock.now())
+    config = DispatchConfig(lease=timedelta(seconds=60))
+    first = dispatcher(app, clock, {"staff": sender}, config, owner="elsewhere:1:1")  # another host
+    [planned] = first._plan(clock.now())
+    claim = first._claim(planned)
+    assert claim is not None
     asked = await first._send(claim.message)  # ... and the process dies here
     assert follow_ups(app) == []
     clock.advance(seconds=61)
