@@ -7,6 +7,7 @@ second one. The dialog state holds the action, the tickets that fit, and the one
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from data.models import Ticket
@@ -14,6 +15,7 @@ from flows import booking, slots
 from flows.form import Narrowed
 from flows.tickets import KIND_NAMES, TicketError, cancel, format_span, reschedule
 from flows.turn import Button, Turn
+from nlu.types import TimeSpan
 
 NAME = "change"
 NOTHING = "nothing"  # asked to call off a kind of thing the resident has none of
@@ -218,7 +220,26 @@ def _short(ticket: Ticket) -> str:
     return ticket.description[:16]
 
 
+# "推迟一天", "提前两天", "往后推一天": the same window, days later or earlier.
+SHIFT = re.compile(r"(推迟|延后|往后推|晚|提前|往前|早)\s*([一两二三1-3])\s*天")
+_DAYS = {"一": 1, "两": 2, "二": 2, "三": 3, "1": 1, "2": 2, "3": 3}
+
+
+def _shifted(turn: Turn, ticket: Ticket) -> dict[str, Any] | None:
+    found = SHIFT.search(turn.text)
+    if found is None or ticket.preferred_start is None:
+        return None
+    days = _DAYS[found.group(2)] * (-1 if found.group(1) in ("提前", "往前", "早") else 1)
+    end = ticket.preferred_end or ticket.preferred_start
+    return slots.span_to_json(
+        TimeSpan(ticket.preferred_start + timedelta(days=days), end + timedelta(days=days))
+    )
+
+
 def _new_time(turn: Turn, ticket: Ticket) -> dict[str, Any] | Narrowed | None:
+    shifted = _shifted(turn, ticket)
+    if shifted is not None:
+        return shifted
     if ticket.kind == "booking":
         return booking.answer_time(turn, {"service": ticket.category})
     return slots.answer_time(turn, {})

@@ -62,6 +62,13 @@ _WISH = re.compile(
 )
 
 
+# How long it has gone on, as an answer to "什么时候": 三四天了, 好几天了, 一个多月了, 很久了.
+HOW_LONG = re.compile(
+    r"^\s*(?:大概|差不多|都|有|快)?\s*(?:[一二两三四五六七八九十几半\d]+|好几|很多|十几)\s*(?:个多?|多个?)?"
+    r"(?:天|周|星期|礼拜|月|年|小时|钟头)|很久|好久|一直"
+)
+
+
 def topic_of(text: str) -> str:
     return next((topic for topic, words in TOPICS if any(w in text for w in words)), "other")
 
@@ -135,6 +142,7 @@ class ComplaintForm(Form):
             glean=_glean_when,
             skippable=True,
             free_text=True,
+            shape=HOW_LONG,
         ),
         Slot(
             "wish",

@@ -142,6 +142,9 @@ class Slot:
     free_text: bool = False
     takes_intents: frozenset[str] = frozenset({"repair", "complaint"})
     aliases: tuple[str, ...] = ()  # other names residents use for it in a correction (地点 for 位置)
+    shape: re.Pattern[str] | None = (
+        None  # free text of this shape answers, whatever the NLU says ("三四天了")
+    )
     # A vague answer (随便, 不知道) is asked about once, specifically (``vague_question``); the next
     # vague answer, or one that leaves the choice to us, settles on ``default`` and says so.
     vague_question: str = ""
@@ -223,7 +226,8 @@ class Form:
         if slot is None:
             return True
         if slot.free_text:
-            return intent == self.name or intent in slot.takes_intents
+            shaped = slot.shape is not None and slot.shape.search(turn.text) is not None
+            return shaped or intent == self.name or intent in slot.takes_intents
         return (
             slot.answer(turn, values) is not None
             and not _names_other_topic(turn, intent)

@@ -191,7 +191,10 @@ class RepairForm(Form):
         since = turn.now - timedelta(days=turn.settings.duplicate_window_days)
         if values.get("area") == "in_home":
             candidates = turn.store.open_tickets(turn.unit.id, kind="repair", category=category, since=since)
-            return next((t for t in candidates if t.area == "in_home"), None)
+            said = str(values.get("description", ""))
+            return next(
+                (t for t in candidates if t.area == "in_home" and _same_thing(said, t.description)), None
+            )
         return turn.store.open_common_ticket(turn.compound.id, category, values.get("place", ""), since)
 
     def submit(self, turn: Turn, values: Values) -> None:
@@ -218,6 +221,20 @@ class RepairForm(Form):
             turn.actor,
         )
         turn.say(_promise(turn, ticket, asap))
+
+
+# Things of one category that are not one another: the water heater is no repeat of the air-con.
+THINGS = (
+    "空调", "冷气", "热水器", "冰箱", "洗衣机", "油烟机", "燃气灶", "煤气灶", "电视", "地暖", "暖气",
+    "净水器",
+    "马桶", "水槽", "地漏", "洗手池", "面盆", "浴缸", "花洒", "水龙头", "门锁", "门禁", "窗户", "插座", "灯",
+)  # fmt: skip
+
+
+def _same_thing(said: str, before: str) -> bool:
+    """Whether two reports of one category name the same thing (or do not say which)."""
+    now, then = {t for t in THINGS if t in said}, {t for t in THINGS if t in before}
+    return not now or not then or bool(now & then)
 
 
 def _category(turn: Turn, values: Values) -> str:
