@@ -44,7 +44,7 @@ OWN_WAY = re.compile(r"自己(?:找人|来|修|弄|处理|搞)|找外面|不麻�
 SWITCH_CONFIDENCE = 0.75
 # A message shaped as a question ("电话多少啊", "几点下班？") asks it, at a lower confidence.
 QUESTION_SHAPE = re.compile(r"[?？]|吗|多少|几点|几号|哪里|哪儿|在哪|怎么|什么时候|是什么|有没有|能不能")
-QUESTION_CONFIDENCE = 0.6  # a clear new request in the middle of a form starts that request instead
+QUESTION_CONFIDENCE = 0.55  # a clear new request in the middle of a form starts that request instead
 APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍后再发一次。紧急情况请直接拨打物业24小时值班电话。"
 HOLDING_PHOTOS = "photos"
 RULE_CONFIDENCE = 0.95

@@ -176,6 +176,7 @@ class Form:
         self.prefill(turn, values)
         held = turn.state.pop("held_photos", [])
         turn.state.update(values={}, asking=None, narrowed={}, photos=[*held, *turn.inbound.photos])
+        turn.state["said"] = turn.text[:300]  # the first message, for a person taking over
         tried: Values = {}
         for slot in self.slots:
             tried[slot.name] = slot.spot(turn, values)
@@ -241,7 +242,9 @@ class Form:
             for slot in self.slots
             if slot.name in values and slot.needed(turn, values)
         ]
-        return f"未提交的{self.title}（{'；'.join(shown)}）" if shown else ""
+        said = str(turn.state.get("said") or "")
+        first = f"；居民原话：{said}" if said and said not in "；".join(shown) else ""
+        return f"未提交的{self.title}（{'；'.join(shown)}{first}）" if shown or first else ""
 
     def _answers_summary(self, turn: Turn, values: Values) -> bool:
         text = turn.text.strip("。.！!~ ").lower()

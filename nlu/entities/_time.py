@@ -116,7 +116,7 @@ _CALENDAR = (
 )
 _DATE = (
     rf"(?:(?P<dp>{'|'.join(_DAY_AND_POD)})"
-    rf"|(?P<rel>{'|'.join(sorted(_REL_DAYS, key=len, reverse=True))})"
+    rf"|(?<![以之然最])(?P<rel>{'|'.join(sorted(_REL_DAYS, key=len, reverse=True))})"  # not 以后天天
     r"|(?P<wp>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7末])"
     rf"|{_CALENDAR})"
 )
