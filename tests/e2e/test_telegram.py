@@ -176,8 +176,8 @@ def test_earlier_replies_are_sent_before_the_answer_carries_the_last(propbot: Pr
     before = len(propbot.telegram.texts_to(CHAT))
     answer = post_raw(propbot, propbot.updates.text(CHAT, "我家物业费还欠多少")).json()
     [sent] = propbot.telegram.texts_to(CHAT)[before:]
-    assert "报修还没有提交" in sent
-    assert "物业费" in answer["text"]
+    assert "物业费：998.40" in sent  # the question answered, then the form's question again
+    assert "回到刚才的报修" in answer["text"]
 
 
 def test_replies_telegram_refuses_for_now_go_out_later_through_the_outbox_in_order(propbot: Propbot) -> None:
@@ -189,7 +189,7 @@ def test_replies_telegram_refuses_for_now_go_out_later_through_the_outbox_in_ord
     assert response.status_code == 200 and "method" not in response.json(), "the answer carries nothing"
     propbot.telegram.wait_for(lambda: len(propbot.telegram.texts_to(CHAT)) >= before + 2)
     delivered = propbot.telegram.texts_to(CHAT)[before:]
-    assert len(delivered) == 2 and "报修还没有提交" in delivered[0] and "物业费" in delivered[1]
+    assert len(delivered) == 2 and "物业费：998.40" in delivered[0] and "回到刚才的报修" in delivered[1]
     with propbot.app.sessions() as session:
         rows = session.query(OutboxMessage).filter_by(channel="telegram").order_by(OutboxMessage.id).all()
     assert [row.kind for row in rows] == ["reply", "reply"]
@@ -214,7 +214,7 @@ def test_replies_still_waiting_are_superseded_by_a_newer_answer(propbot: Propbot
     waiting = OutboxMessage.status == "pending", OutboxMessage.attempts == 1
     propbot.telegram.wait_for(lambda: propbot.count(OutboxMessage, *waiting) == 1)  # backing off
     fresh = propbot.tg_say(CHAT, "算了")
-    assert fresh and "报修还没有提交" not in fresh[0]
+    assert fresh and "物业费：998.40" not in fresh[0] and "已为您取消报修" in fresh[0]
     with propbot.app.sessions() as session:
         rows = session.query(OutboxMessage).filter_by(channel="telegram", kind="reply").all()
     assert [r.status for r in rows] == ["superseded", "superseded"]
