@@ -22,7 +22,7 @@ from bot.outbound import OutboundMessage, PermanentFailure
 from data.db import transaction
 from data.models import CallbackNonce, ChannelAccount, Ticket
 from flows.turn import Button, Reply
-from tests.e2e.conftest import Propbot, start_propbot
+from tests.e2e.conftest import Propbot, server_log, start_propbot
 from tests.fakes import wechat_api
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wechat_api import ACCOUNT, Callbacks, FakeWeChat, message_xml, signature
@@ -503,3 +503,48 @@ def test_a_bad_msg_signature_is_refused_and_stores_nothing(
     assert propbot.wx_send(_with_msg_signature(path, given), body).status_code == 403
     assert propbot.footprint() == before and nonces(propbot) == seen
     assert propbot.wx_send(path, body).status_code == 200  # the same request, correctly signed
+
+
+# -- typed fields (issue 15 item 3) -----------------------------------------------------------------------
+PHONE = "13800138000"
+TEXT = message_xml(OPENID, "text", 1795413600, 24000000000000777, Content=f"厨房漏水 电话{PHONE}")
+OTHER = "oOTHER_RESIDENT_0000000000000002"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        TEXT.replace(f"电话{PHONE}", f"<b>电话{PHONE}</b>"),
+        TEXT.replace("</FromUserName>", f"</FromUserName><FromUserName>{OTHER}</FromUserName>"),
+        TEXT.replace("<Content>", '<Content lang="zh">'),
+        TEXT.replace("24000000000000777", "9" * 30),
+        TEXT.replace("<CreateTime>1795413600</CreateTime>", ""),
+        TEXT.replace("<MsgType>text</MsgType>", "<MsgType><text/></MsgType>"),
+        TEXT.replace("<xml>", '<xml from="x">'),
+    ],
+    ids=[
+        "nested-in-content",
+        "repeated-sender",
+        "attribute",
+        "huge-msgid",
+        "no-createtime",
+        "nested-msgtype",
+        "root-attribute",
+    ],
+)
+def test_a_field_of_the_wrong_shape_is_400_with_one_log_line_and_no_personal_data(
+    propbot: Propbot, wx: Callbacks, caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    propbot.bind("wechat", OPENID, "李明")
+    before, seen = propbot.footprint(), nonces(propbot)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = propbot.wx_post(wx, body)
+    assert response.status_code == 400 and response.text == "bad request"
+    [line] = server_log(caplog)
+    assert line.name == "bot.channels.wechat" and "refused (malformed" in line.getMessage()
+    assert line.exc_info is None and "Traceback" not in caplog.text
+    text = line.getMessage()
+    for secret in (OPENID, OTHER, PHONE, "厨房"):
+        assert secret not in text
+    assert propbot.footprint() == before and nonces(propbot) == seen
