@@ -1,11 +1,13 @@
 """One ASGI app: ``/telegram``, ``/wechat``, ``/healthz``, ``/metrics``; the outbox dispatcher and the
-scheduler run in its lifespan. A channel without configuration is off (its route answers 404)."""
+scheduler run in its lifespan. A channel without configuration is off (its route answers 404); a
+channel that cannot start (Telegram's API unreachable) is down, retried with backoff (bot.startup),
+and its route answers 503 until it is up, while the others serve."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -29,10 +31,12 @@ from bot.channels.wecom import StaffFanout, WeComRobotSender
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.outbound import Sender
+from bot.startup import DOWN, UP, Backoff, ChannelStates, start_or_retry
 from data.db import once_more_if_disconnected
 from data.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+START_RETRY = Backoff(first=1.0, cap=60.0)  # a channel that cannot start: again after 1, 2, 4 … 60 s
 
 
 @dataclass
@@ -86,13 +90,24 @@ def _wechat_client(app: App) -> SharedTokenClient:
 
 
 def create_app(
-    app: App, *, dispatch: bool = True, polling: bool | None = None, dispatch_idle: float = 1.0
+    app: App,
+    *,
+    dispatch: bool = True,
+    polling: bool | None = None,
+    dispatch_idle: float = 1.0,
+    retry: Backoff = START_RETRY,
 ) -> Starlette:
-    """The web app for ``app``. ``dispatch`` runs the outbox dispatcher and the scheduler."""
+    """The web app for ``app``. ``dispatch`` runs the outbox dispatcher and the scheduler; ``retry``
+    paces the attempts to start a channel that could not start."""
     metrics = Metrics()
     intake = Intake(app, metrics)
     channels = build_channels(app, intake)
     use_polling = app.settings.telegram_polling if polling is None else polling
+    states = ChannelStates()
+    if channels.telegram is not None:
+        states.set("telegram", DOWN)  # up once started (getMe answered)
+    if channels.wechat is not None:
+        states.set("wechat", UP)  # nothing to start: WeChat calls us
 
     async def healthz(_: Request) -> Response:
         try:
@@ -100,8 +115,10 @@ def create_app(
         except Exception as exc:
             log.warning("healthz: database unreachable: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        on = [name for name in ("telegram", "wechat") if getattr(channels, name) is not None]
-        return JSONResponse({"status": "ok", "database": "ok", "channels": on})
+        # A channel down is 200 "degraded", not 503: a load balancer would take the whole server out
+        # (and the channels that work with it), and every instance shares the same unreachable API.
+        status = "degraded" if states.down() else "ok"
+        return JSONResponse({"status": status, "database": "ok", "channels": dict(states.states)})
 
     async def metrics_page(_: Request) -> Response:
         backlog = await asyncio.to_thread(_backlog, app)
@@ -109,7 +126,8 @@ def create_app(
 
     routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
     if channels.telegram is not None:
-        routes.append(Route("/telegram", channels.telegram.webhook, methods=["POST"]))
+        webhook = _while_up("telegram", states, channels.telegram.webhook)
+        routes.append(Route("/telegram", webhook, methods=["POST"]))
     if channels.wechat is not None:
         routes.append(Route("/wechat", channels.wechat.verify, methods=["GET"]))
         routes.append(Route("/wechat", channels.wechat.callback, methods=["POST"]))
@@ -117,8 +135,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(server: Starlette) -> AsyncIterator[None]:
         await intake.run(app.prepare_store)  # migrate to the newest schema
+        starting = None
         if channels.telegram is not None:
-            await channels.telegram.start(use_polling)
+            telegram = channels.telegram
+            starting = await start_or_retry(
+                "telegram", lambda: telegram.start(use_polling), states, retry, app.settings.secrets()
+            )
         stop = asyncio.Event()
         workers = _start_background(app, channels, stop, dispatch, dispatch_idle)
         server.state.background = workers
@@ -126,6 +148,10 @@ def create_app(
         try:
             yield
         finally:
+            if starting is not None:
+                starting.cancel()
+                with suppress(asyncio.CancelledError):
+                    await starting
             await _stop_background(workers, stop)
             if channels.wechat is not None:
                 await channels.wechat.stop()
@@ -138,7 +164,24 @@ def create_app(
     web = Starlette(routes=routes, lifespan=lifespan)
     web.state.intake = intake
     web.state.channels = channels
+    web.state.channel_states = states
     return web
+
+
+def _while_up(
+    name: str, states: ChannelStates, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` while channel ``name`` is up; 503 before (Telegram delivers the update again
+    later, as after any failed webhook call)."""
+
+    async def guarded(request: Request) -> Response:
+        if not states.is_up(name):
+            return JSONResponse(
+                {"error": f"{name} channel is starting"}, status_code=503, headers={"Retry-After": "5"}
+            )
+        return await endpoint(request)
+
+    return guarded
 
 
 @dataclass

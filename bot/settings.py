@@ -50,6 +50,14 @@ class Settings:
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_token)
 
+    def secrets(self) -> list[str]:
+        """The secret values that are set, to keep them out of log lines that quote other code."""
+        return [
+            value
+            for spec in fields(self)
+            if spec.metadata.get("secret") and (value := getattr(self, spec.name))
+        ]
+
 
 def load_settings(environ: dict[str, str] | None = None, config_file: str | None = None) -> Settings:
     """Settings from ``environ`` (default ``os.environ``) over ``PROPBOT_CONFIG``'s TOML file."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,26 @@ def make_engine(url: str) -> Engine:
         # No pre-ping: it cost a round trip per transaction, a third of a message's time. A connection
         # lost meanwhile fails its first statement instead (see ``once_more_if_disconnected``).
         return create_engine(url, pool_size=10, max_overflow=20)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        create_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     _configure_sqlite(engine)
     return engine
+
+
+def create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600): it holds residents' phones and the
+    WeChat access token. SQLite gives its -wal and -shm files the database file's mode. A file that
+    exists keeps its mode (the operator's choice), with a warning if others can read it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # an empty file is a database
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "%s can be read by other users (mode %03o); it holds phones: chmod 600 it", path, mode
+            )
 
 
 def _configure_sqlite(engine: Engine) -> None:

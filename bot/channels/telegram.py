@@ -342,7 +342,15 @@ REQUIRED = {  # per schema: fields that must be there
     id(LOCATION): ("latitude", "longitude"),
     id(CALLBACK): ("id", "from"),
 }
-KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string", NUMBER: "a number"}
+KIND_NAMES = {
+    int: "an integer of at most 52 bits",
+    bool: "true or false",
+    str: "a string",
+    NUMBER: "a number",
+}
+# The Bot API's ids "have at most 52 significant bits" (so a double holds them); a larger one is not
+# Telegram's, and Python would carry it on to the store and the answer as a bignum.
+MAX_ID = 1 << 52
 
 
 def check_update(data: object) -> None:
@@ -375,6 +383,8 @@ def _check(value: object, schema: Schema, path: str) -> None:
 def _is(value: object, kind: Any) -> bool:
     if isinstance(value, bool):  # JSON's true is not a number here, though Python's bool is an int
         return kind is bool
+    if kind is int and isinstance(value, int):
+        return -MAX_ID < value < MAX_ID
     return isinstance(value, kind)
 
 

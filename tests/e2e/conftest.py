@@ -6,6 +6,7 @@ group on Telegram, WeChat in plain or safe mode, and helpers to post updates and
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -165,3 +166,8 @@ def server_app(
 @pytest.fixture
 def propbot(server_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat) -> Iterator[Propbot]:
     yield from start_propbot(server_app, fake_telegram, fake_wechat)
+
+
+def server_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """What the server logged: the records less the tests' own HTTP client's request lines."""
+    return [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,16 @@ import pytest
 
 from bench.common import free_port, wait_until_up
 from bot.app import App
+from bot.channels.telegram import SECRET_HEADER
 from bot.server import create_app
 from bot.settings import Settings
+from bot.startup import Backoff
 from data.clock import FixedClock
 from data.models import OutboxMessage
 from tests.conftest import pg_database, pg_url
-from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot, start_propbot
+from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot, RunningClock, channel_settings, start_propbot
 from tests.fakes import telegram_api
-from tests.fakes.serve import ServerThread
+from tests.fakes.serve import ServerThread, served
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.fakes.wechat_api import Callbacks, FakeWeChat, message_xml
 
@@ -41,7 +44,11 @@ def metric(page: str, name: str, labels: str = "") -> float:
 def test_healthz_reports_the_database_and_channels(propbot: Propbot) -> None:
     response = propbot.http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "channels": ["telegram", "wechat"]}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "channels": {"telegram": "up", "wechat": "up"},
+    }
 
 
 async def test_healthz_without_a_database_is_503_not_a_stack_trace(clock: FixedClock) -> None:
@@ -59,7 +66,7 @@ def test_channels_without_configuration_are_off(db_url: str, clock: FixedClock, 
     with ServerThread(create_app(app)) as server:
         assert httpx.post(f"{server.url}/telegram", json={"update_id": 1}).status_code == 404
         assert httpx.post(f"{server.url}/wechat", content=b"<xml/>").status_code == 404
-        assert httpx.get(f"{server.url}/healthz").json()["channels"] == []
+        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok", "database": "ok", "channels": {}}
     app.close()
 
 
@@ -165,3 +172,89 @@ def _deliver(base: str, update: dict[str, Any], telegram: FakeTelegram) -> int:
     response = httpx.post(f"{base}/telegram", json=update, headers=headers, timeout=30)
     telegram.execute_webhook_answer(response)
     return response.status_code
+
+
+# -- a channel that cannot start ---------------------------------------------------------------------------
+RETRY = Backoff(first=0.05, cap=0.4)
+NEXT_TRY = re.compile(r"telegram channel could not start \((.*)\); next try in (\S+) s")
+
+
+def test_a_channel_that_cannot_start_is_down_and_retried_while_the_others_serve(
+    db_url: str,
+    clock: FixedClock,
+    embedded_nlu: Any,
+    fake_wechat: FakeWeChat,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram's API refuses connections at start: the server serves WeChat and says so in /healthz,
+    Telegram's webhook answers 503 (Telegram delivers again), and once the API is up the channel starts."""
+    caplog.set_level(logging.INFO, logger="bot")
+    port = free_port()  # where the fake Telegram will answer, once it is up
+    app = App(
+        channel_settings(db_url, f"http://127.0.0.1:{port}", fake_wechat.url), RunningClock(clock.now())
+    )
+    app.__dict__["nlu"] = embedded_nlu
+    web = create_app(app, dispatch_idle=0.05, retry=RETRY)
+    with ServerThread(web) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        propbot = Propbot(server.url, app, web, FakeTelegram(), fake_wechat, http, Updates())
+        health = http.get("/healthz")
+        assert health.status_code == 200  # the server works: a load balancer keeps sending WeChat here
+        assert health.json() == {
+            "status": "degraded",
+            "database": "ok",
+            "channels": {"telegram": "down", "wechat": "up"},
+        }
+        wx = Callbacks(aes=True)
+        reply = propbot.wx_post(wx, wx_text(propbot, "物业电话多少"))
+        assert reply.status_code == 200 and "0571-88881234" in reply_text(wx, reply)
+        update = propbot.updates.text(5550021, "/help")
+        refused = http.post("/telegram", json=update, headers={SECRET_HEADER: SECRET})
+        assert refused.status_code == 503
+        wait_until(lambda: len(attempts(caplog)) >= 5)
+        with served(FakeTelegram(), port=port) as telegram:
+            propbot.telegram = telegram
+            wait_until(lambda: http.get("/healthz").json()["status"] == "ok")
+            assert http.get("/healthz").json()["channels"] == {"telegram": "up", "wechat": "up"}
+            assert telegram.calls("getMe"), "the channel started against the API that came up"
+            assert propbot.tg_say(5550021, "/help")[0].startswith("我可以帮您")
+    failed = attempts(caplog)
+    delays = [record.delay for record in failed]
+    assert delays[:5] == [0.05, 0.1, 0.2, 0.4, 0.4] and max(delays) == RETRY.cap
+    gaps = [b.created - a.created for a, b in zip(failed, failed[1:], strict=False)]
+    assert all(gap >= announced * 0.9 for gap, announced in zip(gaps, delays, strict=False)), (gaps, delays)
+    assert all(record.exc_info is None for record in caplog.records) and "Traceback" not in caplog.text
+    assert telegram_api.TOKEN not in caplog.text and "ConnectError" in failed[0].reason
+    assert "telegram channel started after all" in caplog.text
+
+
+@dataclass
+class Attempt:
+    reason: str
+    delay: float
+    created: float
+
+
+def attempts(caplog: pytest.LogCaptureFixture) -> list[Attempt]:
+    """The failed attempts to start Telegram, as logged: why, and the delay to the next."""
+    found = []
+    for record in list(caplog.records):
+        match = NEXT_TRY.search(record.getMessage())
+        if match:
+            found.append(Attempt(match.group(1), float(match.group(2)), record.created))
+    return found
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.02)
+
+
+def reply_text(wx: Callbacks, response: httpx.Response) -> str:
+    reply = wx.open_reply(response.text)
+    return "" if reply is None else str(reply["Content"])
+
+
+def wx_text(propbot: Propbot, text: str) -> str:
+    return message_xml("oDEGRADED00000000000000000001", "text", propbot.wx_now(), 7001, Content=text)

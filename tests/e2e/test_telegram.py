@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
 
 from bot.channels.telegram import SECRET_HEADER
 from data.models import ChannelAccount, InboundMessage, OutboxMessage, Ticket
-from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot
+from tests.e2e.conftest import SECRET, STAFF_CHAT, Propbot, server_log
+from tests.fakes.telegram_api import Updates
 
 CHAT = 5550001  # a resident's private chat (= their Telegram user id)
 
@@ -221,3 +223,51 @@ def test_replies_still_waiting_are_superseded_by_a_newer_answer(propbot: Propbot
     assert all("newer message" in (r.last_error or "") for r in rows)
     time.sleep(6)  # past the retry's backoff (5 s): still nothing stale
     assert propbot.telegram.texts_to(CHAT)[before:] == fresh
+
+
+# -- typed fields (issue 15 item 3) -----------------------------------------------------------------------
+PHONE = "13800138000"
+
+
+def _shapes() -> dict[str, dict[str, Any]]:
+    """Updates that parse as JSON but not as the Bot API's types, by what is wrong."""
+    updates = Updates()
+    text = updates.text(CHAT, f"厨房漏水 电话{PHONE}")
+    message = text["message"]
+    without_chat = {k: v for k, v in message.items() if k != "chat"}
+    return {
+        "text-an-object": {**text, "message": {**message, "text": {"bold": f"电话{PHONE}"}}},
+        "text-a-number": {**text, "message": {**message, "text": 13800138000}},
+        "message-a-list": {**text, "message": [message]},
+        "huge-chat-id": {**text, "message": {**message, "chat": {"id": 10**30, "type": "private"}}},
+        "chat-id-past-52-bits": {**text, "message": {**message, "chat": {"id": 2**53, "type": "private"}}},
+        "chat-id-a-string": {**text, "message": {**message, "chat": {"id": str(CHAT), "type": "private"}}},
+        "sender-id-a-bool": {**text, "message": {**message, "from": {"id": True, "first_name": "李"}}},
+        "no-chat": {**text, "message": without_chat},
+        "no-update-id": {"message": message},
+        "callback-data-a-number": updates.callback(CHAT, "x") | {"callback_query": {"id": "q", "data": 1}},
+        "photo-not-a-list": updates.message(CHAT, photo={"file_id": "f", "width": 1, "height": 1}),
+    }
+
+
+SHAPES = _shapes()
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_a_field_of_the_wrong_type_is_400_with_one_log_line_and_no_personal_data(
+    propbot: Propbot, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    propbot.bind("telegram", str(CHAT), "李明")
+    before = propbot.footprint()
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = propbot.http.post("/telegram", json=SHAPES[name], headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 400 and response.json() == {"error": "not a Telegram update"}
+    [line] = server_log(caplog)
+    assert line.name == "bot.channels.telegram" and "malformed update" in line.getMessage()
+    assert line.exc_info is None and "Traceback" not in caplog.text
+    text = line.getMessage()
+    for secret in (str(CHAT), PHONE, "厨房", "李"):
+        assert secret not in text
+    assert propbot.footprint() == before
+    assert propbot.telegram.calls("sendMessage") == []

@@ -5,10 +5,13 @@ verification, forged signatures, retries by MsgId, message types, events, hostil
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -17,10 +20,11 @@ from bot.channels.wechat import Templates, WeChatSender, render
 from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.outbound import OutboundMessage, PermanentFailure
 from data.db import transaction
-from data.models import ChannelAccount, Ticket
+from data.models import CallbackNonce, ChannelAccount, Ticket
 from flows.turn import Button, Reply
-from tests.e2e.conftest import Propbot
+from tests.e2e.conftest import Propbot, server_log, start_propbot
 from tests.fakes import wechat_api
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wechat_api import ACCOUNT, Callbacks, FakeWeChat, message_xml, signature
 
 OPENID = "oABCD1234resident_li_ming_0001"
@@ -371,3 +375,190 @@ def test_the_access_token_is_fetched_once_for_all_processes(wechat_app: App) -> 
         asyncio.run(senders[1].send(notice("又一条")))
         assert fake.tokens == ["ACCESS_TOKEN_1", "ACCESS_TOKEN_2"]
         assert len(fake.calls("custom/send")) == 6
+
+
+# -- replays, forgeries and downgrades (issue 15 items 1 and 2) -------------------------------------------
+def nonces(propbot: Propbot) -> int:
+    return propbot.count(CallbackNonce)
+
+
+@pytest.mark.parametrize("offset", [-301, 301, -10 * 86400], ids=["stale", "future", "ten-days-old"])
+def test_a_timestamp_over_five_minutes_off_is_refused_and_stores_nothing(
+    propbot: Propbot, wx: Callbacks, offset: int
+) -> None:
+    before, seen = propbot.footprint(), nonces(propbot)
+    xml = message_xml(OPENID, "text", propbot.wx_now(), 31, Content="厨房水管漏水了")
+    path, body = wx.build(xml, timestamp=propbot.wx_now() + offset)  # correctly signed, only old
+    assert propbot.wx_send(path, body).status_code == 403
+    assert propbot.footprint() == before and nonces(propbot) == seen
+
+
+def test_a_timestamp_inside_the_window_is_taken(propbot: Propbot, wx: Callbacks) -> None:
+    xml = message_xml(OPENID, "text", propbot.wx_now(), 32, Content="物业电话多少")
+    path, body = wx.build(xml, timestamp=propbot.wx_now() - 280)  # a slow proxy, a skewed clock
+    response = propbot.wx_send(path, body)
+    assert response.status_code == 200
+    reply = wx.open_reply(response.text)
+    assert reply is not None and "0571-88881234" in reply["Content"]
+
+
+def test_a_timestamp_and_nonce_reused_with_another_body_is_a_replay(propbot: Propbot, wx: Callbacks) -> None:
+    """Someone holding a signed URL (a proxy or access log) sends their own body under it."""
+    propbot.bind("wechat", OPENID, "李明")
+    stamp = propbot.wx_now()
+    original = message_xml(OPENID, "text", stamp, 41, Content="物业电话多少")
+    assert propbot.wx_send(*wx.build(original, timestamp=stamp, nonce="4711")).status_code == 200
+    before = propbot.footprint()
+    forged = message_xml(OPENID, "text", stamp, 42, Content="我家物业费还欠多少")
+    response = propbot.wx_send(*wx.build(forged, timestamp=stamp, nonce="4711"))
+    assert response.status_code == 403
+    assert "物业费" not in response.text and "2026" not in response.text
+    assert propbot.footprint() == before
+
+
+def test_a_retry_with_the_very_same_body_gets_the_same_answer_and_creates_nothing(
+    propbot: Propbot, wx: Callbacks
+) -> None:
+    """WeChat retries a callback it got no answer for; the pair is the same and so is the body."""
+    propbot.bind("wechat", OPENID, "李明")
+    li = Resident(propbot, wx)
+    li.say("厨房水管漏水了")
+    li.say("尽快")
+    path, body = propbot.wx_build(wx, message_xml(OPENID, "text", li.created(), 43, Content="确认"))
+    first, again = propbot.wx_send(path, body), propbot.wx_send(path, body)
+    assert first.status_code == again.status_code == 200
+    assert wx.open_reply(first.text) == wx.open_reply(again.text)
+    assert propbot.count(Ticket) == 1
+
+
+def test_the_nonce_record_is_shared_by_every_server_process(
+    propbot: Propbot, server_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat, wx: Callbacks
+) -> None:
+    """A second server on the same database (another worker, another host) refuses the replay."""
+    other = App(server_app.settings, server_app.clock)
+    other.__dict__["nlu"] = server_app.nlu
+    try:
+        for second in start_propbot(other, fake_telegram, fake_wechat):
+            second.web.state.channels.wechat.crypto = propbot.web.state.channels.wechat.crypto
+            stamp = propbot.wx_now()
+            original = message_xml(OPENID, "text", stamp, 51, Content="物业电话多少")
+            assert propbot.wx_send(*wx.build(original, timestamp=stamp, nonce="5150")).status_code == 200
+            before = propbot.footprint()
+            forged = message_xml(OPENID, "text", stamp, 52, Content="我家物业费还欠多少")
+            assert second.wx_send(*wx.build(forged, timestamp=stamp, nonce="5150")).status_code == 403
+            assert propbot.footprint() == before
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("openid", ["oSOMEONE_ELSE_00000000000000001", ""], ids=["another", "missing"])
+def test_the_query_openid_must_be_the_sender(propbot: Propbot, wx: Callbacks, openid: str) -> None:
+    propbot.bind("wechat", OPENID, "李明")
+    before, seen = propbot.footprint(), nonces(propbot)
+    xml = message_xml(OPENID, "text", propbot.wx_now(), 61, Content="我家物业费还欠多少")
+    response = propbot.wx_send(*propbot.wx_build(wx, xml, openid=openid))
+    assert response.status_code == 403 and "2026" not in response.text
+    assert propbot.footprint() == before and nonces(propbot) == seen
+
+
+@pytest.mark.parametrize("mode", ["", "raw"], ids=["no-encrypt-type", "raw"])
+def test_with_an_aes_key_plaintext_is_refused(propbot: Propbot, mode: str) -> None:
+    """The query cannot switch safe mode off: the server has the key, so it wants ciphertext."""
+    propbot.bind("wechat", OPENID, "李明")
+    before, seen = propbot.footprint(), nonces(propbot)
+    xml = message_xml(OPENID, "text", propbot.wx_now(), 71, Content="我家物业费还欠多少")
+    path, body = propbot.wx_build(Callbacks(aes=False), xml)
+    response = propbot.wx_send(path + (f"&encrypt_type={mode}" if mode else ""), body)
+    assert response.status_code == 403 and "2026" not in response.text
+    assert propbot.footprint() == before and nonces(propbot) == seen
+
+
+def test_plaintext_with_an_aes_key_only_when_allowed_and_then_with_a_warning(
+    server_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.channels.wechat")
+    server_app.settings = replace(server_app.settings, wechat_allow_plaintext=True)
+    for propbot in start_propbot(server_app, fake_telegram, fake_wechat):
+        [warning] = [r for r in caplog.records if "WECHAT_ALLOW_PLAINTEXT" in r.getMessage()]
+        assert warning.levelno == logging.WARNING
+        xml = message_xml(OPENID, "text", propbot.wx_now(), 81, Content="物业电话多少")
+        response = propbot.wx_post(Callbacks(aes=False), xml)
+        assert response.status_code == 200 and "0571-88881234" in response.text
+        assert propbot.wx_post(Callbacks(aes=True), xml.replace("81", "82")).status_code == 200
+
+
+def test_no_plaintext_warning_when_plaintext_is_refused(
+    server_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.channels.wechat")
+    for _ in start_propbot(server_app, fake_telegram, fake_wechat):
+        assert "WECHAT_ALLOW_PLAINTEXT" not in caplog.text
+
+
+def _with_msg_signature(path: str, value: str | None) -> str:
+    """``path`` with its msg_signature replaced by ``value`` (None: left out)."""
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg_signature"]
+    if value is not None:
+        query.append(("msg_signature", value))
+    return f"{parts.path}?{urlencode(query)}"
+
+
+@pytest.mark.parametrize("given", ["0" * 40, "", None], ids=["wrong", "empty", "missing"])
+def test_a_bad_msg_signature_is_refused_and_stores_nothing(
+    propbot: Propbot, wx_aes: Callbacks, given: str | None
+) -> None:
+    """The outer signature holds (it covers only token, timestamp, nonce); msg_signature, which
+    covers the ciphertext, does not."""
+    propbot.bind("wechat", OPENID, "李明")
+    before, seen = propbot.footprint(), nonces(propbot)
+    xml = message_xml(OPENID, "text", propbot.wx_now(), 91, Content="我家物业费还欠多少")
+    path, body = propbot.wx_build(wx_aes, xml)
+    assert propbot.wx_send(_with_msg_signature(path, given), body).status_code == 403
+    assert propbot.footprint() == before and nonces(propbot) == seen
+    assert propbot.wx_send(path, body).status_code == 200  # the same request, correctly signed
+
+
+# -- typed fields (issue 15 item 3) -----------------------------------------------------------------------
+PHONE = "13800138000"
+TEXT = message_xml(OPENID, "text", 1795413600, 24000000000000777, Content=f"厨房漏水 电话{PHONE}")
+OTHER = "oOTHER_RESIDENT_0000000000000002"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        TEXT.replace(f"电话{PHONE}", f"<b>电话{PHONE}</b>"),
+        TEXT.replace("</FromUserName>", f"</FromUserName><FromUserName>{OTHER}</FromUserName>"),
+        TEXT.replace("<Content>", '<Content lang="zh">'),
+        TEXT.replace("24000000000000777", "9" * 30),
+        TEXT.replace("<CreateTime>1795413600</CreateTime>", ""),
+        TEXT.replace("<MsgType>text</MsgType>", "<MsgType><text/></MsgType>"),
+        TEXT.replace("<xml>", '<xml from="x">'),
+    ],
+    ids=[
+        "nested-in-content",
+        "repeated-sender",
+        "attribute",
+        "huge-msgid",
+        "no-createtime",
+        "nested-msgtype",
+        "root-attribute",
+    ],
+)
+def test_a_field_of_the_wrong_shape_is_400_with_one_log_line_and_no_personal_data(
+    propbot: Propbot, wx: Callbacks, caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    propbot.bind("wechat", OPENID, "李明")
+    before, seen = propbot.footprint(), nonces(propbot)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = propbot.wx_post(wx, body)
+    assert response.status_code == 400 and response.text == "bad request"
+    [line] = server_log(caplog)
+    assert line.name == "bot.channels.wechat" and "refused (malformed" in line.getMessage()
+    assert line.exc_info is None and "Traceback" not in caplog.text
+    text = line.getMessage()
+    for secret in (OPENID, OTHER, PHONE, "厨房"):
+        assert secret not in text
+    assert propbot.footprint() == before and nonces(propbot) == seen

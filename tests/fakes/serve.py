@@ -14,10 +14,10 @@ import uvicorn
 
 
 class ServerThread:
-    def __init__(self, app: Any, *, startup_timeout: float = 60.0) -> None:
+    def __init__(self, app: Any, *, startup_timeout: float = 60.0, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
         self.server = uvicorn.Server(config)
@@ -73,8 +73,8 @@ Fake = TypeVar("Fake", bound=FakeServer)
 
 
 @contextmanager
-def served(fake: Fake) -> Iterator[Fake]:
-    """``fake`` answering on a loopback port, at ``fake.url``."""
-    with ServerThread(fake.app) as server:
+def served(fake: Fake, port: int = 0) -> Iterator[Fake]:
+    """``fake`` answering on a loopback port (``port``, or a free one), at ``fake.url``."""
+    with ServerThread(fake.app, port=port) as server:
         fake.url = server.url
         yield fake

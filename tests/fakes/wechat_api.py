@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import re
 import threading
 import time
@@ -208,6 +209,9 @@ def message_xml(openid: str, msg_type: str, created: int, msg_id: int | None = N
     return xmltodict.unparse({"xml": data}, full_document=False)
 
 
+_NONCES = itertools.count(1)  # one sequence for all: two builders never reuse a (timestamp, nonce)
+
+
 class Callbacks:
     """Signs (and in safe mode encrypts) callback bodies; decrypts the passive replies."""
 
@@ -215,7 +219,6 @@ class Callbacks:
         self.aes = aes
         self.token = token
         self.crypto = WeChatCrypto(token, AES_KEY, APP_ID)
-        self._nonce = 0
 
     def query(
         self, timestamp: str, nonce: str, body: str = "", forged: bool = False, openid: str = ""
@@ -235,13 +238,18 @@ class Callbacks:
         return urlencode(params)
 
     def build(
-        self, xml: str, forged: bool = False, timestamp: int | None = None, openid: str | None = None
+        self,
+        xml: str,
+        forged: bool = False,
+        timestamp: int | None = None,
+        openid: str | None = None,
+        nonce: str | None = None,
     ) -> tuple[str, bytes]:
         """The ``/wechat?...`` path with its query and the body, as WeChat would post ``xml`` at
         ``timestamp`` (the server's clock; default the system's); ``openid`` defaults to the body's
-        ``FromUserName`` ("" leaves it out)."""
-        self._nonce += 1
-        stamp, nonce = str(int(time.time()) if timestamp is None else timestamp), f"n{self._nonce}"
+        ``FromUserName`` ("" leaves it out); ``nonce`` defaults to a new one."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        nonce = f"n{next(_NONCES)}" if nonce is None else nonce
         body = self.crypto.encrypt_message(xml, nonce, stamp) if self.aes else xml
         sender = sender_of(xml) if openid is None else openid
         return f"/wechat?{self.query(stamp, nonce, body, forged, sender)}", body.encode()
