@@ -12,27 +12,14 @@ from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 from nlu.types import TimeSpan
 
+NOISE_WORDS = (
+    "噪音", "吵", "声音", "半夜", "装修", "广场舞", "音响", "震天", "蹦迪", "跳绳", "咚咚",
+    "拖椅子", "嘈", "电钻", "砸墙",
+)  # fmt: skip
 # Topic by keyword, first match wins; management counts complaints by these.
 TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("staff", ("态度", "服务差", "不理人", "骂", "凶", "客服", "保安", "管家")),
-    (
-        "noise",
-        (
-            "噪音",
-            "吵",
-            "声音",
-            "半夜",
-            "装修声",
-            "广场舞",
-            "音响",
-            "震天",
-            "蹦迪",
-            "跳绳",
-            "咚咚",
-            "拖椅子",
-            "嘈",
-        ),
-    ),
+    ("noise", NOISE_WORDS),
     ("construction", ("违建", "私搭", "乱搭", "违章", "搭建", "封阳台")),
     ("parking", ("停车", "车位", "乱停", "堵车", "占道", "停在", "消防通道", "挡住出口")),
     ("pets", ("狗", "猫", "宠物", "狗屎", "遛狗")),

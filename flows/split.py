@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flows.complaint import topic_of
 from nlu.types import Parse
 
 QUESTIONS = frozenset({"fee_query", "status_query", "enquiry"})
@@ -24,6 +25,8 @@ ONE_STORY = (
     frozenset({"complaint", "status_query"}),
     frozenset({"repair", "status_query"}),
 )
+# Complaint topics that are a matter of their own, not the grievance about a fault.
+NUISANCES = frozenset({"noise", "construction", "parking", "pets", "rubbish", "security", "cleaning"})
 _CLAUSE_END = re.compile(
     r"[，,。！!？?；;\n]+|\s{1,}|(?=顺便|另外|还有(?:个|一个|就是)?|对了|再问一?下|还想)"
 )
@@ -58,9 +61,17 @@ def split(text: str, parse: Callable[[str], Parse]) -> list[Request]:
         else:
             lead += f"{clause}，"
     intents = {r.intent for r in requests}
-    if len(requests) < 2 or len(intents) < 2 or any(pair <= intents for pair in ONE_STORY):
+    if len(requests) < 2 or len(intents) < 2 or any(pair <= intents for pair in _one_story(requests)):
         return []
     return requests
+
+
+def _one_story(requests: list[Request]) -> tuple[frozenset[str], ...]:
+    """ONE_STORY, but a fault told with a nuisance of its own (灯坏了 + 楼下装修天天电钻) is two."""
+    complaints = [r.text for r in requests if r.intent == "complaint"]
+    if complaints and all(topic_of(text) in NUISANCES for text in complaints):
+        return tuple(pair for pair in ONE_STORY if pair != frozenset({"repair", "complaint"}))
+    return ONE_STORY
 
 
 def _sure(parse: Parse) -> bool:
