@@ -58,6 +58,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 Money = Numeric(12, 2, asdecimal=True)
 
 
+DISPLAY_NAME_LENGTH = 100  # a chat account's name as the channel gave it
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
@@ -139,7 +142,7 @@ class ChannelAccount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # console | telegram | wechat
     external_id: Mapped[str] = mapped_column(String(128))
-    display_name: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH), default="")
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     bound_at: Mapped[datetime | None]
     last_inbound_at: Mapped[datetime | None]  # WeChat's 48-hour customer-service window

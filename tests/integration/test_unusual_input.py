@@ -1,0 +1,50 @@
+"""Input the fuzzers (tests/fuzz) found the store choking on, on SQLite and PostgreSQL: long
+names, NUL and lone surrogates, ids that are not ints the database can hold."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App
+from data.db import transaction
+from data.models import ChannelAccount, Staff
+from data.store import Store, storable_text
+from flows import staff_commands
+from tests.conftest import NOW
+
+
+def test_a_telegram_full_name_longer_than_the_column_is_cut(app: App) -> None:
+    name = "阳" * 64 + " " + "光" * 64  # Telegram allows 64 characters for each half
+    with transaction(app.sessions) as session:
+        Store(session).chat("telegram", "42", NOW, name)
+    with transaction(app.sessions) as session:
+        Store(session).chat("telegram", "42", NOW, name + "!")  # renamed: still cut
+    with app.sessions() as session:
+        account = session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "42")).one()
+    assert account.display_name == name[:100]
+
+
+def test_storable_text_is_stored_on_every_backend(app: App) -> None:
+    with transaction(app.sessions) as session:
+        Store(session).chat("telegram", "43", NOW, storable_text("\x00居\ud800民"))
+    with app.sessions() as session:
+        account = session.scalars(select(ChannelAccount).where(ChannelAccount.external_id == "43")).one()
+    assert account.display_name == "居\ufffd民"
+
+
+@pytest.mark.parametrize("typed", ["²", "9" * 30, "2147483648"])
+def test_staff_ids_that_are_not_ints_of_the_table_find_nobody(app: App, typed: str) -> None:
+    with app.sessions() as session:
+        assert Store(session).staff_member(typed) is None
+
+
+@pytest.mark.parametrize(("typed", "answer"), [("9" * 40, "没有编号为"), ("²", "用法")])
+def test_cancelling_a_notice_by_an_impossible_number_says_so(app: App, typed: str, answer: str) -> None:
+    with pytest.raises(staff_commands.CommandError, match=answer), transaction(app.sessions) as session:
+        store = Store(session)
+        lead = session.scalars(select(Staff).where(Staff.role == "lead")).first()
+        assert lead is not None
+        command = staff_commands.parse_command(f"/notice cancel {typed}", None)
+        assert command is not None
+        staff_commands.run(store, lead, command, NOW)
