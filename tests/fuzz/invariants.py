@@ -1,0 +1,116 @@
+"""What must hold in the store whatever was thrown at the bot, and the footprint of one request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from data.models import ChannelAccount, Conversation, InboundMessage, OutboxMessage, Ticket, TicketEvent
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Rows a request can leave behind."""
+
+    inbound: int
+    tickets: int
+    outbox: int
+    accounts: int
+
+    @classmethod
+    def of(cls, sessions: sessionmaker[Session]) -> Footprint:
+        counts = [
+            select(func.count()).select_from(model).scalar_subquery()
+            for model in (InboundMessage, Ticket, OutboxMessage, ChannelAccount)
+        ]
+        with sessions() as session:
+            return cls(*session.execute(select(*counts)).one())  # one round trip per look
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The highest ids before fuzzing: the demo compound's own rows are not the fuzzer's."""
+
+    ticket: int
+    outbox: int
+    inbound: int
+
+    @classmethod
+    def of(cls, sessions: sessionmaker[Session]) -> Baseline:
+        with sessions() as session:
+
+            def top(column: object) -> int:
+                return int(session.scalar(select(func.max(column))) or 0)  # type: ignore[call-overload]
+
+            return cls(top(Ticket.id), top(OutboxMessage.id), top(InboundMessage.id))
+
+
+def store_problems(sessions: sessionmaker[Session], since: Baseline) -> list[str]:
+    """Inconsistencies among the rows made since ``since`` (an empty list when all is well)."""
+    problems: list[str] = []
+    with sessions() as session:
+        accounts = {a.id: a for a in session.scalars(select(ChannelAccount))}
+        chats = {(a.channel, a.external_id) for a in accounts.values()}
+        dialogs = {(c.channel, c.external_id) for c in session.scalars(select(Conversation))}
+        for ticket in session.scalars(select(Ticket).where(Ticket.id > since.ticket)).unique():
+            if ticket.account_id not in accounts:
+                problems.append(f"ticket {ticket.number} has no account")
+            else:
+                account = accounts[ticket.account_id]
+                if account.resident_id is not None and ticket.resident_id not in (None, account.resident_id):
+                    problems.append(f"ticket {ticket.number} names another resident than its account")
+            events = session.scalar(select(func.count()).where(TicketEvent.ticket_id == ticket.id))
+            if not events:
+                problems.append(f"ticket {ticket.number} has no events")
+        for message in session.scalars(select(InboundMessage).where(InboundMessage.id > since.inbound)):
+            if message.channel == "staff":
+                continue  # staff presses and commands: the staff member has no chat account
+            if (message.channel, message.external_id) not in chats:
+                problems.append(f"inbound {message.channel}:{message.message_id} has no chat account")
+            if (message.channel, message.external_id) not in dialogs:
+                problems.append(f"inbound {message.channel}:{message.message_id} has no dialog state")
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id > since.outbox)):
+            if row.status == "failed":
+                problems.append(f"outbox {row.id} ({row.channel} {row.kind}) failed: {row.last_error}")
+            if row.ticket_id is not None and session.get(Ticket, row.ticket_id) is None:
+                problems.append(f"outbox {row.id} points at a missing ticket")
+    return problems
+
+
+def stuck_outbox(sessions: sessionmaker[Session], since: Baseline, now: datetime) -> list[str]:
+    """Rows made since ``since`` that the dispatcher should have sent by now: due a while ago and
+    not taken, taken and their lease lapsed, or tried and failed. A row waiting for a rate limit is
+    in flight (claimed) or due later, and not stuck."""
+    late = now - timedelta(seconds=5)
+    with sessions() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.id > since.outbox,
+                or_(
+                    (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= late),
+                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until <= now),
+                    (OutboxMessage.status != "sent") & OutboxMessage.last_error.is_not(None),
+                ),
+            )
+        ).all()
+        return [
+            f"outbox {r.id} ({r.channel} {r.kind}) {r.status}, {r.attempts} tries: {r.last_error}"
+            for r in rows
+        ]
+
+
+def wait_until_delivered(
+    sessions: sessionmaker[Session], since: Baseline, now: Callable[[], datetime], timeout: float = 15.0
+) -> list[str]:
+    """Wait for the dispatcher to empty the due outbox; what is still stuck after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stuck = stuck_outbox(sessions, since, now())
+        if not stuck or time.monotonic() > deadline:
+            return stuck
+        time.sleep(0.1)
