@@ -327,7 +327,7 @@ REQUIRED = {  # per schema: fields that must be there
     id(LOCATION): ("latitude", "longitude"),
     id(CALLBACK): ("id", "from"),
 }
-KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string", NUMBER: "a number"}
+KIND_NAMES = {int: "a 64-bit integer", bool: "true or false", str: "a string", NUMBER: "a number"}
 
 
 def check_update(data: object) -> None:
@@ -360,6 +360,8 @@ def _check(value: object, schema: Schema, path: str) -> None:
 def _is(value: object, kind: Any) -> bool:
     if isinstance(value, bool):  # JSON's true is not a number here, though Python's bool is an int
         return kind is bool
+    if isinstance(value, int) and kind in (int, NUMBER):  # the Bot API's integers are 64-bit; ids
+        return -(2**63) <= value < 2**63  # become text in 128-character columns, Python's ints never end
     return isinstance(value, kind)
 
 

@@ -1,11 +1,13 @@
-"""What channels receive made storable, and ids typed by people read safely (no I/O)."""
+"""Unusual input the fuzzers (tests/fuzz) found: text made storable, ids read safely, bad callbacks
+refused (no I/O)."""
 
 from __future__ import annotations
 
 import pytest
 from telegram import Bot
 
-from bot.channels.telegram import parse_update, storable
+from bot.channels.telegram import BadUpdate, check_update, parse_update, storable
+from bot.channels.wechat import BadCallback, typed_message
 from data.store import row_id, storable_text
 
 
@@ -51,3 +53,31 @@ def test_deeply_nested_json_is_walked_without_recursion() -> None:
 )
 def test_row_ids_are_ascii_digits_within_int4(text: str, number: int | None) -> None:
     assert row_id(text) == number
+
+
+def test_a_wechat_callback_without_its_recipient_is_refused() -> None:
+    """The passive reply is sent from ``ToUserName``: without it there is no valid reply to give."""
+    fields = {"FromUserName": "oX", "CreateTime": "1", "MsgType": "text", "Content": "你好", "MsgId": "1"}
+    assert typed_message({**fields, "ToUserName": "gh_x"}).target == "gh_x"
+    with pytest.raises(BadCallback, match="ToUserName"):
+        typed_message(fields)
+
+
+def test_a_wechat_openid_longer_than_an_openid_is_refused() -> None:
+    """Ids made from it (the sender, an event's id) must fit their 128-character columns."""
+    fields = {"ToUserName": "gh_x", "CreateTime": "1", "MsgType": "event", "Event": "subscribe"}
+    assert typed_message({**fields, "FromUserName": "o" * 64}).source == "o" * 64
+    with pytest.raises(BadCallback, match="too long"):
+        typed_message({**fields, "FromUserName": "o" * 65})
+
+
+def update(update_id: int = 1, message_id: int = 2, chat_id: int = 3, user_id: int = 3) -> dict[str, object]:
+    chat, sender = {"id": chat_id, "type": "private"}, {"id": user_id}
+    return {"update_id": update_id, "message": {"message_id": message_id, "chat": chat, "from": sender}}
+
+
+@pytest.mark.parametrize("field", ["update_id", "message_id", "chat_id", "user_id"])
+def test_telegram_integers_past_64_bits_are_refused(field: str) -> None:
+    assert check_update(update(**{field: 2**63 - 1})) is None
+    with pytest.raises(BadUpdate, match="expected a 64-bit integer"):
+        check_update(update(**{field: 2**63}))
