@@ -1,7 +1,11 @@
 """Input the fuzzers (tests/fuzz) found the store choking on, on SQLite and PostgreSQL: long
-names, NUL and lone surrogates, ids that are not ints the database can hold."""
+names, NUL and lone surrogates, ids that are not ints the database can hold, stdin that is not UTF-8."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -48,3 +52,18 @@ def test_cancelling_a_notice_by_an_impossible_number_says_so(app: App, typed: st
         command = staff_commands.parse_command(f"/notice cancel {typed}", None)
         assert command is not None
         staff_commands.run(store, lead, command, NOW)
+
+
+def test_propbot_chat_takes_bytes_that_are_not_utf8(db_url: str) -> None:
+    """A terminal in another encoding, or a binary file piped in: replaced characters, no crash."""
+    env = {**os.environ, "DATABASE_URL": db_url, "PROPBOT_NLU": "embedded", "PYTHONIOENCODING": "utf-8"}
+    env.pop("PROPBOT_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "chat"],
+        input="厨房水管漏水了\n".encode("gbk") + b"\xff\xfe\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stdout.decode().count("物业: ") >= 2  # both lines answered
