@@ -168,8 +168,6 @@ def telegram_bot(fuzz_propbot: Propbot) -> Iterator[tuple[Propbot, Baseline]]:
     TICKETS[:] = [fuzz_propbot.tickets()[-1].number]
     baseline = Baseline.of(fuzz_propbot.app.sessions)
     yield fuzz_propbot, baseline
-    stuck = wait_until_delivered(fuzz_propbot.app.sessions, baseline, fuzz_propbot.app.clock.now)
-    assert stuck == [], "outbox rows left undelivered"
 
 
 def check(propbot: Propbot, logs: Logs, update: Any, body: bytes | None = None) -> Posted:
