@@ -29,7 +29,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wechat_api import FakeWeChat
 
 CORPUS = Path(__file__).parent / "corpus"
-EXAMPLES = int(os.environ.get("PROPBOT_FUZZ_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("PROPBOT_FUZZ_EXAMPLES", "40"))
 LOGGERS = ("bot", "flows", "data", "nlu")
 
 FUZZ = settings(
