@@ -3,6 +3,7 @@ names, NUL and lone surrogates, ids that are not ints the database can hold, std
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from bot.channels.console import ConsoleChat
 from data.db import transaction
 from data.models import ChannelAccount, Staff
 from data.store import Store, storable_text
 from flows import staff_commands
+from flows.engine import APOLOGY
 from tests.conftest import NOW
 
 
@@ -67,3 +70,11 @@ def test_propbot_chat_takes_bytes_that_are_not_utf8(db_url: str) -> None:
     )
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stdout.decode().count("物业: ") >= 2  # both lines answered
+
+
+@pytest.mark.parametrize("line", ["\udfff建议", "建议\x00"])
+def test_console_lines_are_made_storable(app: App, line: str) -> None:
+    """A suggestion's words are kept in the dialog state: a lone surrogate failed the turn."""
+    chat = ConsoleChat(app, "demo", io.StringIO())
+    chat.send("建议")
+    assert APOLOGY not in [reply.text for reply in chat.send(line)]
