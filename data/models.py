@@ -59,6 +59,7 @@ Money = Numeric(12, 2, asdecimal=True)
 
 
 DISPLAY_NAME_LENGTH = 100  # a chat account's name as the channel gave it
+LOCATION_LENGTH = 200  # a ticket's place, as the resident typed it
 
 
 class Base(DeclarativeBase):
@@ -180,7 +181,7 @@ class Ticket(Base):
     )  # repair | complaint | booking | emergency | handoff | enquiry
     category: Mapped[str | None] = mapped_column(String(32))  # fault category / complaint topic / service
     area: Mapped[str | None] = mapped_column(String(16))  # in_home | common
-    location: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(LOCATION_LENGTH), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     photos: Mapped[list[Any]] = mapped_column(default=list)
     preferred_start: Mapped[datetime | None]

@@ -18,6 +18,7 @@ from data.models import ChannelAccount, Staff
 from data.store import Store, storable_text
 from flows import staff_commands
 from flows.engine import APOLOGY
+from flows.tickets import NewTicket, open_ticket
 from tests.conftest import NOW
 
 
@@ -84,3 +85,15 @@ def test_a_snooze_of_a_hundred_million_days_is_the_longest_snooze(app: App) -> N
     """李明 owes fees, so "N天以后再提醒我" snoozes his reminders: N past a date's range raised."""
     reply = ConsoleChat(app, "demo", io.StringIO()).send("99999999天以后再提醒我交费")
     assert [r.text for r in reply] == [reply[0].text] and "1月7日 再提醒您" in reply[0].text  # 45 days
+
+
+def test_a_place_longer_than_the_column_is_cut(app: App) -> None:
+    """A complaint's place is the resident's words; 201 characters failed on PostgreSQL."""
+    with transaction(app.sessions) as session:
+        store = Store(session)
+        account = store.account("console", "demo")
+        compound = store.compound(account.resident.unit.building.compound_id)
+        new = NewTicket("complaint", "太吵了", category="noise", area="common", location="楼" * 300)
+        number = open_ticket(store, compound, account, new, NOW, "resident").number
+    with app.sessions() as session:
+        assert Store(session).ticket(number).location == "楼" * 200
