@@ -58,6 +58,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 Money = Numeric(12, 2, asdecimal=True)
 
 
+DISPLAY_NAME_LENGTH = 100  # a chat account's name as the channel gave it
+LOCATION_LENGTH = 200  # a ticket's place, as the resident typed it
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
@@ -139,7 +143,7 @@ class ChannelAccount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # console | telegram | wechat
     external_id: Mapped[str] = mapped_column(String(128))
-    display_name: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH), default="")
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     bound_at: Mapped[datetime | None]
     last_inbound_at: Mapped[datetime | None]  # WeChat's 48-hour customer-service window
@@ -177,7 +181,7 @@ class Ticket(Base):
     )  # repair | complaint | booking | emergency | handoff | enquiry
     category: Mapped[str | None] = mapped_column(String(32))  # fault category / complaint topic / service
     area: Mapped[str | None] = mapped_column(String(16))  # in_home | common
-    location: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(LOCATION_LENGTH), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     photos: Mapped[list[Any]] = mapped_column(default=list)
     preferred_start: Mapped[datetime | None]

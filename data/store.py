@@ -6,6 +6,7 @@ message (state, ticket, events, outbox rows, processed id) lands together or not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -18,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
 from data.models import (
+    DISPLAY_NAME_LENGTH,
     Bill,
     BindingCode,
     Building,
@@ -108,12 +110,13 @@ class Store:
     def _add_account(self, channel: str, external_id: str, display_name: str) -> None:
         """A first contact's account; nothing if another server process made it meanwhile (on
         PostgreSQL this waits for that process's turn to end): both first messages go on."""
-        row = {"channel": channel, "external_id": external_id, "display_name": display_name}
+        row = {"channel": channel, "external_id": external_id, "display_name": _fit_name(display_name)}
         self._core(_new_account_statement(self._dialect()), row)
 
     @staticmethod
     def _named(account: ChannelAccount, display_name: str) -> ChannelAccount:
         """``account`` with its display name kept current."""
+        display_name = _fit_name(display_name)
         if display_name and account.display_name != display_name:
             account.display_name = display_name
         return account
@@ -344,8 +347,9 @@ class Store:
     # -- staff ---------------------------------------------------------------------------------
     def staff_member(self, name_or_id: str) -> Staff | None:
         query = select(Staff).where(Staff.active.is_(True))
-        if name_or_id.isdigit():
-            return self.session.scalars(query.where(Staff.id == int(name_or_id))).first()
+        staff_id = row_id(name_or_id)
+        if staff_id is not None:
+            return self.session.scalars(query.where(Staff.id == staff_id)).first()
         return self.session.scalars(query.where(Staff.name == name_or_id)).first()
 
     def staff_by_telegram(self, user_id: str) -> Staff | None:
@@ -458,6 +462,33 @@ class Store:
 
     def count(self, model: type[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL (int4)
+
+
+def row_id(text: str) -> int | None:
+    """``text`` as a row id if it is one (ASCII digits, in range), else None: ``"²".isdigit()`` is
+    true but ``int("²")`` fails, and a number past int4 fails in the database."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if number <= MAX_ROW_ID else None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every database can keep it: NUL dropped (PostgreSQL's text cannot hold it),
+    lone surrogates (not encodable as UTF-8) replaced by U+FFFD. Channels apply it to what they
+    receive; JSON escapes and console input can carry both."""
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def _fit_name(name: str) -> str:
+    """A display name cut to its column: Telegram's first and last names are 64 characters each."""
+    return name[:DISPLAY_NAME_LENGTH]
 
 
 def outbox_row(

@@ -472,7 +472,8 @@ def _snooze_words(text: str, today: date, settings: CompoundSettings) -> date | 
     )
     if days:
         raw = days.group(1) or days.group(2)
-        return today + timedelta(days=int(raw) if raw.isdigit() else CN_DIGITS[raw])
+        count = int(raw) if raw.isdigit() else CN_DIGITS[raw]  # "99999999天以后" must not overflow the date:
+        return today + timedelta(days=min(count, settings.snooze_max_days + 1))  # snooze_date caps it
     if "过几天" in text or "过两天" in text:
         return today + timedelta(days=3)
     day = re.search(r"(\d{1,2})\s*[号日]", text)

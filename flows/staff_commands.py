@@ -25,7 +25,7 @@ from sqlalchemy import select
 from data.clock import local
 from data.models import Building, Compound, Staff, Ticket
 from data.scheduling import Notice
-from data.store import Store
+from data.store import Store, row_id
 from flows.broadcasts import (
     NoticeError,
     NoticeRequest,
@@ -407,9 +407,10 @@ def _list(store: Store, compound: Compound) -> str:
 
 def _cancel(store: Store, compound: Compound, staff: Staff, raw: str, now: datetime) -> str:
     number = raw.lstrip("#")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         raise CommandError("用法：/notice cancel 通知编号（编号见 /notice list）")
-    notice = store.session.get(Notice, int(number))
+    notice_id = row_id(number)  # None past the ids the table can hold: no such notice
+    notice = store.session.get(Notice, notice_id) if notice_id is not None else None
     if notice is None or notice.compound_id != compound.id:
         raise CommandError(f"没有编号为 {number} 的通知。")
     if notice.cancelled_at is not None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from data.clock import local
-from data.models import ChannelAccount, Compound, Staff, Ticket
+from data.models import LOCATION_LENGTH, ChannelAccount, Compound, Staff, Ticket
 from data.settings import CompoundSettings
 from data.store import OPEN_STATUSES, STAFF_RECIPIENT, Store, workdays_after
 
@@ -83,7 +83,7 @@ def open_ticket(
         kind=new.kind,
         category=new.category,
         area=new.area,
-        location=new.location,
+        location=new.location[:LOCATION_LENGTH],  # typed words: the place of a complaint is any length
         description=new.description,
         photos=list(new.photos),
         preferred_start=new.preferred_start,

@@ -12,7 +12,7 @@ from typing import TextIO
 from bot.app import App
 from bot.outbound import OutboundMessage
 from data.db import transaction
-from data.store import STAFF_RECIPIENT, Store
+from data.store import STAFF_RECIPIENT, Store, storable_text
 from flows.turn import Inbound, Reply
 
 CHANNEL = "console"
@@ -31,7 +31,7 @@ class ConsoleChat:
 
     def send(self, text: str) -> list[Reply]:
         """Handle one line typed by the resident and print everything that results."""
-        text = self._choices.get(text.strip(), text)
+        text = storable_text(self._choices.get(text.strip(), text))  # a caller's str may hold anything
         inbound = Inbound(CHANNEL, self.account, text, self.app.clock.now())
         replies = self.app.engine.handle(inbound)
         for reply in replies:

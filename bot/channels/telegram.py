@@ -42,7 +42,7 @@ from bot.intake import Intake
 from bot.outbound import OutboundMessage, PermanentFailure, Receipt, TemporaryFailure
 from bot.settings import Settings
 from data.db import transaction
-from data.store import Store
+from data.store import Store, storable_text
 from flows.turn import Button, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -385,13 +385,15 @@ def _is(value: object, kind: Any) -> bool:
         return kind is bool
     if kind is int and isinstance(value, int):
         return -MAX_ID < value < MAX_ID
+    if kind is NUMBER and isinstance(value, int):  # other integers: 64-bit, as the Bot API sends them
+        return -(2**63) <= value < 2**63
     return isinstance(value, kind)
 
 
 def parse_update(body: bytes, bot: Bot) -> Update | None:
     """The webhook's body as an ``Update``, or None (logged in one line, naming the field)."""
     try:
-        data = json.loads(body)
+        data = storable(json.loads(body))
         check_update(data)
         return Update.de_json(data, bot)
     except BadUpdate as exc:
@@ -401,6 +403,23 @@ def parse_update(body: bytes, bot: Bot) -> Update | None:
     except Exception as exc:  # ptb raises KeyError/TypeError on other odd fields
         log.warning("telegram webhook: malformed update (%s in ptb)", type(exc).__name__)
     return None
+
+
+def storable(data: Any) -> Any:
+    """Every string in decoded JSON made storable (``storable_text``): a ``\\u0000`` or a lone
+    ``\\ud800`` escape is valid JSON, and texts, names and file ids reach the database. A loop, not
+    recursion: the JSON may be nested as deep as the parser allows."""
+    if isinstance(data, str):
+        return storable_text(data)
+    stack = [data] if isinstance(data, dict | list) else []
+    while stack:
+        node = stack.pop()
+        for key, value in list(node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(value, str):
+                node[key] = storable_text(value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return data
 
 
 def _checked(update: Update) -> bool:

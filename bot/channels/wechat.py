@@ -68,6 +68,7 @@ WINDOW = timedelta(hours=48) - timedelta(minutes=10)  # the customer-service win
 EMPTY = "success"  # WeChat's "no passive reply, do not retry"
 REPLAY_WINDOW = 300  # seconds: a callback's timestamp must be this close to the clock
 MAX_NONCE = 64  # WeChat's nonces are about ten digits
+MAX_OPENID = 64  # openids are 28 characters; ids made from one (events: openid:time:event) fit 128
 NUMBERS: dict[str, type[int] | type[float]] = {  # fields wechatpy converts; anything else is text
     "CreateTime": int,
     "MsgId": int,
@@ -421,8 +422,13 @@ def typed_message(fields: dict[str, str | None]) -> BaseMessage:
     kind = (fields.get("MsgType") or "").lower()
     if not kind:
         raise BadCallback("MsgType missing")
-    if not fields.get("FromUserName"):
+    sender = fields.get("FromUserName")
+    if not sender:
         raise BadCallback("FromUserName missing")
+    if len(sender) > MAX_OPENID:
+        raise BadCallback("FromUserName too long for an openid")
+    if not fields.get("ToUserName"):  # the passive reply comes from it: without it, no valid reply
+        raise BadCallback("ToUserName missing")
     if fields.get("CreateTime") is None:
         raise BadCallback("CreateTime missing")
     for name, number in NUMBERS.items():

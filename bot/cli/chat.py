@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from datetime import datetime
 
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if app.prepare_store(with_demo=True):
             print("已载入演示小区“阳光花园”。", file=sys.stderr)
         chat = ConsoleChat(app, args.account, sys.stdout, show_staff=not args.no_staff)
+        if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8 become U+FFFD, not a crash
+            sys.stdin.reconfigure(errors="replace")
         if sys.stdin.isatty():
             return _interactive(chat)
         chat.run_lines(sys.stdin)
