@@ -18,7 +18,8 @@ from data.models import OutboxMessage, Ticket
 from nlu.types import NLUBackend, Parse
 from tests.conftest import Chat
 
-STORY = "上个月开始楼上每天半夜都有咚咚的声音 我家卫生间顶上也有一块湿的"
+# One breath, no pause: said with a pause, the two clauses are two requests (flows/split.py).
+STORY = "上个月开始楼上每天半夜都有咚咚的声音我家卫生间顶上也有一块湿的"
 DANGER = "楼道里有股怪怪的味道 不知道是什么"
 # (intent, confidence, ranking) the scripted NLU answers for these messages.
 SCRIPT: dict[str, tuple[str, float, tuple[tuple[str, float], ...]]] = {
