@@ -153,6 +153,7 @@ class ChangeFlow:
     def _reschedule(self, turn: Turn, ticket: Ticket, asked: bool) -> bool:
         value = _new_time(turn, ticket)
         if isinstance(value, Narrowed):
+            turn.state["narrowed"] = {"when": value.hint}  # "上午" next means that day's morning
             first, last = booking.hint_days(value.hint)
             text, buttons = booking.days_question(turn, {"service": ticket.category}, first, last)
             turn.say(value.note + text, *buttons)

@@ -64,16 +64,19 @@ def said_time(turn: Turn) -> Entity | None:
     if denied >= 0 and len(times) > 1:
         meant = [e for e in times if turn.text.find(e.text, denied + 2) > denied + 2]
         return meant[-1] if meant else times[-1]
-    if len(times) > 1 and whole_days(times[0].value) and not names_a_date(times[1].text):
-        return _on_day(times[1], times[0].value)  # "明天能不能改到下午来": the afternoon of that day
+    if len(times) > 1 and names_a_date(times[0].text) and not names_a_date(times[1].text):
+        # "明天能不能改到下午来", "这个周六下午 … 四点以后": the later time on that day, within it
+        return _on_day(times[1], times[0].value)
     return times[0] if times else None
 
 
 def _on_day(entity: Entity, day: TimeSpan) -> Entity:
     span: TimeSpan = entity.value
     shift = timedelta(days=(local(day.start).date() - local(span.start).date()).days)
-    moved = TimeSpan(span.start + shift, span.end + shift)
-    return Entity(entity.type, moved, entity.text, entity.start, entity.end)
+    start, end = span.start + shift, span.end + shift
+    if start <= day.end and day.start <= end:  # overlapping: the part both name
+        start, end = max(start, day.start), min(end, day.end)
+    return Entity(entity.type, TimeSpan(start, end), entity.text, entity.start, entity.end)
 
 
 def spot_visit_time(turn: Turn, values: Values) -> dict[str, Any] | None:
