@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from flows.contact import emergency_hint, office
+from flows.emergency import locate_after_binding
 from flows.slots import spot_unit
 from flows.turn import Turn
 
@@ -61,6 +62,7 @@ class BindingFlow:
                 return self._failed(turn, "手机号与该房屋登记的信息不一致。")
         turn.store.bind(account, resident, turn.now)
         turn.say(f"绑定成功！{resident.name}您好，已为您绑定 {resident.unit.label}。")
+        locate_after_binding(turn)
         pending = turn.state.get("pending", "")
         turn.finish()
         turn.state["pending"] = pending  # the engine carries on with what was first asked

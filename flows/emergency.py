@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from data.models import Ticket
 from flows.contact import emergency_call
-from flows.tickets import NewTicket, merge_repeat, open_ticket
+from flows.tickets import NewTicket, merge_repeat, notify_staff, open_ticket
 from flows.turn import Turn
 from nlu.emergency import find_cues
 from nlu.entities import extract
@@ -31,6 +31,9 @@ REPEAT_WINDOW = timedelta(minutes=30)
 # Hazards that are one matter when reported together (the smoke of a fire is that fire).
 SAME_HAZARD = {"smoke": "fire"}
 GENERIC = frozenset({"help", "unknown"})  # 救命, or a classifier's emergency: no hazard named
+UNKNOWN_PLACE = "未绑定房屋，需电话确认位置"
+# An emergency this recent, reported before binding, gets the flat once the account binds.
+LOCATE_WITHIN = timedelta(hours=6)
 
 
 def handle_emergency(turn: Turn) -> None:
@@ -41,7 +44,7 @@ def handle_emergency(turn: Turn) -> None:
     if earlier is not None:
         merge_repeat(turn.store, earlier, turn.text, turn.now, turn.actor, turn.inbound.photos)
         return
-    where = turn.unit.label if turn.unit is not None else "未绑定房屋，需电话确认位置"
+    where = turn.unit.label if turn.unit is not None else UNKNOWN_PLACE
     open_ticket(
         turn.store,
         turn.compound,
@@ -97,3 +100,23 @@ def place_of(text: str) -> str | None:
 def _same_hazard(new: frozenset[str], earlier: frozenset[str]) -> bool:
     """A report that names no hazard ("快来人啊") adds to the last one; named hazards must meet."""
     return bool(new & earlier) or new <= GENERIC or earlier <= GENERIC
+
+
+def locate_after_binding(turn: Turn) -> None:
+    """The account has just bound: its emergencies reported unbound get the flat, and staff are told."""
+    unit = turn.unit
+    if unit is None:
+        return
+    recent = turn.store.recent_open_tickets(turn.account.id, "emergency", turn.now - LOCATE_WITHIN)
+    for ticket in recent:
+        if ticket.unit_id is not None or ticket.location != UNKNOWN_PLACE:
+            continue
+        ticket.unit_id, ticket.location, ticket.updated_at = unit.id, unit.label, turn.now
+        turn.store.add_event(ticket, turn.now, turn.actor, "located", unit.label)
+        notify_staff(
+            turn.store,
+            ticket,
+            turn.now,
+            "located",
+            f"【位置确认】{ticket.number} 报告人已绑定房屋：{unit.label}",
+        )
