@@ -22,7 +22,7 @@ from data.db import transaction
 from data.models import Resident, Staff, Ticket, TicketEvent
 from data.store import OPEN_STATUSES, Store
 from flows import services
-from flows.errors import ActionError
+from flows.errors import ActionError, NotFound
 from flows.services import OFFICE, Actor, Result
 from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
 
@@ -39,10 +39,6 @@ EVENT_NAMES = {
     "callback": "回访",
     "note": "备注",
 }
-
-
-class CliError(Exception):
-    """A request the command cannot carry out (unknown ticket or staff); shown as is."""
 
 
 # -- parser ------------------------------------------------------------------------------------------------
@@ -156,36 +152,37 @@ def _add_action(
 
 # -- reading -------------------------------------------------------------------------------------------------
 def run_list(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
-        with transaction(app.sessions) as session:
-            tickets = Store(session).tickets(status=args.status, kind=args.kind, limit=args.limit)
-            if args.json:
-                print(json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2))
-            elif not tickets:
-                print("没有符合条件的工单。")
-            else:
-                print(_table(tickets, app.clock.now()))
-        return 0
-    finally:
-        app.close()
+    def work(store: Store, now: datetime) -> str:
+        tickets = store.tickets(status=args.status, kind=args.kind, limit=args.limit)
+        if args.json:
+            return json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2)
+        return _table(tickets, now) if tickets else "没有符合条件的工单。"
+
+    return _in_store(work)
 
 
 def run_show(args: argparse.Namespace) -> int:
+    def work(store: Store, now: datetime) -> str:
+        ticket = _ticket(store, args.number)
+        if args.json:
+            data = ticket_dict(ticket) | {"timeline": [_event_dict(store, e) for e in ticket.events]}
+            return json.dumps(data, ensure_ascii=False, indent=2)
+        return "\n".join(_details(store, ticket, now))
+
+    return _in_store(work)
+
+
+def _in_store(work: Callable[[Store, datetime], str]) -> int:
+    """Run ``work`` in one transaction and print what it says. A refused step (``ActionError``) rolls
+    back, leaving no event or message behind, and exits 1 with the message."""
     app = bootstrap()
     try:
         app.prepare_store()
         with transaction(app.sessions) as session:
-            store = Store(session)
-            ticket = _ticket(store, args.number)
-            if args.json:
-                data = ticket_dict(ticket) | {"timeline": [_event_dict(store, e) for e in ticket.events]}
-                print(json.dumps(data, ensure_ascii=False, indent=2))
-            else:
-                print("\n".join(_details(store, ticket, app.clock.now())))
+            text = work(Store(session), app.clock.now())
+        print(text)
         return 0
-    except CliError as exc:
+    except ActionError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 1
     finally:
@@ -341,34 +338,23 @@ def _actor_name(store: Store, actor: str) -> str:
 
 # -- actions -------------------------------------------------------------------------------------------------
 def run_action(args: argparse.Namespace, action: Action) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
-        # One transaction: a refused step (TicketError) rolls back and leaves no event or message behind.
-        with transaction(app.sessions) as session:
-            store = Store(session)
-            ticket = _ticket(store, args.number)
-            result = action(store, _actor(store, args.actor), ticket, app.clock.now(), args)
-        print(result.text)
-        return 0
-    except (CliError, ActionError) as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+    def work(store: Store, now: datetime) -> str:
+        return action(store, _actor(store, args.actor), _ticket(store, args.number), now, args).text
+
+    return _in_store(work)
 
 
 def _ticket(store: Store, number: str) -> Ticket:
     ticket = store.ticket(number.strip())
     if ticket is None:
-        raise CliError(f"找不到工单 {number}")
+        raise NotFound(f"找不到工单 {number}")
     return ticket
 
 
 def _staff(store: Store, name_or_id: str) -> Staff:
     staff = store.staff_member(name_or_id.strip())
     if staff is None:
-        raise CliError(f"找不到在职员工“{name_or_id}”（请用姓名或编号）")
+        raise NotFound(f"找不到在职员工“{name_or_id}”（请用姓名或编号）")
     return staff
 
 
