@@ -10,9 +10,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
@@ -31,6 +31,7 @@ from bot.channels.wecom import StaffFanout, WeComRobotSender
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.outbound import Sender
+from bot.scheduler import build_scheduler
 from bot.startup import DOWN, UP, Backoff, ChannelStates, start_or_retry
 from data.db import once_more_if_disconnected
 from data.models import OutboxMessage
@@ -187,7 +188,7 @@ def _while_up(
 @dataclass
 class _Background:
     dispatcher: asyncio.Task[None] | None = None
-    scheduler: Any = None
+    scheduler: AsyncIOScheduler | None = None
 
 
 def _start_background(
@@ -202,10 +203,8 @@ def _start_background(
         # the robot's image rows and the staff rows reach one robot: one limit for both
         dispatcher = Dispatcher(app.sessions, channels.senders, app.clock, shared={ROBOT_CHANNEL: "staff"})
         workers.dispatcher = asyncio.create_task(dispatcher.run_forever(stop, idle=idle))
-    build = _scheduler_factory()
-    if build is not None:
-        workers.scheduler = build(app)
-        workers.scheduler.start()
+    workers.scheduler = build_scheduler(app)
+    workers.scheduler.start()
     return workers
 
 
@@ -221,17 +220,6 @@ async def _stop_background(workers: _Background, stop: asyncio.Event) -> None:
             workers.dispatcher.cancel()
             with suppress(asyncio.CancelledError):
                 await workers.dispatcher
-
-
-def _scheduler_factory() -> Any:
-    """``bot.scheduler.build_scheduler`` once the scheduler exists; None until then."""
-    try:
-        module = import_module("bot.scheduler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.scheduler":
-            raise
-        return None
-    return getattr(module, "build_scheduler", None)
 
 
 def _ping(app: App) -> None:

@@ -14,7 +14,6 @@ class CompoundSettings:
     arrive_urgent_min: int = 15  # water, power, gas
     arrive_normal_min: int = 30
     fix_ordinary_h: int = 2
-    fix_difficult_h: int = 72
     callback_after_h: int = 48
     complaint_reply_workdays: int = 4
     duplicate_window_days: int = 7  # same unit + same problem while open -> merge

@@ -430,22 +430,6 @@ class Store:
             is not None
         )
 
-    def recent_tickets_of_account(self, account: ChannelAccount, since: datetime) -> Sequence[Ticket]:
-        """Tickets this account reported, or its unit's, touched since ``since`` (newest first)."""
-        mine = Ticket.account_id == account.id
-        if account.resident is not None:
-            mine = mine | (Ticket.unit_id == account.resident.unit_id)
-        return (
-            self.session.scalars(
-                select(Ticket)
-                .where(mine, Ticket.updated_at >= since)
-                .order_by(Ticket.updated_at.desc())
-                .limit(20)
-            )
-            .unique()
-            .all()
-        )
-
     def pending_outbox(
         self, channels: Sequence[str], now: datetime, limit: int = 100
     ) -> Sequence[OutboxMessage]:

@@ -25,6 +25,7 @@ from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resid
 from data.scheduling import Notice, Subscription
 from data.store import Store
 from flows.contact import office, office_details
+from flows.errors import ActionError
 from flows.outbox import enqueue_once, taken
 from flows.quiet import next_allowed
 from flows.sweeps import Action
@@ -51,7 +52,7 @@ UNSUBSCRIBE = re.compile(r"^(?:退订|取消订阅|取消|不要|不用|别再?�
 WELCOME_DAYS = 3
 
 
-class NoticeError(ValueError):
+class NoticeError(ActionError):
     """A notice that cannot be sent as asked (shown to staff as is)."""
 
 

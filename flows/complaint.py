@@ -28,18 +28,6 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("security", ("安全", "陌生人", "门禁", "偷", "监控")),
     ("repair_quality", ("修", "维修", "师傅", "没修好")),
 )
-TOPIC_NAMES = {
-    "staff": "服务态度",
-    "noise": "噪音",
-    "construction": "私搭乱建",
-    "parking": "停车",
-    "pets": "宠物",
-    "rubbish": "垃圾",
-    "cleaning": "环境卫生",
-    "security": "安全",
-    "repair_quality": "维修质量",
-    "other": "其他",
-}
 _OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
 # How often, just before a time of day: 每天晚上, 经常半夜.
 _RECURRING = re.compile(r"(?:每天|每晚|天天|每个?周末|每周[一二三四五六日天]|经常|总是|老是)$")

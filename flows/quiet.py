@@ -8,10 +8,6 @@ from data.clock import local
 from data.settings import CompoundSettings
 
 
-def is_quiet(settings: CompoundSettings, at: datetime) -> bool:
-    return settings.in_quiet_hours(local(at).time())
-
-
 def next_allowed(settings: CompoundSettings, at: datetime) -> datetime:
     """``at`` itself outside quiet hours, else the moment the (possibly chained) quiet hours end."""
     moment = local(at)

@@ -89,7 +89,7 @@ def billing_sweep(store: Store, now: datetime) -> list[Action]:
         if moment is None:
             continue
         period = f"{moment:%Y-%m}"
-        owed = _outstanding(store, compound, period=period)
+        owed = outstanding(store, compound, period=period)
         accounts = _accounts(store, owed)
         keys = {u: [f"bill:{u}:{period}:{a.id}" for a in accounts.get(u, [])] for u in owed}
         done = taken(store.session, [k for ks in keys.values() for k in ks])
@@ -188,7 +188,7 @@ def arrears_sweep(store: Store, now: datetime) -> list[Action]:
         settings = store.settings(compound)
         cases = _cases(store, compound, today)
         due_cases = [(c, step) for c in cases if (step := _next_step(c, settings, now, today)) is not None]
-        owed = _outstanding(store, compound, units=[c.unit_id for c, _ in due_cases], before=today)
+        owed = outstanding(store, compound, units=[c.unit_id for c, _ in due_cases], before=today)
         accounts = _accounts(store, owed)
         for case, step in due_cases:
             if case.unit_id in owed:
@@ -276,14 +276,14 @@ def _arrears_action(
     )
 
     def apply() -> None:
-        state = _state(store, unit.id, since, now)
+        state = reminder_state(store, unit.id, since, now)
         if call:
             staff_once(store.session, key, "arrears_call", text, now)
         else:
             fields = {
                 "unit": unit.label,
                 "amount": f"{total} 元",
-                "items": _items_line(bills),
+                "items": items_line(bills),
                 "remark": _how_to_pay(compound),
             }
             for account in accounts:
@@ -330,7 +330,7 @@ def arrears_text(compound: Compound, label: str, bills: Sequence[Bill], total: D
 def arrears_call_text(label: str, bills: Sequence[Bill], total: Decimal, reachable: bool) -> str:
     why = "两次线上提醒后仍有待缴费用" if reachable else "没有可联系的线上账号，无法发送缴费提醒"
     return (
-        f"【催缴沟通】{label} {why}，合计 {total} 元（{_items_line(bills)}）。"
+        f"【催缴沟通】{label} {why}，合计 {total} 元（{items_line(bills)}）。"
         "请管家电话联系，礼貌说明并了解是否有困难，沟通结果请记录。"
     )
 
@@ -408,7 +408,7 @@ def answer_paid(turn: Turn) -> bool:
     if turn.unit is None or not (_says_paid(text) or is_payment_dispute(text)):
         return False
     unit = turn.unit
-    owed = _outstanding(turn.store, None, units=[unit.id]).get(unit.id, [])
+    owed = outstanding(turn.store, None, units=[unit.id]).get(unit.id, [])
     if not owed:
         turn.say(f"查询到您家 {unit.label} 目前没有待缴费用，谢谢您的支持！")
         return True
@@ -417,11 +417,11 @@ def answer_paid(turn: Turn) -> bool:
         turn.store.session,
         f"paid_claim:{unit.id}:{local(turn.now):%Y%m%d}",
         "reconcile",
-        f"【缴费核对】{unit.label} 居民反映已缴费，系统显示仍待缴 {total} 元（{_items_line(owed)}）。"
+        f"【缴费核对】{unit.label} 居民反映已缴费，系统显示仍待缴 {total} 元（{items_line(owed)}）。"
         "请财务核对入账，核对结果请告知居民。",
         turn.now,
     )
-    state = _state(turn.store, unit.id, min(b.due_date for b in owed), turn.now)
+    state = reminder_state(turn.store, unit.id, min(b.due_date for b in owed), turn.now)
     state.paid_claimed_at = turn.now
     turn.say(
         "收到，谢谢您！已请财务同事核对入账情况，核对期间不会再给您发缴费提醒。"
@@ -439,15 +439,20 @@ def answer_snooze(turn: Turn) -> bool:
     text = turn.text
     if not SNOOZE.search(text) or turn.unit is None:
         return False
-    owed = _outstanding(turn.store, None, units=[turn.unit.id]).get(turn.unit.id, [])
+    owed = outstanding(turn.store, None, units=[turn.unit.id]).get(turn.unit.id, [])
     if not owed:
         return False  # not about bills: let the conversation handle it
     until = snooze_date(text, turn.now, turn.settings, turn.parse.value("datetime"))
-    state = _state(turn.store, turn.unit.id, min(b.due_date for b in owed), turn.now)
-    state.snoozed_until = until
-    state.updated_at = turn.now
+    snooze_reminders(turn.store, turn.unit.id, owed, until, turn.now)
     turn.say(f"好的，没问题！我们会在 {until.month}月{until.day}日 再提醒您。感谢您的理解与支持！")
     return True
+
+
+def snooze_reminders(store: Store, unit_id: int, owed: Sequence[Bill], until: date, now: datetime) -> None:
+    """No reminder for the unit's arrears (``owed``) before ``until``."""
+    state = reminder_state(store, unit_id, min(b.due_date for b in owed), now)
+    state.snoozed_until = until
+    state.updated_at = now
 
 
 def snooze_date(text: str, now: datetime, settings: CompoundSettings, span: object = None) -> date:
@@ -494,7 +499,7 @@ def _compounds(store: Store) -> Sequence[Compound]:
     return store.session.scalars(select(Compound).order_by(Compound.id)).all()
 
 
-def _outstanding(
+def outstanding(
     store: Store,
     compound: Compound | None,
     *,
@@ -555,7 +560,7 @@ def _states(store: Store, units: list[int]) -> dict[int, PaymentReminder]:
     return found
 
 
-def _state(store: Store, unit_id: int, since: date, now: datetime) -> PaymentReminder:
+def reminder_state(store: Store, unit_id: int, since: date, now: datetime) -> PaymentReminder:
     state = store.session.scalars(select(PaymentReminder).where(PaymentReminder.unit_id == unit_id)).first()
     if state is None:
         state = PaymentReminder(unit_id=unit_id, stage=0, since=since, updated_at=now)
@@ -578,7 +583,7 @@ def _item_lines(bills: Sequence[Bill]) -> list[str]:
     ]
 
 
-def _items_line(bills: Sequence[Bill]) -> str:
+def items_line(bills: Sequence[Bill]) -> str:
     return "；".join(line.lstrip("· ") for line in _item_lines(bills))
 
 

@@ -6,11 +6,11 @@ and returns the words for the group. The channel (``bot/channels/staff_group.py`
 sender is registered staff and that a re-delivered message is done once.
 
 * ``/huifang BX-20261123-0001 已解决 5 态度5 质量5 效率4 师傅很负责``: structured like the chat
-  callback (``flows.callbacks.record_callback``): solved or not, overall score, the three part scores,
-  a comment. Unsolved, or a score of ``reopen_score_max`` or less, reopens the ticket to its technician.
+  callback: solved or not, overall score, the three part scores, a comment; recorded by
+  ``flows.services.record_rating`` (unsolved, or a score of ``reopen_score_max`` or less, reopens).
 * ``/notice 3栋 明天9:00-12:00 停水 水箱清洗``: who (全体, 3栋, 3-2-1501:1802 as in
   ``propbot broadcast``), when, what; outage / pest control / event / greeting / plain notice by its
-  words. ``/notice list`` and ``/notice cancel 7`` as in the CLI.
+  words; sent by ``flows.services.send_notice``. ``/notice list`` and ``/notice cancel 7`` as in the CLI.
 """
 
 from __future__ import annotations
@@ -20,24 +20,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from data.clock import local
-from data.models import Building, Compound, Staff, Ticket
-from data.scheduling import Notice
+from data.models import Compound, Staff
 from data.store import Store, row_id
-from flows.broadcasts import (
-    NoticeError,
-    NoticeRequest,
-    UnitRange,
-    cancel_notice,
-    create_notice,
-    notices,
-    where_words,
-)
-from flows.callbacks import callback_round, record_callback
-from flows.quiet import next_allowed
-from flows.tickets import STATUS_NAMES, TicketError, format_time, is_whole_days, reopen
+from flows import services
+from flows.broadcasts import NoticeError, NoticeRequest, UnitRange, notices
+from flows.errors import ActionError, NotFound
+from flows.services import Actor, Rating
+from flows.tickets import format_time, is_whole_days
 from nlu.entities import extract
 from nlu.types import TimeSpan
 
@@ -47,7 +37,7 @@ FULL_WIDTH = str.maketrans("０１２３４５６７８９：－～．／", "012
 COMMAND = re.compile(r"^/([A-Za-z_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)(.*)$", re.DOTALL)
 
 
-class CommandError(ValueError):
+class CommandError(ActionError):
     """Bad input or a refused action: the text goes back to the group as is."""
 
 
@@ -71,15 +61,13 @@ def parse_command(text: str, bot_username: str | None) -> Command | None:
 
 
 def run(store: Store, staff: Staff, command: Command, now: datetime, card_ticket: str | None = None) -> str:
-    """Carry out a command for ``staff``; the answer for the group. Raises ``CommandError``."""
+    """Carry out a command for ``staff``; the answer for the group. Raises ``ActionError``
+    (``CommandError`` for input it cannot read)."""
     compound = store.compound(staff.compound_id)
-    try:
-        if command.name == "huifang":
-            return phone_callback(store, staff, parse_callback(command.args, card_ticket), now)
-        if command.name == "notice":
-            return notice_command(store, compound, staff, command.args, now)
-    except (TicketError, NoticeError) as exc:
-        raise CommandError(str(exc)) from exc
+    if command.name == "huifang":
+        return phone_callback(store, staff, parse_callback(command.args, card_ticket), now)
+    if command.name == "notice":
+        return notice_command(store, compound, staff, command.args, now)
     if command.name == "help":
         return help_text(store, compound)
     raise CommandError(f"没有 /{command.typed} 这个命令。发送 /help 查看可用的命令。")
@@ -123,12 +111,10 @@ SCORE_BARE = re.compile(r"(?:^|(?<=[\s,，。;；]))(\d{1,2})(?=$|[\s,，。;；
 
 
 @dataclass(frozen=True)
-class CallbackResult:
-    number: str
-    solved: bool | None  # None: not said (the score decides, as in the chat callback)
-    score: int | None
-    parts: dict[str, int] = field(default_factory=dict)  # attitude / quality / speed
-    comment: str = ""
+class CallbackResult(Rating):
+    """The rating, with the ticket number it was given for."""
+
+    number: str = ""
 
 
 def parse_callback(args: str, card_ticket: str | None = None) -> CallbackResult:
@@ -152,7 +138,7 @@ def parse_callback(args: str, card_ticket: str | None = None) -> CallbackResult:
     if score is None and solved is not False:
         raise CommandError("请给出满意度总分（1-5 分）。\n" + HUIFANG_USAGE)
     comment = re.sub(r"\s+", " ", rest).strip(" ,，。;；:：")
-    return CallbackResult(number, solved, score, parts, comment)
+    return CallbackResult(solved=solved, score=score, parts=parts, comment=comment, number=number)
 
 
 def _overall(text: str) -> tuple[int | None, str]:
@@ -171,63 +157,9 @@ def _score(value: str, what: str) -> int:
 
 def phone_callback(store: Store, staff: Staff, result: CallbackResult, now: datetime) -> str:
     ticket = store.ticket(result.number)
-    if ticket is None or ticket.compound_id != staff.compound_id:
-        raise CommandError(f"没有找到工单 {result.number}，请核对单号。")
-    if ticket.status not in ("done", "closed"):
-        raise CommandError(
-            f"{ticket.number} 还在处理中（{STATUS_NAMES.get(ticket.status, ticket.status)}），完成后再回访。"
-        )
-    actor = f"staff:{staff.id}"
-    if result.solved is False:
-        return _unsolved(store, ticket, result, now, actor)
-    callback = record_callback(
-        store, ticket, now, actor, score=result.score, comment=result.comment, via="phone", **result.parts
-    )
-    if result.solved:
-        callback.confirmed, callback.confirmed_at = "solved", now
-    head = f"已记录 {ticket.number} 的电话回访：{_summary(result)}。"
-    if callback.status == "reopened":
-        return head + f"满意度低，工单已重新打开，{_who(ticket)}跟进，直到业主满意为止。"
-    return head + ("工单已关闭，谢谢！" if ticket.status == "closed" else "")
-
-
-def _unsolved(store: Store, ticket: Ticket, result: CallbackResult, now: datetime, actor: str) -> str:
-    """Not solved: recorded on this round (before reopening starts a new one), then reopened."""
-    callback = callback_round(store, ticket)
-    record_callback(store, ticket, now, actor, comment=result.comment, via="phone", **result.parts)
-    callback.score = result.score if result.score is not None else callback.score
-    callback.confirmed, callback.confirmed_at, callback.answered_at = "unsolved", now, now
-    callback.status = "reopened"
-    summary = _summary(result)
-    store.add_event(
-        ticket,
-        now,
-        actor,
-        "callback",
-        f"电话回访：{summary}",
-        {"solved": False, "score": result.score, **result.parts},
-    )
-    reopen(store, ticket, now, actor, f"电话回访：{summary}")
-    return (
-        f"已记录 {ticket.number} 的电话回访：{summary}。"
-        f"工单已重新打开，{_who(ticket)}跟进，直到问题解决为止。"
-    )
-
-
-def _summary(result: CallbackResult) -> str:
-    names = {"attitude": "态度", "quality": "质量", "speed": "效率"}
-    words = [{True: "已解决", False: "未解决", None: ""}[result.solved]]
-    if result.score is not None:
-        words.append(f"满意度 {result.score} 分")
-    if result.parts:
-        words.append(" ".join(f"{names[k]}{v}" for k, v in result.parts.items()))
-    if result.comment:
-        words.append(f"留言：{result.comment[:100]}")
-    return "，".join(w for w in words if w)
-
-
-def _who(ticket: Ticket) -> str:
-    return f"请 {ticket.assignee.name} " if ticket.assignee is not None else "请尽快认领并"
+    if ticket is None or ticket.compound_id != staff.compound_id:  # another compound's: not ours to show
+        raise NotFound(f"没有找到工单 {result.number}，请核对单号。")
+    return services.record_rating(store, Actor.of(staff), ticket, result, now).text
 
 
 # -- /notice: a notice to residents ---------------------------------------------------------------
@@ -269,11 +201,7 @@ def notice_command(store: Store, compound: Compound, staff: Staff, args: str, no
         return _list(store, compound)
     if head.lower() in ("cancel", "撤回", "取消"):
         return _cancel(store, compound, staff, rest.strip(), now)
-    request = parse_notice(args, now)
-    _check_buildings(store, compound, request)
-    notice = create_notice(store, compound, request, now, f"staff:{staff.id}")
-    due = notice.send_at if request.urgent else next_allowed(store.settings(compound), notice.send_at)
-    return _created(notice, request, due, now)
+    return services.send_notice(store, Actor.of(staff), compound, parse_notice(args, now), now).text
 
 
 def parse_notice(args: str, now: datetime) -> NoticeRequest:
@@ -372,28 +300,6 @@ def _cut(text: str, start: int, end: int) -> str:
     return re.sub(r"\s+", " ", f"{text[:start]} {text[end:]}").strip(" ,，。;；:：")
 
 
-def _check_buildings(store: Store, compound: Compound, request: NoticeRequest) -> None:
-    named = set(request.buildings) | {u.building for u in request.units}
-    known = set(store.session.scalars(select(Building.number).where(Building.compound_id == compound.id)))
-    unknown = sorted(named - known)
-    if unknown:
-        raise CommandError(f"本小区没有 {'、'.join(f'{n}栋' for n in unknown)}，请核对。")
-
-
-def _created(notice: Notice, request: NoticeRequest, due: datetime, now: datetime) -> str:
-    when = f"将于 {format_time(due)} 发送" if due > now else "立即发送"
-    lines = [
-        f"通知 #{notice.id}（{notice.title}）已排入发送队列：{where_words(request)}，"
-        f"共 {notice.recipients} 个住户账号，{when}。"
-    ]
-    if notice.recipients == 0:
-        lines.append("注意：这些住户还没有人绑定微信或 Telegram，这条通知不会发到任何人。")
-    elif request.kind == "greeting":
-        lines.append("节日问候只发给订阅了问候的住户。")
-    lines += [f"内容：{notice.text}", f"如需撤回：/notice cancel {notice.id}"]
-    return "\n".join(lines)
-
-
 def _list(store: Store, compound: Compound) -> str:
     found = notices(store, compound, limit=10)
     if not found:
@@ -410,13 +316,6 @@ def _cancel(store: Store, compound: Compound, staff: Staff, raw: str, now: datet
     if not (number.isascii() and number.isdigit()):
         raise CommandError("用法：/notice cancel 通知编号（编号见 /notice list）")
     notice_id = row_id(number)  # None past the ids the table can hold: no such notice
-    notice = store.session.get(Notice, notice_id) if notice_id is not None else None
-    if notice is None or notice.compound_id != compound.id:
+    if notice_id is None:
         raise CommandError(f"没有编号为 {number} 的通知。")
-    if notice.cancelled_at is not None:
-        return f"通知 #{notice.id} 已经撤回过了。"
-    taken_back = cancel_notice(store, notice.id, now, f"staff:{staff.id}")
-    gone = notice.recipients - taken_back
-    return f"通知 #{notice.id} 已撤回：收回未发出的消息 {taken_back} 条" + (
-        f"，其余 {gone} 条已发出，无法收回。" if gone > 0 else "。"
-    )
+    return services.cancel_notice(store, Actor.of(staff), compound, notice_id, now).text

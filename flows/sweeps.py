@@ -122,11 +122,17 @@ def check_clock(store: Store, job: str, now: datetime) -> bool:
 
 
 def ticket_event(
-    store: Store, ticket: Ticket, now: datetime, kind: str, note: str, data: dict[str, Any] | None = None
+    store: Store,
+    ticket: Ticket,
+    now: datetime,
+    kind: str,
+    note: str,
+    data: dict[str, Any] | None = None,
+    actor: str = "system",
 ) -> None:
     """``Store.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
     store.session.add(
-        TicketEvent(ticket_id=ticket.id, at=now, actor="system", kind=kind, note=note, data=data or {})
+        TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, note=note, data=data or {})
     )
     ticket.updated_at = now
 

@@ -15,6 +15,7 @@ from data.clock import local
 from data.models import LOCATION_LENGTH, ChannelAccount, Compound, Staff, Ticket
 from data.settings import CompoundSettings
 from data.store import OPEN_STATUSES, STAFF_RECIPIENT, Store, workdays_after
+from flows.errors import ActionError
 
 KIND_NAMES = {
     "repair": "报修",
@@ -39,7 +40,7 @@ AREA_NAMES = {"in_home": "户内", "common": "公共区域"}
 STAFF_BUTTONS = [["认领", "claim"], ["完成", "done"], ["升级", "escalate"], ["转派", "reassign"]]
 
 
-class TicketError(ValueError):
+class TicketError(ActionError):
     """A lifecycle step that does not apply to the ticket as it is (shown to the user as is)."""
 
 
@@ -140,8 +141,8 @@ def merge_repeat(
     )
 
 
-def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str) -> None:
-    """Dispatch to a named person and tell the resident who is coming and by when."""
+def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str) -> str:
+    """Dispatch to a named person and tell the resident who is coming and by when; what they are told."""
     _require_open(ticket)
     previous = ticket.assignee
     ticket.assignee_id = staff.id
@@ -151,28 +152,21 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
     kind = "reassigned" if previous is not None and previous.id != staff.id else "dispatched"
     store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
     when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
-    notify_resident(
-        store,
-        ticket,
-        now,
-        "dispatched",
-        f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。",
-    )
+    told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。"
+    notify_resident(store, ticket, now, "dispatched", told)
+    return told
 
 
-def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
+def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> str:
+    """Done: the resident is asked to confirm (解决了 / 没解决); what they are told."""
     _require_open(ticket)
     ticket.status = "done"
     ticket.done_at = now
     store.add_event(ticket, now, actor, "done", note)
-    notify_resident(
-        store,
-        ticket,
-        now,
-        "done",
-        f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？",
-        buttons=[["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]],
-    )
+    told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？"
+    buttons = [["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]]
+    notify_resident(store, ticket, now, "done", told, buttons=buttons)
+    return told
 
 
 def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str = "") -> None:

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from bot.app import App
-from bot.outbound import OutboundMessage
 from data.db import transaction
 from data.store import STAFF_RECIPIENT, Store, storable_text
 from flows.turn import Inbound, Reply
@@ -70,16 +69,3 @@ class ConsoleChat:
             if echo:
                 self.out.write(f"居民: {line}\n")
             self.send(line)
-
-
-class ConsoleSender:
-    """The dispatcher's sender for console accounts (and, in a demo, the staff group): prints."""
-
-    def __init__(self, out: TextIO, channel: str = CHANNEL) -> None:
-        self.out = out
-        self.channel = channel
-
-    async def send(self, message: OutboundMessage) -> None:
-        mark = STAFF_MARK if message.channel == "staff" else f"{NOTICE_MARK}→{message.recipient}"
-        self.out.write(f"{mark} {message.text}\n")
-        self.out.flush()

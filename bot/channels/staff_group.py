@@ -24,9 +24,11 @@ from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, Receipt
 from data.db import transaction
 from data.models import Staff, Ticket
-from data.store import OPEN_STATUSES, Store
-from flows import relay, staff_commands
-from flows.tickets import STAFF_BUTTONS, TicketError, assign, mark_done, notify_staff, staff_card
+from data.store import Store
+from flows import relay, services, staff_commands
+from flows.errors import ActionError
+from flows.services import Actor, Result
+from flows.tickets import STAFF_BUTTONS
 from flows.turn import Button
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,13 @@ class Outcome:
     buttons: list[Button] | None = None  # None: leave the keyboard as it is
 
 
+def _outcome(result: Result, buttons: list[Button] | None) -> Outcome:
+    """A handler's result on the card: its words, and ``buttons`` if the ticket changed."""
+    if result.status is None:
+        return Outcome(result.text)
+    return Outcome(result.text, status=result.status, buttons=buttons)
+
+
 class StaffGroup:
     def __init__(self, intake: Intake, bot: Bot, chat_id: str) -> None:
         self.intake = intake
@@ -148,72 +157,34 @@ class StaffGroup:
                 return Outcome("已处理")  # Telegram re-delivered the same press
             try:
                 return self._do(store, action, ticket, staff, target, now)
-            except TicketError as exc:
+            except ActionError as exc:
                 return Outcome(str(exc), alert=True)
 
     def _do(
         self, store: Store, action: str, ticket: Ticket, staff: Staff, target: str, now: datetime
     ) -> Outcome:
-        actor = f"staff:{staff.id}"
+        """A button, done by the service layer; the card's new keyboard is the channel's business."""
+        actor = Actor.of(staff)
         if action == "claim":
-            return self._claim(store, ticket, staff, now)
+            return _outcome(services.claim(store, actor, ticket, now), AFTER_CLAIM)
         if action == "done":
-            mark_done(store, ticket, now, actor)
-            return Outcome("已标记完成，系统会请居民确认", status=f"已由 {staff.name} 完成", buttons=[])
+            return _outcome(services.done(store, actor, ticket, now), [])
         if action == "escalate":
-            return self._escalate(store, ticket, staff, now)
+            return _outcome(services.escalate(store, actor, ticket, now), None)
         if action == "reassign":
             return self._choices(store, ticket)
         if action == "to":
             chosen = store.staff_member(target)
             if chosen is None:
                 return Outcome("这位同事已不在岗，请重新选择", alert=True)
-            assign(store, ticket, chosen, now, actor)
-            return Outcome(
-                f"已转派给 {chosen.name}",
-                status=f"已由 {staff.name} 转派给 {chosen.name}",
-                buttons=AFTER_CLAIM,
-            )
+            return _outcome(services.reassign(store, actor, ticket, chosen, now), AFTER_CLAIM)
         if action == "back":
             return Outcome("", buttons=AFTER_CLAIM if ticket.assignee_id else ALL)
         return Outcome("这个按钮已失效", alert=True)
 
     @staticmethod
-    def _claim(store: Store, ticket: Ticket, staff: Staff, now: datetime) -> Outcome:
-        if ticket.assignee_id == staff.id and ticket.status in OPEN_STATUSES:
-            return Outcome("您已经接了这个单")
-        if ticket.assignee is not None and ticket.status in OPEN_STATUSES:
-            return Outcome(f"该工单已由 {ticket.assignee.name} 接单；如需接手请用“转派”", alert=True)
-        assign(store, ticket, staff, now, f"staff:{staff.id}")
-        return Outcome("接单成功，已通知居民", status=f"已由 {staff.name} 接单", buttons=AFTER_CLAIM)
-
-    @staticmethod
-    def _escalate(store: Store, ticket: Ticket, staff: Staff, now: datetime) -> Outcome:
-        """First to the team lead, then to the office director (the trade's escalation chain)."""
-        if ticket.status not in OPEN_STATUSES:
-            raise TicketError(f"{ticket.number} 已结束，无需升级")
-        level = sum(1 for e in ticket.events if e.kind == "escalated")
-        role = "lead" if level == 0 else "director"
-        bosses = store.staff_by_role(ticket.compound_id, role) or store.staff_by_role(
-            ticket.compound_id, "director"
-        )
-        names = "、".join(b.name for b in bosses) or "管理处主任"
-        store.add_event(ticket, now, f"staff:{staff.id}", "escalated", f"升级至 {names}", {"role": role})
-        notify_staff(
-            store,
-            ticket,
-            now,
-            "escalation",
-            staff_card(ticket, f"升级·请{names}跟进") + f"\n升级人：{staff.name}",
-            photos=ticket.photos,  # whoever it goes up to sees what the resident showed
-        )
-        return Outcome(f"已升级至 {names}", status=f"已由 {staff.name} 升级至 {names}")
-
-    @staticmethod
     def _choices(store: Store, ticket: Ticket) -> Outcome:
-        people = [
-            s for s in store.staff_by_role(ticket.compound_id, "technician") if s.id != ticket.assignee_id
-        ]
+        people = services.reassign_choices(store, ticket)
         if not people:
             return Outcome("没有其他可转派的师傅", alert=True)
         buttons = [Button(s.name, f"to:{ticket.number}:{s.id}") for s in people] + [BACK]
@@ -308,7 +279,7 @@ class StaffGroup:
                 if not store.claim_inbound(CHANNEL, message_id, user_id, now):
                     return ""  # Telegram re-delivered the message: done once, answered once
                 return staff_commands.run(store, staff, command, now, card)
-        except staff_commands.CommandError as exc:  # rolled back: nothing half-done stays
+        except ActionError as exc:  # rolled back: nothing half-done stays
             return str(exc)
 
     def _username(self) -> str | None:

@@ -12,15 +12,10 @@ from bot.cli.due import aware
 from data.clock import FixedClock
 from data.db import transaction
 from data.store import Store
-from flows.broadcasts import (
-    KINDS,
-    NoticeError,
-    NoticeRequest,
-    UnitRange,
-    cancel_notice,
-    create_notice,
-    notices,
-)
+from flows import services
+from flows.broadcasts import KINDS, NoticeError, NoticeRequest, UnitRange, notices
+from flows.errors import ActionError
+from flows.services import Actor
 from flows.tickets import format_time
 
 
@@ -74,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         with transaction(app.sessions) as session:
             store = Store(session)
             return _act(store, args, app.clock.now())
-    except (NoticeError, LookupError) as exc:
+    except (ActionError, LookupError) as exc:
         print(f"propbot broadcast: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -88,9 +83,9 @@ def _act(store: Store, args: argparse.Namespace, now: datetime) -> int:
             state = "已取消" if notice.cancelled_at else f"{notice.recipients} 人"
             print(f"#{notice.id} {notice.kind:<8} {format_time(notice.send_at)} {state} {notice.title}")
         return 0
+    actor = Actor.office(f"cli:{args.actor}")
     if args.cancel is not None:
-        taken_back = cancel_notice(store, args.cancel, now, f"cli:{args.actor}")
-        print(f"通知 #{args.cancel} 已取消，收回未发送的消息 {taken_back} 条。")
+        print(services.cancel_notice(store, actor, compound, args.cancel, now).text)
         return 0
     if not (args.all or args.building or args.units):
         raise NoticeError("请说明发给谁：--all、--building N 或 --units 3-2-1501:1802")
@@ -106,10 +101,11 @@ def _act(store: Store, args: argparse.Namespace, now: datetime) -> int:
         send_at=args.send_at,
         urgent=args.urgent,
     )
-    notice = create_notice(store, compound, request, now, f"cli:{args.actor}")
+    sent = services.send_notice(store, actor, compound, request, now).notice
+    assert sent is not None  # send_notice always creates one
     print(
-        f"通知 #{notice.id} 已排入发送队列：{notice.recipients} 个账号，{format_time(notice.send_at)} 起发送"
+        f"通知 #{sent.id} 已排入发送队列：{sent.recipients} 个账号，{format_time(sent.send_at)} 起发送"
         "（免打扰时段顺延）。"
     )
-    print(notice.text)
+    print(sent.text)
     return 0

@@ -1,7 +1,8 @@
-"""``propbot tickets``: the front desk without a group chat (list, show, assign, done, reopen, close).
+"""``propbot tickets``: the front desk without a group chat (list, show; assign, done, escalate, reopen,
+close, cancel).
 
-Actions go through ``flows.tickets`` so that they record the same events and write the same outbox
-messages as the staff group's buttons do.
+Actions are the service layer's handlers (``flows.services``), the same the staff group's buttons
+call: the same checks, events and outbox messages.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from data.clock import local
 from data.db import transaction
 from data.models import Resident, Staff, Ticket, TicketEvent
 from data.store import OPEN_STATUSES, Store
-from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES, TicketError, assign, close, mark_done, reopen
+from flows import services
+from flows.errors import ActionError, NotFound
+from flows.services import OFFICE, Actor, Result
+from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
 
-CLI_ACTOR = "staff:cli"
 EVENT_NAMES = {
     "received": "受理",
     "merged": "再次反映",
@@ -36,10 +39,6 @@ EVENT_NAMES = {
     "callback": "回访",
     "note": "备注",
 }
-
-
-class CliError(Exception):
-    """A request the command cannot carry out (unknown ticket or staff); shown as is."""
 
 
 # -- parser ------------------------------------------------------------------------------------------------
@@ -79,12 +78,27 @@ def register(subparsers: Subparsers) -> None:
     _add_action(
         actions,
         actor,
+        "escalate",
+        "escalate one step up the chain (the team lead, then the director)",
+        _escalate,
+    )
+    _add_action(
+        actions,
+        actor,
         "reopen",
         "reopen a done or closed ticket (back to its technician)",
         _reopen,
         text=("--reason", "why it is reopened (shown to the staff)"),
     )
     _add_action(actions, actor, "close", "close the ticket", _close, text=("--note", "closing note"))
+    _add_action(
+        actions,
+        actor,
+        "cancel",
+        "cancel an open ticket and tell the resident and the staff group",
+        _cancel,
+        text=("--reason", "why (shown to the resident)"),
+    )
 
 
 def _add_list(actions: Subparsers) -> None:
@@ -112,7 +126,7 @@ def _add_show(actions: Subparsers) -> None:
     parser.set_defaults(handler=run_show)
 
 
-Action = Callable[[Store, Ticket, datetime, str, argparse.Namespace], str]
+Action = Callable[[Store, Actor, Ticket, datetime, argparse.Namespace], Result]
 
 
 def _add_action(
@@ -138,36 +152,37 @@ def _add_action(
 
 # -- reading -------------------------------------------------------------------------------------------------
 def run_list(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
-        with transaction(app.sessions) as session:
-            tickets = Store(session).tickets(status=args.status, kind=args.kind, limit=args.limit)
-            if args.json:
-                print(json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2))
-            elif not tickets:
-                print("没有符合条件的工单。")
-            else:
-                print(_table(tickets, app.clock.now()))
-        return 0
-    finally:
-        app.close()
+    def work(store: Store, now: datetime) -> str:
+        tickets = store.tickets(status=args.status, kind=args.kind, limit=args.limit)
+        if args.json:
+            return json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2)
+        return _table(tickets, now) if tickets else "没有符合条件的工单。"
+
+    return _in_store(work)
 
 
 def run_show(args: argparse.Namespace) -> int:
+    def work(store: Store, now: datetime) -> str:
+        ticket = _ticket(store, args.number)
+        if args.json:
+            data = ticket_dict(ticket) | {"timeline": [_event_dict(store, e) for e in ticket.events]}
+            return json.dumps(data, ensure_ascii=False, indent=2)
+        return "\n".join(_details(store, ticket, now))
+
+    return _in_store(work)
+
+
+def _in_store(work: Callable[[Store, datetime], str]) -> int:
+    """Run ``work`` in one transaction and print what it says. A refused step (``ActionError``) rolls
+    back, leaving no event or message behind, and exits 1 with the message."""
     app = bootstrap()
     try:
         app.prepare_store()
         with transaction(app.sessions) as session:
-            store = Store(session)
-            ticket = _ticket(store, args.number)
-            if args.json:
-                data = ticket_dict(ticket) | {"timeline": [_event_dict(store, e) for e in ticket.events]}
-                print(json.dumps(data, ensure_ascii=False, indent=2))
-            else:
-                print("\n".join(_details(store, ticket, app.clock.now())))
+            text = work(Store(session), app.clock.now())
+        print(text)
         return 0
-    except CliError as exc:
+    except ActionError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 1
     finally:
@@ -323,61 +338,49 @@ def _actor_name(store: Store, actor: str) -> str:
 
 # -- actions -------------------------------------------------------------------------------------------------
 def run_action(args: argparse.Namespace, action: Action) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
-        # One transaction: a refused step (TicketError) rolls back and leaves no event or message behind.
-        with transaction(app.sessions) as session:
-            store = Store(session)
-            ticket = _ticket(store, args.number)
-            actor = _actor(store, args.actor)
-            message = action(store, ticket, app.clock.now(), actor, args)
-        print(message)
-        return 0
-    except (CliError, TicketError) as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+    def work(store: Store, now: datetime) -> str:
+        return action(store, _actor(store, args.actor), _ticket(store, args.number), now, args).text
+
+    return _in_store(work)
 
 
 def _ticket(store: Store, number: str) -> Ticket:
     ticket = store.ticket(number.strip())
     if ticket is None:
-        raise CliError(f"找不到工单 {number}")
+        raise NotFound(f"找不到工单 {number}")
     return ticket
 
 
 def _staff(store: Store, name_or_id: str) -> Staff:
     staff = store.staff_member(name_or_id.strip())
     if staff is None:
-        raise CliError(f"找不到在职员工“{name_or_id}”（请用姓名或编号）")
+        raise NotFound(f"找不到在职员工“{name_or_id}”（请用姓名或编号）")
     return staff
 
 
-def _actor(store: Store, name_or_id: str | None) -> str:
-    return CLI_ACTOR if not name_or_id else f"staff:{_staff(store, name_or_id).id}"
+def _actor(store: Store, name_or_id: str | None) -> Actor:
+    return OFFICE if not name_or_id else Actor.of(_staff(store, name_or_id))
 
 
-def _assign(store: Store, ticket: Ticket, now: datetime, actor: str, args: argparse.Namespace) -> str:
-    staff = _staff(store, args.staff)
-    if staff.compound_id != ticket.compound_id:
-        raise CliError(f"{staff.name} 不是这个小区的员工")
-    assign(store, ticket, staff, now, actor)
-    return f"{ticket.number} 已派给 {staff.name}（{STATUS_NAMES[ticket.status]}），已通知居民。"
+def _assign(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.assign(store, actor, ticket, _staff(store, args.staff), now)
 
 
-def _done(store: Store, ticket: Ticket, now: datetime, actor: str, args: argparse.Namespace) -> str:
-    mark_done(store, ticket, now, actor, args.text)
-    return f"{ticket.number} 已完成，已请居民确认。"
+def _done(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.done(store, actor, ticket, now, args.text)
 
 
-def _reopen(store: Store, ticket: Ticket, now: datetime, actor: str, args: argparse.Namespace) -> str:
-    reopen(store, ticket, now, actor, args.text)
-    who = f"，由 {ticket.assignee.name} 跟进" if ticket.assignee else "，待认领"
-    return f"{ticket.number} 已重新打开（{STATUS_NAMES[ticket.status]}{who}），已通知员工群。"
+def _escalate(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.escalate(store, actor, ticket, now)
 
 
-def _close(store: Store, ticket: Ticket, now: datetime, actor: str, args: argparse.Namespace) -> str:
-    close(store, ticket, now, actor, args.text)
-    return f"{ticket.number} 已关闭。"
+def _reopen(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.reopen(store, actor, ticket, now, args.text)
+
+
+def _close(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.close(store, actor, ticket, now, args.text)
+
+
+def _cancel(store: Store, actor: Actor, ticket: Ticket, now: datetime, args: argparse.Namespace) -> Result:
+    return services.cancel(store, actor, ticket, now, args.text)

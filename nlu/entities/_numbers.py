@@ -9,7 +9,6 @@ from typing import Any
 
 # Characters that may form a numeral. 幺 is the spoken "one" in room and phone numbers; 两 is "two".
 CN_DIGITS = "零〇一二两三四五六七八九幺"
-CN_NUMERAL = CN_DIGITS + "十百千"
 
 _DIGIT_VALUE = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2, "幺": 1}
 

@@ -16,7 +16,6 @@ from data.models import Bill
 from data.scheduling import PaymentReminder
 from data.settings import CompoundSettings
 from data.store import Store
-from flows.quiet import is_quiet
 from flows.reminders import FORBIDDEN, snooze_date
 from tests.conftest import NOW, Chat
 from tests.integration.outbox_helpers import FakeSender, dispatcher, due_now, outbox, run_sweeps, staff_texts
@@ -139,7 +138,7 @@ def test_reminders_never_go_out_in_quiet_hours(app: App, clock: FixedClock) -> N
         clock.advance(minutes=30)
     settings = CompoundSettings()
     assert len(sent) >= 2
-    assert [local(t) for t in sent if is_quiet(settings, t)] == []
+    assert [local(t) for t in sent if settings.in_quiet_hours(local(t).time())] == []
 
 
 def test_a_sweep_in_quiet_hours_schedules_for_the_morning(app: App, clock: FixedClock) -> None:

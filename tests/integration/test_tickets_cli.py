@@ -272,3 +272,24 @@ def test_steps_that_do_not_apply_to_a_closed_ticket(
     assert [e.kind for e in ticket(front_desk, REPAIR).events] == ["received", "closed"]
     assert run(capsys, "reopen", REPAIR)[0] == 0  # closed tickets can still be reopened
     assert ticket(front_desk, REPAIR).status == "received"  # nobody was assigned yet
+
+
+def test_escalate_and_cancel_from_the_terminal(front_desk: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same handlers as the group's 升级 button: the lead first, then the director."""
+    assert run(capsys, "escalate", REPAIR)[1].strip() == "已升级至 赵主管"
+    assert run(capsys, "escalate", REPAIR, "--as", "王师傅")[1].strip() == "已升级至 孙主任"
+    escalated = [(e.actor, e.note) for e in ticket(front_desk, REPAIR).events if e.kind == "escalated"]
+    assert escalated == [
+        ("staff:cli", "升级至 赵主管"),
+        (f"staff:{staff_id(front_desk, '王师傅')}", "升级至 孙主任"),
+    ]
+    cards = [m for m in outbox(front_desk, REPAIR) if m[2] == "escalation"]
+    assert len(cards) == 2 and "升级人：管理处" in cards[0][3] and "升级人：王师傅" in cards[1][3]
+
+    code, out, _ = run(capsys, "cancel", REPAIR, "--reason", "居民电话说已自行修好")
+    assert (code, out.strip()) == (0, f"{REPAIR} 已取消。")
+    assert ticket(front_desk, REPAIR).status == "cancelled"
+    told = [m for m in outbox(front_desk, REPAIR) if m[2] == "cancelled"]
+    assert {m[0] for m in told} == {"console", "staff"} and all("已自行修好" in m[3] for m in told)
+    code, _, err = run(capsys, "escalate", REPAIR)
+    assert (code, err.strip()) == (1, f"错误：{REPAIR} 已结束，无需升级")
