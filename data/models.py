@@ -133,7 +133,7 @@ class BindingCode(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     issued_by: Mapped[str | None] = mapped_column(String(64))  # staff:3 | staff:cli
-    resident: Mapped[Resident] = relationship(lazy="joined")
+    resident: Mapped[Resident] = relationship()  # not joined: redeeming locks the code row alone
 
     def state(self, now: datetime) -> str:
         """issued | used | expired | revoked."""

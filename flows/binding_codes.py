@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from data.clock import local
 from data.models import BindingCode, Resident, Unit
@@ -106,6 +107,7 @@ def codes(store: Store, unit_id: int | None = None, limit: int = 200) -> Sequenc
         .join(Resident, BindingCode.resident_id == Resident.id)
         .order_by(BindingCode.created_at.desc(), BindingCode.code)
         .limit(limit)
+        .options(selectinload(BindingCode.resident))
     )
     if unit_id is not None:
         query = query.where(Resident.unit_id == unit_id)

@@ -9,7 +9,6 @@ one of its own); a POST without it, or with another, is refused with 403 and cha
 from __future__ import annotations
 
 import hmac
-import io
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import segno
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
@@ -35,6 +33,7 @@ from bot.channels.photos import PhotoFetcher, Unavailable, image_kind
 from bot.desk import accounts, domain
 from bot.desk.accounts import CookieSigner, Policy, Refused
 from bot.desk.domain import DeskError, Filters
+from bot.desk.qr import qr_png
 from bot.intake import Intake
 from data.clock import local
 from data.db import transaction
@@ -366,12 +365,6 @@ class Desk:
         except DeskError as exc:
             await self._flash(visitor, f"未完成：{exc}")
         return RedirectResponse(f"/desk/codes/{quote(request.path_params['code'])}", status_code=303)
-
-
-def qr_png(text: str, scale: int = 8) -> bytes:
-    out = io.BytesIO()
-    segno.make(text, error="m").save(out, kind="png", scale=scale, border=4)
-    return out.getvalue()
 
 
 def _filters(request: Request) -> Filters:

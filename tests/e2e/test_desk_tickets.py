@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.desk.web import qr_png
+from bot.desk.qr import qr_png
 from data.db import transaction
 from data.models import OutboxMessage
 from data.store import Store
