@@ -22,9 +22,39 @@ from data.models import BindingCode, Building, ChannelAccount, Resident, Staff, 
 from data.store import OPEN_STATUSES, Store
 from flows import binding_codes, relay, tickets
 from flows.binding_codes import STATE_NAMES, CodeError
+from flows.booking import SERVICE_NAMES
+from flows.complaint import TOPIC_NAMES
 from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES, TicketError
 
 PAGE = 50
+FAULT_NAMES = {
+    "water": "给水漏水",
+    "drain": "下水堵塞",
+    "electric": "电路",
+    "lighting": "照明",
+    "door_lock": "门锁门禁",
+    "lift": "电梯",
+    "wall": "墙面",
+    "gas": "燃气",
+    "appliance": "家电",
+    "other": "其他",
+}
+CATEGORY_NAMES = {
+    "repair": FAULT_NAMES,
+    "emergency": FAULT_NAMES,
+    "complaint": TOPIC_NAMES,
+    "booking": SERVICE_NAMES,
+}
+ROLE_NAMES = {
+    "technician": "维修",
+    "front_desk": "前台",
+    "cleaner": "保洁",
+    "lead": "主管",
+    "director": "主任",
+    "manager": "经理",
+    "security": "保安",
+}
+ACTOR_NAMES = {"system": "系统", "staff:cli": "命令行", "resident": "居民"}
 EVENT_NAMES = {
     "received": "受理",
     "merged": "再次反映",
@@ -101,6 +131,7 @@ class TicketPage:
     photos: int
     timeline: list[Event]
     staff: list[tuple[int, str]]  # whom it can be assigned to
+    assignee_id: int | None
     actions: frozenset[str]  # claim, assign, done, reopen, close, reply
     mine: bool
 
@@ -197,13 +228,19 @@ def _row(ticket: Ticket, now: datetime) -> TicketRow:
         status_name=STATUS_NAMES.get(ticket.status, ticket.status),
         urgent=ticket.priority == "urgent",
         place=_place(ticket),
-        category=ticket.category or "",
+        category=_category(ticket),
         summary=ticket.description[:80],
         assignee=ticket.assignee.name if ticket.assignee is not None else "",
         created=_when(ticket.created_at),
         deadlines=_deadlines(ticket, now),
         late=is_late(ticket, now),
     )
+
+
+def _category(ticket: Ticket) -> str:
+    if not ticket.category:
+        return ""
+    return CATEGORY_NAMES.get(ticket.kind, {}).get(ticket.category, ticket.category)
 
 
 def _place(ticket: Ticket) -> str:
@@ -244,7 +281,11 @@ def ticket_page(app: App, number: str, staff_id: int) -> TicketPage:
             preferred=tickets.format_span(ticket.preferred_start, ticket.preferred_end),
             photos=len(ticket.photos),
             timeline=[_event(session, e) for e in ticket.events],
-            staff=[(s.id, f"{s.name}（{s.role}）") for s in _colleagues(session, ticket.compound_id)],
+            staff=[
+                (s.id, f"{s.name}（{ROLE_NAMES.get(s.role, s.role)}）")
+                for s in _colleagues(session, ticket.compound_id)
+            ],
+            assignee_id=ticket.assignee_id,
             actions=_actions(ticket),
             mine=ticket.assignee_id == staff_id,
         )
@@ -261,9 +302,11 @@ def _actions(ticket: Ticket) -> frozenset[str]:
 
 
 def _colleagues(session: Session, compound_id: int) -> Sequence[Staff]:
-    return session.scalars(
+    """Active staff, technicians first (whom a repair is usually assigned to)."""
+    found = session.scalars(
         select(Staff).where(Staff.compound_id == compound_id, Staff.active.is_(True)).order_by(Staff.id)
     ).all()
+    return sorted(found, key=lambda s: s.role != "technician")
 
 
 def _event(session: Session, event: TicketEvent) -> Event:
@@ -276,7 +319,7 @@ def _actor(session: Session, actor: str) -> str:
     """``staff:3`` -> 王师傅, ``resident:12`` -> 李明; others (system, staff:cli) as they are."""
     kind, _, ident = actor.partition(":")
     if not ident.isdigit():
-        return {"system": "系统", "staff:cli": "命令行"}.get(actor, actor)
+        return ACTOR_NAMES.get(actor, actor)
     found: Staff | Resident | None = None
     if kind == "staff":
         found = session.get(Staff, int(ident))

@@ -183,7 +183,9 @@ class Desk:
         return self.templates.TemplateResponse(request, name, {"me": visitor, **context}, status_code=status)
 
     # -- logging in and out -----------------------------------------------------------------------
-    async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def login_form(
+        self, request: Request, error: str = "", status: int = 200, login: str = "", target: str = ""
+    ) -> Response:
         nonce = secrets.token_urlsafe(24)
         response = self.render(
             request,
@@ -192,7 +194,8 @@ class Desk:
             status,
             csrf=nonce,
             error=error,
-            next=_safe_next(request.query_params.get("next", "")),
+            login=login,
+            next=_safe_next(target or request.query_params.get("next", "")),
         )
         signed = (await self.signer()).sign_login(nonce)
         response.set_cookie(
@@ -220,7 +223,8 @@ class Desk:
                 error = f"登录失败次数过多，账号已锁定至 {until}，请稍后再试或联系经理"
             else:
                 error = "姓名或密码不正确"
-            return await self.login_form(request, error, status=401 if outcome.locked_until is None else 429)
+            status = 401 if outcome.locked_until is None else 429
+            return await self.login_form(request, error, status, login[:50], str(form.get("next", "")))
         response = RedirectResponse(_safe_next(str(form.get("next", ""))) or "/desk/tickets", status_code=303)
         response.set_cookie(
             COOKIE,

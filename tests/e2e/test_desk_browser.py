@@ -28,6 +28,8 @@ SHOTS = Path(os.environ.get("PROPBOT_SCREENSHOTS", Path(__file__).with_name("scr
 RESIDENT = 630001  # 李明 on Telegram
 PHONE = {"width": 390, "height": 844}  # an everyday phone, CSS pixels
 DESKTOP = {"width": 1280, "height": 860}
+# An image's load, awaited in the page (a function, not a string: the desk's CSP forbids eval)
+LOADED = "img => img.complete && img.naturalWidth ? true : new Promise(ok => img.onload = () => ok(true))"
 
 
 def chromium() -> str:
@@ -122,7 +124,7 @@ def test_a_clerk_claims_and_replies_in_a_browser(desk: Propbot, browser: playwri
 
     page.click(f"a[href='/desk/tickets/{number}']")
     page.wait_for_url(f"**/desk/tickets/{number}")
-    assert page.locator(".photos img").evaluate("img => img.naturalWidth") > 0  # the photo loaded
+    assert page.locator(".photos img").first.evaluate(LOADED)  # the photo is there
     shot(page, "04-ticket")
     page.click("button:has-text('认领')")
     page.wait_for_selector(".flash")
@@ -165,6 +167,8 @@ def test_the_desk_on_a_phone_and_a_binding_code(desk: Propbot, browser: playwrig
     no_sideways_scroll(page)
     shot(page, "07-phone-inbox")
     page.goto(f"{desk.url}/desk/tickets/{number}")
+    page.locator(".photos img").first.scroll_into_view_if_needed()
+    assert page.locator(".photos img").first.evaluate(LOADED)
     no_sideways_scroll(page)
     shot(page, "08-phone-ticket")
 
