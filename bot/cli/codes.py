@@ -115,7 +115,7 @@ def run_list(args: argparse.Namespace) -> int:
             print("没有符合条件的绑定码。")
         for row in [] if args.json else rows:
             state = STATE_NAMES[str(row["state"])]
-            until = row["expires_at"] or "长期"
+            until = str(row["expires_at"] or "长期")[:16].replace("T", " ")
             print(f"{row['code']}\t{row['unit']}\t{row['resident']}\t{state}\t有效期至 {until}")
         return 0
     except CodeError as exc:
