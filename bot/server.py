@@ -1,7 +1,8 @@
-"""One ASGI app: ``/telegram``, ``/wechat``, ``/healthz``, ``/metrics``; the outbox dispatcher and the
-scheduler run in its lifespan. A channel without configuration is off (its route answers 404); a
-channel that cannot start (Telegram's API unreachable) is down, retried with backoff (bot.startup),
-and its route answers 503 until it is up, while the others serve."""
+"""One ASGI app: ``/telegram``, ``/wechat``, ``/healthz``, ``/metrics`` and the web front desk at
+``/desk`` (bot.desk); the outbox dispatcher and the scheduler run in its lifespan. A channel without
+configuration is off (its route answers 404); a channel that cannot start (Telegram's API
+unreachable) is down, retried with backoff (bot.startup), and its route answers 503 until it is up,
+while the others serve."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.channels.photos import PhotoFetcher
@@ -28,6 +29,7 @@ from bot.channels.wechat import Templates, WeChatChannel, WeChatSender
 from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.channels.wecom import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom import StaffFanout, WeComRobotSender
+from bot.desk.web import Desk
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.outbound import Sender
@@ -46,6 +48,7 @@ class Channels:
     wechat: WeChatChannel | None = None
     senders: dict[str, Sender] = field(default_factory=dict)
     closers: list[Any] = field(default_factory=list)  # async close() of HTTP clients
+    photos: PhotoFetcher | None = None  # residents' photos, for the desk's ticket pages
 
 
 def build_channels(app: App, intake: Intake) -> Channels:
@@ -56,6 +59,7 @@ def build_channels(app: App, intake: Intake) -> Channels:
     wechat = _wechat_client(app) if settings.wechat_enabled and settings.wechat_app_secret else None
     photos = PhotoFetcher(bot, wechat)  # residents' photos, from either channel, for the staff
     built.closers.append(photos.aclose)
+    built.photos = photos
     if bot is not None:
         group = None
         if settings.telegram_staff_chat_id:
@@ -125,7 +129,8 @@ def create_app(
         backlog = await asyncio.to_thread(_backlog, app)
         return Response(metrics.render(lambda: backlog), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    routes.append(Desk(app, intake, channels.photos).mount())  # /desk: the web front desk
     if channels.telegram is not None:
         webhook = _while_up("telegram", states, channels.telegram.webhook)
         routes.append(Route("/telegram", webhook, methods=["POST"]))
@@ -145,7 +150,7 @@ def create_app(
         stop = asyncio.Event()
         workers = _start_background(app, channels, stop, dispatch, dispatch_idle)
         server.state.background = workers
-        log.info("propbot serving: %s", ", ".join(r.path for r in routes))
+        log.info("propbot serving: %s", ", ".join(getattr(r, "path", "?") for r in routes))
         try:
             yield
         finally:

@@ -41,6 +41,14 @@ class Settings:
     workers: int = 1  # server processes (propbot serve --workers)
     host: str = "127.0.0.1"
     port: int = 8080
+    # The web front desk (/desk, docs/desk.md). Without a secret, one is made and kept in the database.
+    desk_secret: str = field(default="", repr=False, metadata=SECRET)
+    desk_secure_cookie: bool = False  # True behind HTTPS: the session cookie is sent over HTTPS only
+    desk_session_hours: int = 12
+    desk_lockout_attempts: int = 5  # failed logins of one account inside the window that lock it
+    desk_lockout_window_min: int = 15
+    desk_lockout_min: int = 15  # how long it stays locked
+    telegram_bot_username: str = ""  # for binding-code QR codes: https://t.me/NAME?start=CODE
 
     @property
     def telegram_enabled(self) -> bool:

@@ -132,7 +132,22 @@ class BindingCode(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-    resident: Mapped[Resident] = relationship()
+    # Codes from the office (propbot codes issue, the desk) expire and can be revoked; the demo's
+    # codes have neither (None: never expires).
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    issued_by: Mapped[str | None] = mapped_column(String(64))  # staff:3 | staff:cli
+    resident: Mapped[Resident] = relationship()  # not joined: redeeming locks the code row alone
+
+    def state(self, now: datetime) -> str:
+        """issued | used | expired | revoked."""
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "issued"
 
 
 class ChannelAccount(Base):
@@ -165,6 +180,39 @@ class Staff(Base):
     skills: Mapped[list[Any]] = mapped_column(default=list)  # fault categories / services
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     compound: Mapped[Compound] = relationship()
+
+
+class DeskAccount(Base):
+    """A login to the web front desk (``propbot staff add``), for one staff member."""
+
+    __tablename__ = "desk_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(50), unique=True)  # the name typed at the login page
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # clerk | manager
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, with its salt and parameters
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    # Lockout: failures counted from failed_since inside the window; locked_until once too many.
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    failed_since: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class DeskSession(Base):
+    """A logged-in browser. The cookie holds a random token (signed); only its SHA-256 is kept, so
+    the table cannot be used to log in. Logging out deletes the row."""
+
+    __tablename__ = "desk_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    account_id: Mapped[int] = mapped_column(ForeignKey("desk_accounts.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))  # the token every POST form carries
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    flash: Mapped[str | None] = mapped_column(Text)  # one message for the next page shown
+    account: Mapped[DeskAccount] = relationship(lazy="joined")
 
 
 class Ticket(Base):

@@ -161,10 +161,16 @@ class Store:
         account.bound_at = now
         account.failed_binding_attempts = 0
 
-    def redeem_binding_code(self, code: str, now: datetime) -> Resident | None:
-        """The resident a one-time code belongs to, marking it used; None if unknown or used."""
+    def usable_binding_code(self, code: str, now: datetime) -> BindingCode | None:
+        """The code if it can still bind: known, unused, not revoked, not expired."""
         found = self.session.get(BindingCode, code.upper())
-        if found is None or found.used_at is not None:
+        return found if found is not None and found.state(now) == "issued" else None
+
+    def redeem_binding_code(self, code: str, now: datetime) -> Resident | None:
+        """The resident a one-time code belongs to, marking it used; None if unknown, used, revoked
+        or expired. The row is locked first (PostgreSQL), so two accounts cannot both use it."""
+        found = self.session.get(BindingCode, code.upper(), with_for_update=True)
+        if found is None or found.state(now) != "issued":
             return None
         found.used_at = now
         return self.session.get(Resident, found.resident_id)

@@ -3,7 +3,6 @@ link, a WeChat QR-code scene, or typed), and "绑定" to start binding on purpos
 
 from __future__ import annotations
 
-from data.models import BindingCode
 from flows import answers
 from flows.binding import code_in
 from flows.engine import FLOWS
@@ -26,8 +25,7 @@ def bind_by_code(turn: Turn) -> bool:
     said = code_in(turn.text)
     if said is None:
         return False
-    code = turn.store.session.get(BindingCode, said.upper())
-    if code is None or code.used_at is not None:
+    if turn.store.usable_binding_code(said, turn.now) is None:
         if said != turn.text.replace(" ", "") and turn.account.resident_id is None:
             return FLOWS["binding"].resume(turn)  # "绑定码 SUN999": clearly a code, and not a valid one
         return False  # an ordinary short word ("hello", "ok"): let the engine route it

@@ -44,7 +44,7 @@ class BindingFlow:
             if resident is None:
                 return self._failed(
                     turn,
-                    "这个绑定码无效或已经使用过了，请核对后重试；"
+                    "这个绑定码无效、已过期或已经使用过了，请核对后重试；"
                     "也可以发送“房号 + 登记的手机号”绑定，例如：3栋2单元1502 13800138000。",
                 )
         else:

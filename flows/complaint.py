@@ -44,6 +44,20 @@ HOW_LONG = re.compile(
 )
 
 
+TOPIC_NAMES = {
+    "staff": "服务态度",
+    "noise": "噪音",
+    "construction": "私搭乱建",
+    "parking": "停车",
+    "pets": "宠物",
+    "rubbish": "垃圾",
+    "cleaning": "环境卫生",
+    "security": "安全",
+    "repair_quality": "维修质量",
+    "other": "其他",
+}
+
+
 def topic_of(text: str) -> str:
     return next((topic for topic, words in TOPICS if any(w in text for w in words)), "other")
 

@@ -14,3 +14,19 @@ if ! pg_ready; then
     for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
 fi
 pg_ready || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432; the suite needs it" >&2; exit 1; }
+
+# The desk's browser test (tests/e2e/test_desk_browser.py): Debian's Chromium, driven by Playwright
+# (pip's playwright package; no browser is downloaded), and a CJK font so Chinese renders, not boxes.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need+=(fonts-noto-cjk)
+if ((${#need[@]})); then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "services: installing ${need[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        echo "services: please install ${need[*]} (apt-get install ${need[*]}); the browser test needs them" >&2
+        exit 1
+    fi
+fi

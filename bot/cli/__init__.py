@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "due": ("due", "list (or run) what the scheduler would do at a given time"),
     "broadcast": ("broadcast", "send a notice (outage, pest control, event, greeting) to residents"),
     "compound": ("compound", "show or set the compound's phones, office hours and address"),
+    "staff": ("staff", "logins to the web front desk (/desk): add, passwd, list"),
+    "codes": ("codes", "binding codes from the office: issue, list, revoke"),
 }
 
 

@@ -171,3 +171,36 @@ def propbot(server_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeCha
 def server_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """What the server logged: the records less the tests' own HTTP client's request lines."""
     return [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+
+
+# -- the web front desk (tests/e2e/test_desk_*.py) ---------------------------------------------------
+DESK_SETTINGS: dict[str, Any] = {"desk_lockout_attempts": 3, "desk_lockout_window_min": 10}
+
+
+@pytest.fixture
+def desk_options() -> dict[str, Any]:
+    """Settings the desk's server starts with (a test overrides the fixture to change them)."""
+    return dict(DESK_SETTINGS)
+
+
+@pytest.fixture
+def desk_app(
+    db_url: str,
+    clock: FixedClock,
+    embedded_nlu: Any,
+    fake_telegram: FakeTelegram,
+    fake_wechat: FakeWeChat,
+    desk_options: dict[str, Any],
+) -> Iterator[App]:
+    from tests.e2e.desk_support import JumpingClock
+
+    settings = channel_settings(db_url, fake_telegram.url, fake_wechat.url, **desk_options)  # type: ignore[attr-defined]
+    application = App(settings, JumpingClock(clock.now()))
+    application.__dict__["nlu"] = embedded_nlu
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def desk(desk_app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat) -> Iterator[Propbot]:
+    yield from start_propbot(desk_app, fake_telegram, fake_wechat)
