@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start what the test suite talks to, if it is not already running: PostgreSQL on 127.0.0.1:5432.
+# Start what the test suite talks to, if it is not already running: PostgreSQL on 127.0.0.1:5432;
+# and the CJK font the report charts are drawn with (tests/fonts.sh).
 set -euo pipefail
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -14,3 +15,5 @@ if ! pg_ready; then
     for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
 fi
 pg_ready || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432; the suite needs it" >&2; exit 1; }
+
+bash "$(dirname "$0")/fonts.sh"
