@@ -67,9 +67,12 @@ def daily_tickets(report: Report) -> bytes:
     return _png(figure)
 
 
+WEEKDAYS = "一二三四五六日"
+
+
 def _day(day: date, count: int) -> str:
-    if count <= 10:
-        return f"{day.month}月{day.day}日"
+    if count <= 10:  # a week: the weekday too
+        return f"{day.month}月{day.day}日\n周{WEEKDAYS[day.weekday()]}"
     return f"{day.day}日" if day.day % 2 or count <= 16 else ""
 
 
