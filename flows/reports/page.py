@@ -28,7 +28,7 @@ h1{font-size:1.5rem;margin-bottom:.2rem}.sub{color:#666;margin-top:0}
 .card b{display:block;font-size:1.6rem;color:#1d4f91}.card small{color:#777}
 table{border-collapse:collapse;width:100%;background:#fff;margin:.5rem 0 1.5rem;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:right}th{background:#eef3fa}
-td:first-child{text-align:left}
+td:first-child{text-align:left}.wide{overflow-x:auto}.wide th,.wide td{white-space:nowrap}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:1rem}
 figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.5rem}
 figure img{width:100%;height:auto}figcaption{color:#555;font-size:.85rem}
@@ -127,4 +127,4 @@ def _building_table(report: Report) -> str:
             money(billed - k.collected_to_date),
         ]
         rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f'<div class="wide"><table>{head}{"".join(rows)}</table></div>'  # scrolls on a phone
