@@ -4,11 +4,17 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: chat test serve bench rasa lint deps
+.PHONY: chat test serve bench rasa lint deps fonts report
 
 deps:  ## install uv if missing, then the locked dependencies
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
 	@"$(UV)" sync --frozen --quiet
+
+fonts:  ## the CJK font of the report charts (Debian's fonts-noto-cjk), if none is installed
+	@bash tests/fonts.sh
+
+report: deps fonts  ## the demo compound's KPI report for last month, into report/
+	@"$(UV)" run propbot report --out report
 
 chat: deps  ## chat with the bot as a demo resident (console, embedded NLU, SQLite)
 	@"$(UV)" run propbot chat

@@ -45,7 +45,8 @@ class App:
         return Engine(self.sessions, self.nlu)
 
     def prepare_store(self, with_demo: bool = False) -> bool:
-        """Migrate the schema; load the demo compound into an empty store. True if it was loaded."""
+        """Migrate the schema; load the demo compound (with its six months of history) into an empty
+        store. True if it was loaded."""
         migrate(self.db)
         if not with_demo:
             return False
@@ -53,7 +54,7 @@ class App:
             store = Store(session)
             if not demo.is_empty(store):
                 return False
-            demo.load_demo(store, self.clock.now())
+            demo.load_demo(store, self.clock.now(), history=True)
             log.info("demo compound loaded")
             return True
 

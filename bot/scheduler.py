@@ -46,6 +46,7 @@ JOBS: tuple[Job, ...] = (
     Job("billing", 300, 3600),
     Job("arrears", 600, 3600),
     Job("notices", 600, 3600),
+    Job("digests", 600, 3600),  # weekly and monthly figures; drawing the chart takes a second
 )
 
 

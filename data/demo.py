@@ -1,7 +1,9 @@
 """A realistic demo compound (阳光花园), loaded into an empty store on first use.
 
 Deterministic: the same ``now`` gives the same compound, so tests can rely on it. Bills run over the
-six months before ``now``; a few units are behind on payments.
+six months before ``now``; a few units are behind on payments. ``history=True`` (``propbot demo``,
+``propbot chat`` on first run) adds six months of tickets, callbacks and payment habits
+(``data.demo_history``); the tests' compound is built without it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from data import demo_history
 from data.clock import local
 from data.models import (
     Bill,
@@ -83,8 +86,9 @@ def is_empty(store: Store) -> bool:
     return store.count(Compound) == 0
 
 
-def load_demo(store: Store, now: datetime) -> Compound:
-    """Create the demo compound with units, residents, staff, bills and binding codes."""
+def load_demo(store: Store, now: datetime, history: bool = False) -> Compound:
+    """Create the demo compound with units, residents, staff, bills and binding codes; with
+    ``history``, six months of its past too."""
     rng = random.Random(20261123)
     compound = Compound(
         code="sunshine",
@@ -104,6 +108,9 @@ def load_demo(store: Store, now: datetime) -> Compound:
     _add_binding_codes(store, residents, now)
     _add_console_accounts(store, residents)
     store.session.flush()
+    if history:
+        named = {units[(b, u, r)].id for b, u, r, *_ in NAMED_RESIDENTS}
+        demo_history.load_history(store, compound.id, named, now)
     return compound
 
 
@@ -184,6 +191,8 @@ def _add_bills(
             for item, amount in items.items():
                 amount = amount.quantize(Decimal("0.01"))
                 paid_at = datetime(due.year, due.month, 18, 10, tzinfo=now.tzinfo) if paid else None
+                if paid_at is not None and paid_at > now:  # this month's bill, not paid yet
+                    paid, paid_at = False, None
                 store.session.add(
                     Bill(
                         unit=unit,

@@ -50,6 +50,13 @@ class CompoundSettings:
     paid_claim_hold_days: int = 5  # after "已缴费", no reminders while finance checks
     payday: int = 15  # "发工资后再提醒我" -> the day after this day of the month
     snooze_max_days: int = 45
+    # -- digests (issue 14): the week's figures to the staff group, the month's to the manager -----
+    digest_weekday: int = 1  # ISO weekday, 1 Monday ... 7 Sunday; 0 turns the weekly digest off
+    digest_hour: int = 9
+    digest_monthly_day: int = 1  # day of the month (1-28); 0 turns the monthly digest off
+    digest_monthly_hour: int = 9
+    digest_manager_roles: tuple[str, ...] = ("director",)  # who gets the monthly one (Telegram)
+    digest_catchup_h: int = 12  # a digest missed by longer than this is skipped, not sent late
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> CompoundSettings:

@@ -57,6 +57,7 @@ Sweep = Callable[[Store, datetime], list[Action]]
 def registry() -> dict[str, Sweep]:
     """Every sweep by name (imported here so each module stays importable on its own)."""
     from flows import broadcasts, callbacks, reminders, time_limits
+    from flows.reports import digest
 
     return {
         "time_limits": time_limits.sweep,
@@ -64,6 +65,7 @@ def registry() -> dict[str, Sweep]:
         "billing": reminders.billing_sweep,
         "arrears": reminders.arrears_sweep,
         "notices": broadcasts.sweep,
+        "digests": digest.sweep,
     }
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start what the test suite talks to, if it is not already running: PostgreSQL on 127.0.0.1:5432.
+# Start what the test suite talks to, if it is not already running: PostgreSQL on 127.0.0.1:5432;
+# and the CJK font the report charts are drawn with (tests/fonts.sh).
 set -euo pipefail
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -15,11 +16,11 @@ if ! pg_ready; then
 fi
 pg_ready || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432; the suite needs it" >&2; exit 1; }
 
+bash "$(dirname "$0")/fonts.sh"
 # The desk's browser test (tests/e2e/test_desk_browser.py): Debian's Chromium, driven by Playwright
-# (pip's playwright package; no browser is downloaded), and a CJK font so Chinese renders, not boxes.
+# (pip's playwright package; no browser is downloaded); the CJK font (charts and pages) from fonts.sh.
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need+=(fonts-noto-cjk)
 if ((${#need[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "services: installing ${need[*]}" >&2

@@ -7,7 +7,8 @@ A ticket keeps its photos as channel references (``Ticket.photos``):
   robot the bytes come from ``getFile`` and the Bot API's file server;
 * ``wechat-media:<media_id>``: a WeChat temporary media file (kept three days), fetched through
   wechatpy's ``media.download``;
-* ``http(s)://...``: a WeChat ``PicUrl``, fetched as is.
+* ``http(s)://...``: a WeChat ``PicUrl``, fetched as is;
+* ``data:image/png;base64,...``: an image the bot drew itself (a digest's chart), carried in the row.
 
 A staff message whose outbox row names photos (``payload["photos"]``) goes out first; its photos follow
 as rows of their own (``bot.outbound.FollowUp``), one per Telegram album of at most ten, as a reply to
@@ -18,6 +19,8 @@ album says so ("（2 张照片未能转发，见工单）"); the message it belo
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -34,7 +37,8 @@ log = logging.getLogger(__name__)
 
 TELEGRAM, WECHAT_MEDIA = "telegram:", "wechat-media:"
 PHOTOS = "photos"  # the outbox kind of a row that is only photos (an album after its message)
-CAPTIONED = frozenset({PHOTOS, "relay"})  # kinds whose words can be the photos' caption
+CAPTIONED = frozenset({PHOTOS, "relay", "digest"})  # kinds whose words can be the photos' caption
+DATA_URI = "data:image/"
 ALBUM = 10  # photos per Telegram media group
 CAPTION = 1024  # characters in a Telegram caption
 MAX_BYTES = 10 << 20  # Telegram's limit for an uploaded photo
@@ -71,6 +75,17 @@ def image_kind(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+def _inline(ref: str) -> bytes:
+    """The bytes of a ``data:image/...;base64,`` reference."""
+    header, _, body = ref.partition(",")
+    if not header.endswith(";base64"):
+        raise Unavailable("an inline image that is not base64")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error as exc:
+        raise Unavailable(f"an inline image that does not decode: {exc}") from exc
 
 
 def missing_note(count: int) -> str:
@@ -113,6 +128,8 @@ class PhotoFetcher:
             return await asyncio.to_thread(self._wechat_media, ref[len(WECHAT_MEDIA) :])
         if ref.startswith(("http://", "https://")):
             return await self._url(ref)
+        if ref.startswith(DATA_URI):
+            return _inline(ref)
         raise Unavailable(f"unknown photo reference {ref[:40]!r}")
 
     async def _telegram(self, file_id: str) -> bytes:

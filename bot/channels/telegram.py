@@ -37,6 +37,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import Updater
 from telegram.request import HTTPXRequest
 
+from bot.channels.photos import PhotoFetcher, TelegramAlbums, fits_album
 from bot.channels.web import client_of, read_limited
 from bot.intake import Intake
 from bot.outbound import OutboundMessage, PermanentFailure, Receipt, TemporaryFailure
@@ -109,14 +110,24 @@ def split_text(text: str) -> list[str]:
 
 
 class TelegramSender:
-    """Outbox rows for Telegram residents: text plus the row's buttons."""
+    """Outbox rows for Telegram chats (residents; a manager's digest): text plus the row's buttons,
+    or a digest's chart with its text as the caption."""
 
     channel = CHANNEL
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self._albums: TelegramAlbums | None = None
 
     async def send(self, message: OutboundMessage) -> list[Receipt]:
+        if message.kind == "digest" and fits_album(message):
+            if self._albums is None:
+                self._albums = TelegramAlbums(self.bot, PhotoFetcher(self.bot))
+            try:
+                await self._albums.send(message.recipient, message)
+            except TelegramError as exc:
+                raise failure(exc) from exc
+            return []
         try:
             sent = await send_text(
                 self.bot, message.recipient, message.text, keyboard(buttons_of(message.payload))

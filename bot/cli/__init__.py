@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compound": ("compound", "show or set the compound's phones, office hours and address"),
     "staff": ("staff", "logins to the web front desk (/desk): add, passwd, list"),
     "codes": ("codes", "binding codes from the office: issue, list, revoke"),
+    "report": ("report", "write the office's KPI report (HTML page, PNG charts, kpi.csv) for a period"),
 }
 
 

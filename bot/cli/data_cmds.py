@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 
 from bot.app import App, bootstrap
 from bot.cli import Subparsers
+from bot.cli.due import aware
+from data.clock import FixedClock
 from data.db import transaction
 from data.importer import KINDS, run_import
 from data.store import Store
@@ -54,11 +56,17 @@ def _register_demo(subparsers: Subparsers) -> None:
         "demo",
         help="load the demo compound (阳光花园) into an empty store",
         description="Load the demo compound with buildings, units, residents, staff and six months of bills "
+        "and six months of ticket history (repairs, complaints, bookings, emergencies, callbacks, payments) "
         "into an empty store. --reset deletes the SQLite database file first (never PostgreSQL) and needs "
         "--yes.",
     )
     parser.add_argument("--reset", action="store_true", help="delete the SQLite store and start again")
     parser.add_argument("--yes", action="store_true", help="confirm --reset")
+    parser.add_argument(
+        "--now",
+        type=aware,
+        help="the demo's today (ISO 8601; Asia/Shanghai if no offset): bills and history end there",
+    )
     parser.set_defaults(handler=run_demo)
 
 
@@ -100,7 +108,7 @@ def run_import_command(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    app = bootstrap()
+    app = bootstrap(clock=FixedClock(args.now) if args.now else None)
     try:
         if args.reset:
             problem = _reset_sqlite(app, args.yes)
