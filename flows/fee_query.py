@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from data.models import Bill
 from flows.contact import office, payment
-from flows.slots import spot_unit
+from flows.slots import named_unit, spot_unit
 from flows.turn import Turn
 from nlu.normalize import to_simplified
 from nlu.types import Period
@@ -61,10 +61,7 @@ def answer_fee_query(turn: Turn) -> None:
         turn.say("为保护业主信息，查询费用前需要先绑定房屋。")
         return
     asked = spot_unit(turn, {})
-    if (
-        asked is not None
-        and turn.store.find_unit(asked["building"], asked.get("unit"), asked["room"]) != unit
-    ):
+    if asked is not None and named_unit(turn, asked) != unit:
         turn.say(f"为保护业主隐私，只能查询您绑定的房屋（{unit.label}）的费用，请您谅解。")
         return
     text = turn.text

@@ -433,6 +433,10 @@ class Form:
         swapped = REPLACEMENT.search(text)
         if swapped is not None:
             return self._replace_words(values, swapped.group("old"), swapped.group("new"))
+        for slot in self.slots if add else ():  # "希望你们上去说说他": the whole message is a wish
+            said = slot.glean(turn, values) if slot.free_text else None
+            if isinstance(said, str) and len(said) >= 0.6 * len(text) and said != values.get(slot.name):
+                return self._accept(turn, values, slot, said)
         changed = False
         for slot in self.slots if add else ():
             if values.get(slot.name, SKIPPED) == SKIPPED and slot.needed(turn, values):

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from data.clock import local
+from data.models import Unit
 from flows.form import Question, Slot, Values
 from flows.tickets import format_span, is_whole_days
 from flows.turn import Turn
+from nlu.normalize import to_simplified
 from nlu.types import Entity, TimeSpan, UnitRef
 
 ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以", "立刻", "赶紧", "快点", "今天就")
@@ -172,12 +174,18 @@ def spot_unit(turn: Turn, values: Values) -> dict[str, Any] | None:
     return None
 
 
-def check_own_unit(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
-    """The unit must exist and be the one this account is bound to (privacy)."""
+def named_unit(turn: Turn, raw: dict[str, Any]) -> Unit | None:
+    """The flat a unit reference names; "3座1502" (the unit left out) is one's own flat if it fits."""
     unit = turn.store.find_unit(raw["building"], raw.get("unit"), raw["room"])
     home = turn.unit
-    if unit is None and home is not None and raw.get("unit") is None:  # 3座1502: the unit left out
+    if unit is None and home is not None and raw.get("unit") is None:
         unit = home if (home.building.number, home.room) == (raw["building"], raw["room"]) else None
+    return unit
+
+
+def check_own_unit(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
+    """The unit must exist and be the one this account is bound to (privacy)."""
+    unit, home = named_unit(turn, raw), turn.unit
     if unit is None:
         return f"没有找到“{raw['label']}”这个房屋，请您核对一下楼栋、单元和房号。"
     if home is None or unit.id != home.id:
@@ -215,6 +223,7 @@ PLACES = (
 def find_place(text: str) -> str | None:
     """The place a message names, cut cleanly out of the sentence: "明天上午10点来3栋楼下修一下路灯"
     gives 3栋楼下; also 地下车库B2, 楼上1602, 北门. None when it names none of these."""
+    text = to_simplified(text)  # 樓上1602 is 楼上1602
     for pattern in PLACES:
         found = pattern.search(text)
         if found:

@@ -28,7 +28,7 @@ ONE_STORY = (
 # Complaint topics that are a matter of their own, not the grievance about a fault.
 NUISANCES = frozenset({"noise", "construction", "parking", "pets", "rubbish", "security", "cleaning"})
 _CLAUSE_END = re.compile(
-    r"[，,。！!？?；;\n]+|\s{1,}|(?=顺便|另外|还有(?:个|一个|就是)?|对了|再问一?下|还想)"
+    r"[，,。！!？?；;\n]+|\s{1,}|(?=顺便|另外|还有(?:个|一个|就是)?|仲有|對了|对了|再问一?下|还想)"
 )
 _MIN_CLAUSE = 3
 
@@ -60,10 +60,25 @@ def split(text: str, parse: Callable[[str], Parse]) -> list[Request]:
             requests[-1] = Request(f"{requests[-1].text}，{clause}", requests[-1].parse)
         else:
             lead += f"{clause}，"
-    intents = {r.intent for r in requests}
-    if len(requests) < 2 or len(intents) < 2 or any(pair <= intents for pair in _one_story(requests)):
+    requests = _merge_stories(requests)
+    if len(requests) < 2 or len({r.intent for r in requests}) < 2:
         return []
     return requests
+
+
+def _merge_stories(requests: list[Request]) -> list[Request]:
+    """A clause that belongs to another's story ("你哋几时先嚟整啊" after the leak) joins it."""
+    pairs = _one_story(requests)
+    merged: list[Request] = []
+    for request in requests:
+        home = next((m for m in merged if frozenset({m.intent, request.intent}) in pairs), None)
+        if home is None:
+            merged.append(request)
+            continue
+        keeper = home if home.intent in TICKETS or request.intent not in TICKETS else request
+        joined = Request(f"{home.text}，{request.text}", keeper.parse)
+        merged[merged.index(home)] = joined
+    return merged
 
 
 def _one_story(requests: list[Request]) -> tuple[frozenset[str], ...]:
