@@ -86,7 +86,7 @@ from flows.quiet import next_allowed
 
 log = logging.getLogger(__name__)
 
-STAFF_CHANNELS = frozenset({"staff", "wecom"})
+STAFF_CHANNELS = frozenset({"staff", "wecom", "wecom_app"})
 WECHAT_WINDOW = timedelta(hours=48)  # customer-service messages only inside it; templates outside
 KIND_WORDS = {
     "reminder": "缴费提醒",

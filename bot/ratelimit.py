@@ -104,6 +104,8 @@ DEFAULT_LIMITS: dict[str, ChannelLimits] = {
     "telegram": ChannelLimits(overall=Rate(30, 1.0), per_chat=Rate(1, 1.0), per_group=Rate(20, 60.0)),
     "staff": ChannelLimits(overall=Rate(20, 60.0, burst=3)),
     "wecom": ChannelLimits(overall=Rate(20, 60.0, burst=3)),
+    # the WeCom app: 30 messages a minute to one member; kept well under for the whole app
+    "wecom_app": ChannelLimits(overall=Rate(30, 60.0, burst=5)),
     "wechat": ChannelLimits(overall=Rate(50, 1.0), daily=100_000),
     "console": ChannelLimits(),
 }

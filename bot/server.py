@@ -1,8 +1,8 @@
-"""One ASGI app: ``/telegram``, ``/wechat``, ``/healthz``, ``/metrics`` and the web front desk at
-``/desk`` (bot.desk); the outbox dispatcher and the scheduler run in its lifespan. A channel without
-configuration is off (its route answers 404); a channel that cannot start (Telegram's API
-unreachable) is down, retried with backoff (bot.startup), and its route answers 503 until it is up,
-while the others serve."""
+"""One ASGI app: ``/telegram``, ``/wechat``, ``/wecom`` (the WeCom app), ``/healthz``, ``/metrics``
+and the web front desk at ``/desk`` (bot.desk); the outbox dispatcher and the scheduler run in its
+lifespan. A channel without configuration is off (its route answers 404); a channel that cannot
+start (Telegram's API unreachable) is down, retried with backoff (bot.startup), and its route
+answers 503 until it is up, while the others serve."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ from bot.channels.wechat import Templates, WeChatChannel, WeChatSender
 from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.channels.wecom import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom import StaffFanout, WeComRobotSender
+from bot.channels.wecom_app import CHANNEL as APP_CHANNEL
+from bot.channels.wecom_app import WeComAppChannel, WeComAppSender, WeComTokenClient, parse_routes
 from bot.desk.web import Desk
 from bot.intake import Intake
 from bot.metrics import Metrics
@@ -46,6 +48,7 @@ START_RETRY = Backoff(first=1.0, cap=60.0)  # a channel that cannot start: again
 class Channels:
     telegram: TelegramChannel | None = None
     wechat: WeChatChannel | None = None
+    wecom: WeComAppChannel | None = None
     senders: dict[str, Sender] = field(default_factory=dict)
     closers: list[Any] = field(default_factory=list)  # async close() of HTTP clients
     photos: PhotoFetcher | None = None  # residents' photos, for the desk's ticket pages
@@ -81,6 +84,21 @@ def build_channels(app: App, intake: Intake) -> Channels:
         staff.append(robot)
         built.senders[ROBOT_CHANNEL] = robot  # its own rows: one image each
         built.closers.append(robot.aclose)
+    if settings.wecom_app_enabled:
+        routes = parse_routes(settings.wecom_app_chats)
+        built.wecom = WeComAppChannel(settings, intake, routes)
+        if settings.wecom_app_secret and settings.wecom_agent_id:
+            storage = DbTokenStorage(app.sessions, app.clock)
+            client = WeComTokenClient(
+                settings.wecom_corp_id, settings.wecom_app_secret, storage, settings.wecom_app_api_url
+            )
+            sender = WeComAppSender(client, settings.wecom_agent_id, routes, app.sessions)
+            staff.append(sender)  # its staff rows become its own rows: never fails the fan-out
+            built.senders[APP_CHANNEL] = sender
+        else:
+            log.warning(
+                "WECOM_APP_SECRET or WECOM_AGENT_ID not set: the WeCom app takes commands, sends nothing"
+            )
     if staff:
         built.senders["staff"] = staff[0] if len(staff) == 1 else StaffFanout(staff[0], staff[1:])
     return built
@@ -113,6 +131,8 @@ def create_app(
         states.set("telegram", DOWN)  # up once started (getMe answered)
     if channels.wechat is not None:
         states.set("wechat", UP)  # nothing to start: WeChat calls us
+    if channels.wecom is not None:
+        states.set("wecom", UP)
 
     async def healthz(_: Request) -> Response:
         try:
@@ -137,6 +157,9 @@ def create_app(
     if channels.wechat is not None:
         routes.append(Route("/wechat", channels.wechat.verify, methods=["GET"]))
         routes.append(Route("/wechat", channels.wechat.callback, methods=["POST"]))
+    if channels.wecom is not None:
+        routes.append(Route("/wecom", channels.wecom.verify, methods=["GET"]))
+        routes.append(Route("/wecom", channels.wecom.callback, methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(server: Starlette) -> AsyncIterator[None]:

@@ -37,6 +37,15 @@ class Settings:
     wechat_templates: str = ""  # JSON: outbox kind -> template id and field mapping (docs/channels.md)
     wecom_robot_key: str = field(default="", repr=False, metadata=SECRET)
     wecom_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    # The WeCom self-built app (企业微信自建应用): the staff channel both ways (docs/channels.md)
+    wecom_corp_id: str = ""
+    wecom_agent_id: int = 0
+    wecom_app_secret: str = field(default="", repr=False, metadata=SECRET)
+    wecom_app_token: str = field(default="", repr=False, metadata=SECRET)  # 接收消息 Token
+    wecom_app_aes_key: str = field(default="", repr=False, metadata=SECRET)  # EncodingAESKey
+    wecom_app_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    # JSON: compound code -> {"chat": app group chatid, "duty": userid of the duty member}
+    wecom_app_chats: str = ""
     engine_threads: int = 0  # threads handling messages; 0: 1 on SQLite, 2 on PostgreSQL (bot.intake)
     workers: int = 1  # server processes (propbot serve --workers)
     host: str = "127.0.0.1"
@@ -57,6 +66,11 @@ class Settings:
     @property
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_token)
+
+    @property
+    def wecom_app_enabled(self) -> bool:
+        """The /wecom callback: WeCom always encrypts, so corp id, token and AES key are needed."""
+        return bool(self.wecom_corp_id and self.wecom_app_token and self.wecom_app_aes_key)
 
     def secrets(self) -> list[str]:
         """The secret values that are set, to keep them out of log lines that quote other code."""

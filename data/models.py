@@ -177,6 +177,7 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(16))  # front_desk | technician | cleaner | lead | director ...
     phone: Mapped[str | None] = mapped_column(String(32))
     telegram_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wecom_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # the WeCom app's userid
     skills: Mapped[list[Any]] = mapped_column(default=list)  # fault categories / services
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     compound: Mapped[Compound] = relationship()

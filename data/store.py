@@ -364,6 +364,12 @@ class Store:
             select(Staff).where(Staff.telegram_user_id == str(user_id), Staff.active.is_(True))
         ).first()
 
+    def staff_by_wecom(self, user_id: str) -> Staff | None:
+        """The active staff member with this WeCom userid (the WeCom app's commands and buttons)."""
+        return self.session.scalars(
+            select(Staff).where(Staff.wecom_user_id == user_id, Staff.active.is_(True))
+        ).first()
+
     def staff_by_role(self, compound_id: int, role: str) -> Sequence[Staff]:
         return self.session.scalars(
             select(Staff)

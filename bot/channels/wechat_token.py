@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -124,30 +125,37 @@ class SharedTokenClient(WeChatClient):
         return str(self.session.get(self.access_token_key) or "")
 
     def fetch_access_token(self) -> dict[str, Any]:
-        """Fetch a new token if we get the lease; otherwise wait for the holder's."""
-        key = self.access_token_key
-        stale = self.session.get(key)  # also what wechatpy's auto-retry found rejected
-        deadline = time.monotonic() + self.WAIT
-        while True:
-            if self.storage.acquire(key):
-                try:
-                    return self._refresh(key, stale)
-                finally:
-                    self.storage.release(key)
-            fresh = self.session.get(key)
-            if fresh and fresh != stale:
-                return {"access_token": fresh}
-            if time.monotonic() > deadline:
-                raise WeChatClientException(None, "timed out waiting for another process's token refresh")
-            time.sleep(0.1)
+        return fetch_once(self.storage, self.access_token_key, self.WAIT, self._refresh)
 
-    def _refresh(self, key: str, stale: Any) -> dict[str, Any]:
-        fresh = self.session.get(key)
-        if fresh and fresh != stale:  # refreshed by another process while we waited for the lease
-            return {"access_token": fresh}
+    def _refresh(self) -> dict[str, Any]:
         log.info("fetching a WeChat access token")
         fetched: dict[str, Any] = self._fetch_access_token(
             url=self.API_BASE_URL + "token",
             params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
         )
         return fetched
+
+
+def fetch_once(
+    storage: DbTokenStorage, key: str, wait: float, refresh: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Fetch a new token if we get the lease; otherwise wait for the holder's. ``refresh`` fetches
+    and stores (wechatpy's ``_fetch_access_token``); it runs only while the token is still the one
+    found stale (also what wechatpy's auto-retry found rejected)."""
+    stale = storage.get(key)
+    deadline = time.monotonic() + wait
+    while True:
+        if storage.acquire(key):
+            try:
+                fresh = storage.get(key)
+                if fresh and fresh != stale:  # refreshed by another process while we waited
+                    return {"access_token": fresh}
+                return refresh()
+            finally:
+                storage.release(key)
+        fresh = storage.get(key)
+        if fresh and fresh != stale:
+            return {"access_token": fresh}
+        if time.monotonic() > deadline:
+            raise WeChatClientException(None, "timed out waiting for another process's token refresh")
+        time.sleep(0.1)

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "due": ("due", "list (or run) what the scheduler would do at a given time"),
     "broadcast": ("broadcast", "send a notice (outage, pest control, event, greeting) to residents"),
     "compound": ("compound", "show or set the compound's phones, office hours and address"),
-    "staff": ("staff", "logins to the web front desk (/desk): add, passwd, list"),
+    "staff": ("staff", "desk logins (add, passwd, list); link a WeCom userid (link)"),
     "codes": ("codes", "binding codes from the office: issue, list, revoke"),
     "report": ("report", "write the office's KPI report (HTML page, PNG charts, kpi.csv) for a period"),
 }

@@ -1,4 +1,5 @@
-"""``propbot staff add|passwd|list``: logins to the web front desk (/desk, docs/desk.md).
+"""``propbot staff add|passwd|list``: logins to the web front desk (/desk, docs/desk.md);
+``propbot staff link NAME --wecom USERID``: the WeCom userid a staff member uses the WeCom app from.
 
 The password is asked twice at a terminal, or read as one line from standard input with
 ``--password-stdin`` (scripts: ``printf '%s\\n' "$PW" | propbot staff add 张丽 --role clerk
@@ -48,6 +49,15 @@ def register(subparsers: Subparsers) -> None:
     )
     passwd.add_argument("name")
     passwd.set_defaults(handler=run_passwd)
+    link = actions.add_parser(
+        "link",
+        help="link a staff member to their WeCom userid (the WeCom app's commands and buttons)",
+        description="Link staff member NAME to the WeCom (企业微信) userid they use the app from "
+        "(通讯录 > 成员 > 账号). --wecom '' removes the link.",
+    )
+    link.add_argument("name", help="the staff member's name, e.g. 王师傅")
+    link.add_argument("--wecom", required=True, metavar="USERID", help="the member's WeCom userid")
+    link.set_defaults(handler=run_link)
     listing = actions.add_parser("list", help="list the desk logins")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=run_list)
@@ -119,3 +129,33 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     finally:
         app.close()
+
+
+def run_link(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    try:
+        app.prepare_store()
+        with transaction(app.sessions) as session:
+            print(link_wecom(Store(session), args.name, args.wecom.strip()))
+        return 0
+    except LookupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+
+
+def link_wecom(store: Store, name: str, user_id: str) -> str:
+    """Set (or with "" clear) ``name``'s WeCom userid; one userid is one staff member."""
+    staff = store.staff_member(name)
+    if staff is None:
+        raise LookupError(f"没有在岗员工 {name}")
+    if len(user_id) > 64 or any(c.isspace() for c in user_id):
+        raise LookupError(f"{user_id!r} 不是企业微信账号（userid）")
+    holder = store.staff_by_wecom(user_id) if user_id else None
+    if holder is not None and holder.id != staff.id:
+        raise LookupError(f"企业微信账号 {user_id} 已绑定给 {holder.name}")
+    staff.wecom_user_id = user_id or None
+    if not user_id:
+        return f"已解除 {staff.name} 的企业微信绑定"
+    return f"已将 {staff.name} 绑定到企业微信账号 {user_id}"
