@@ -26,6 +26,8 @@ from flows.binding_codes import STATE_NAMES, CodeError
 from flows.booking import SERVICE_NAMES
 from flows.complaint import TOPIC_NAMES
 from flows.errors import ActionError
+from flows.reports import report as reports
+from flows.reports.kpi import Period
 from flows.services import Actor, Result
 from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
 
@@ -512,3 +514,10 @@ def revoke_code(app: App, code_text: str, staff_id: int, manager: bool) -> CodeR
             return _code_row(session, found, now)
     except CodeError as exc:
         raise DeskError(str(exc)) from exc
+
+
+# -- the report page --------------------------------------------------------------------------------
+def report(app: App, compound_id: int, period: Period) -> reports.Report:
+    """The KPI report of ``period`` for the compound, as ``propbot report`` builds it."""
+    with transaction(app.sessions) as session:
+        return reports.build(Store(session), period, app.clock.now(), compound_id)
