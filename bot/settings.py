@@ -57,6 +57,7 @@ class Settings:
     desk_lockout_attempts: int = 5  # failed logins of one account inside the window that lock it
     desk_lockout_window_min: int = 15
     desk_lockout_min: int = 15  # how long it stays locked
+    desk_report_cache_min: int = 10  # how long the report page's figures and charts are kept
     telegram_bot_username: str = ""  # for binding-code QR codes: https://t.me/NAME?start=CODE
 
     @property

@@ -1,9 +1,10 @@
 """The desk's one door to the domain: every read and every action the web pages need, as plain
 views (no ORM object leaves this module, so templates never touch a closed session).
 
-Today the actions call the ticket life cycle (flows.tickets), the relay (flows.relay) and the
-binding codes (flows.binding_codes) directly; when the service layer lands, this file is what
-changes. Each function is one transaction; a refused step raises ``DeskError`` and leaves nothing.
+The ticket actions (claim, assign, done, reopen, close) are the service layer's handlers
+(flows.services), the same the staff group's buttons and ``propbot tickets`` call; a reply goes
+through the relay (flows.relay), binding codes through flows.binding_codes. Each function is one
+transaction; a refused step raises ``DeskError`` and leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from data.clock import local
 from data.db import transaction
 from data.models import BindingCode, Building, ChannelAccount, Resident, Staff, Ticket, TicketEvent, Unit
 from data.store import OPEN_STATUSES, Store
-from flows import binding_codes, relay, tickets
+from flows import binding_codes, relay, services, tickets
 from flows.binding_codes import STATE_NAMES, CodeError
 from flows.booking import SERVICE_NAMES
 from flows.complaint import TOPIC_NAMES
-from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES, TicketError
+from flows.errors import ActionError
+from flows.reports import report as reports
+from flows.reports.kpi import Period
+from flows.services import Actor, Result
+from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
 
 PAGE = 50
 FAULT_NAMES = {
@@ -343,6 +348,9 @@ def photo_ref(app: App, number: str, index: int) -> str | None:
 
 
 # -- actions ----------------------------------------------------------------------------------------
+WORK = {"claim", "assign", "done", "reopen", "close"}  # the service layer's handlers (flows.services)
+
+
 def act(app: App, number: str, staff_id: int, action: str, text: str = "", target: int | None = None) -> str:
     """Carry out ``action`` on ticket ``number`` as staff member ``staff_id``; what to tell them."""
     now = app.clock.now()
@@ -351,39 +359,33 @@ def act(app: App, number: str, staff_id: int, action: str, text: str = "", targe
             store = Store(session)
             ticket = _ticket(store, number)
             staff = _staff(session, staff_id, ticket.compound_id)
-            return _do(store, ticket, staff, action, text.strip(), target, now)
-    except (TicketError, CodeError) as exc:
+            if action == "reply":
+                return _reply(store, ticket, staff, text.strip(), now)
+            if action not in WORK:
+                raise DeskError("没有这个操作")
+            return _work(store, ticket, Actor.of(staff), action, text.strip(), target, now).text
+    except (ActionError, CodeError) as exc:
         raise DeskError(str(exc)) from exc
 
 
-def _do(
-    store: Store, ticket: Ticket, staff: Staff, action: str, text: str, target: int | None, now: datetime
-) -> str:
-    actor = f"staff:{staff.id}"
+def _work(
+    store: Store, ticket: Ticket, actor: Actor, action: str, text: str, target: int | None, now: datetime
+) -> Result:
+    """The same handler the staff group's buttons and ``propbot tickets`` call."""
     if action == "claim":
-        if ticket.assignee is not None and ticket.assignee_id != staff.id and ticket.status in OPEN_STATUSES:
-            raise DeskError(f"该工单已由 {ticket.assignee.name} 接单；如需接手请用“转派”")
-        tickets.assign(store, ticket, staff, now, actor)
-        return "接单成功，已通知居民"
+        return services.claim(store, actor, ticket, now)
     if action == "assign":
         chosen = _staff(store.session, target, ticket.compound_id)
-        tickets.assign(store, ticket, chosen, now, actor)
-        return f"已派给 {chosen.name}，已通知居民"
+        return services.assign(store, actor, ticket, chosen, now)
     if action == "done":
-        tickets.mark_done(store, ticket, now, actor, text)
-        return "已标记完成，系统会请居民确认"
+        return services.done(store, actor, ticket, now, text)
     if action == "reopen":
-        tickets.reopen(store, ticket, now, actor, text)
-        return "已重新打开，已通知员工群"
-    if action == "close":
-        tickets.close(store, ticket, now, actor, text)
-        return "已关闭"
-    if action == "reply":
-        return _reply(store, ticket, staff, text, now)
-    raise DeskError("没有这个操作")
+        return services.reopen(store, actor, ticket, now, text)
+    return services.close(store, actor, ticket, now, text)
 
 
 def _reply(store: Store, ticket: Ticket, staff: Staff, text: str, now: datetime) -> str:
+    """No handler for a reply: the relay is the one place that writes to the resident for staff."""
     if not text:
         raise DeskError("请写上要回复居民的话")
     if ticket.account_id is None and ticket.unit_id is None:
@@ -512,3 +514,10 @@ def revoke_code(app: App, code_text: str, staff_id: int, manager: bool) -> CodeR
             return _code_row(session, found, now)
     except CodeError as exc:
         raise DeskError(str(exc)) from exc
+
+
+# -- the report page --------------------------------------------------------------------------------
+def report(app: App, compound_id: int, period: Period) -> reports.Report:
+    """The KPI report of ``period`` for the compound, as ``propbot report`` builds it."""
+    with transaction(app.sessions) as session:
+        return reports.build(Store(session), period, app.clock.now(), compound_id)

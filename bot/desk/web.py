@@ -1,5 +1,5 @@
 """The web front desk at ``/desk``: log in, the ticket inbox, a ticket's page and actions, flats and
-their binding codes. Server-rendered (Jinja2); a little JavaScript only makes it nicer.
+their binding codes, the month's report. Server-rendered (Jinja2); a little JavaScript only makes it nicer.
 
 Every page but ``/desk/login`` needs a session: a GET without one is sent to the login page, any
 other method gets 401. Every POST carries the session's CSRF token (the login form a signed
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,16 +35,22 @@ from bot.desk import accounts, domain
 from bot.desk.accounts import CookieSigner, Policy, Refused
 from bot.desk.domain import DeskError, Filters
 from bot.desk.qr import qr_png
+from bot.desk.reports import ReportCache
 from bot.intake import Intake
 from data.clock import local
 from data.db import transaction
 from flows.binding_codes import STATE_NAMES, deep_link
+from flows.reports import page as report_page
+from flows.reports.charts import CHARTS
+from flows.reports.kpi import Period
+from flows.reports.report import Report
 from flows.tickets import KIND_NAMES, STATUS_NAMES
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE, LOGIN_COOKIE = "propbot_desk", "propbot_desk_login"
 ACTIONS = ("claim", "assign", "done", "reopen", "close", "reply")
+MONTH = re.compile(r"\d{4}-\d{2}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -60,6 +67,7 @@ class Visitor:
 
     token: str
     staff_id: int
+    compound_id: int
     name: str
     role: str
     csrf: str
@@ -97,6 +105,7 @@ class Desk:
         )
         self.secure = settings.desk_secure_cookie
         self._signer: CookieSigner | None = None
+        self.reports = ReportCache(app.clock, timedelta(minutes=settings.desk_report_cache_min))
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.globals.update(kinds=KIND_NAMES, statuses=STATUS_NAMES, code_states=STATE_NAMES)
 
@@ -118,6 +127,9 @@ class Desk:
             Route("/codes/{code}", page(self.code)),
             Route("/codes/{code}/qr.png", page(self.qr, flash=False)),
             Route("/codes/{code}/revoke", page(self.revoke), methods=["POST"]),
+            Route("/report", page(self.report)),
+            Route("/report/kpi.csv", page(self.report_csv, flash=False)),
+            Route("/report/{chart}.png", page(self.report_chart, flash=False)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         return Mount("/desk", app=Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)]))
@@ -165,7 +177,13 @@ class Desk:
                 found.flash = None
             staff = found.account.staff
             return Visitor(
-                token, staff.id, staff.name, found.account.role, found.csrf, flash if pop_flash else ""
+                token,
+                staff.id,
+                staff.compound_id,
+                staff.name,
+                found.account.role,
+                found.csrf,
+                flash if pop_flash else "",
             )
 
     async def _flash(self, visitor: Visitor, text: str) -> None:
@@ -369,6 +387,77 @@ class Desk:
         except DeskError as exc:
             await self._flash(visitor, f"未完成：{exc}")
         return RedirectResponse(f"/desk/codes/{quote(request.path_params['code'])}", status_code=303)
+
+    # -- the report ------------------------------------------------------------------------------
+    def _month(self, request: Request) -> Period | str:
+        """The month asked for (default: the last full one), or why it cannot be shown."""
+        today = local(self.app.clock.now()).date()
+        raw = request.query_params.get("month", "")
+        if not raw:
+            return Period.month_before(today)
+        try:
+            period = Period.month(raw) if MONTH.fullmatch(raw) else None
+        except ValueError:
+            period = None
+        if period is None or period.first.year < 2000:
+            return f"没有这个月份：{raw[:20]}（格式 YYYY-MM）"
+        if period.first > today:
+            return f"{period.label}还没有到"
+        return period
+
+    def _built(
+        self, visitor: Visitor, period: Period
+    ) -> tuple[tuple[int, str], Callable[[], Awaitable[Report]]]:
+        """The cache key of the visitor's compound's month, and how to build its report."""
+
+        async def build() -> Report:
+            return await self.intake.run(domain.report, self.app, visitor.compound_id, period)
+
+        return (visitor.compound_id, f"{period.first:%Y-%m}"), build
+
+    async def report(self, request: Request, visitor: Visitor, form: FormData | None) -> Response:
+        period = self._month(request)
+        if isinstance(period, str):
+            return self.render(request, "error.html", visitor, 400, message=period)
+        found = await self.reports.report(*self._built(visitor, period))
+        today = local(self.app.clock.now()).date()
+        month = f"{period.first:%Y-%m}"
+        following = period.last + timedelta(days=1)
+        return self.render(
+            request,
+            "report.html",
+            visitor,
+            r=found,
+            month=month,
+            latest=f"{today:%Y-%m}",
+            earlier=f"{period.first - timedelta(days=1):%Y-%m}",
+            later=f"{following:%Y-%m}" if following <= today else "",
+            partial=period.last >= today,
+            cards=report_page.cards(found.kpis),
+            head=report_page.BUILDING_HEAD,
+            rows=report_page.building_rows(found),
+            charts=[(name, caption) for name, (caption, _draw) in CHARTS.items()],
+            minutes=self.app.settings.desk_report_cache_min,
+        )
+
+    async def report_csv(self, request: Request, visitor: Visitor, form: FormData | None) -> Response:
+        period = self._month(request)
+        if isinstance(period, str):
+            return PlainTextResponse(period, status_code=400)
+        found = await self.reports.report(*self._built(visitor, period))
+        name = f"kpi-{period.first:%Y-%m}.csv"
+        return Response(
+            report_page.kpi_csv(found.kpis),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    async def report_chart(self, request: Request, visitor: Visitor, form: FormData | None) -> Response:
+        period, chart = self._month(request), request.path_params["chart"]
+        if isinstance(period, str) or chart not in CHARTS:
+            return PlainTextResponse("没有这张图", status_code=404)
+        charts = await self.reports.charts(*self._built(visitor, period))
+        return Response(charts[f"{chart}.png"], media_type="image/png")
 
 
 def _filters(request: Request) -> Filters:

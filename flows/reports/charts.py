@@ -1,8 +1,11 @@
-"""The report's charts as PNG bytes (matplotlib's object API: no pyplot state, safe in threads)."""
+"""The report's charts as PNG bytes (matplotlib's object API: no pyplot state). The font is set
+through matplotlib's global rcParams, so drawing is serialised (``_DRAWING``): the desk renders in
+worker threads, and two charts at once would restore each other's font mid-drawing."""
 
 from __future__ import annotations
 
 import io
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
@@ -18,6 +21,7 @@ from flows.reports.report import FAULT_NAMES, KIND_LABELS, Report
 
 COLOURS = {"repair": "#3b7dd8", "complaint": "#e4572e", "booking": "#76b041", "emergency": "#b5179e"}
 DPI = 110
+_DRAWING = threading.Lock()  # rc_context swaps process-wide settings
 
 
 def render_all(report: Report) -> dict[str, bytes]:
@@ -42,7 +46,7 @@ def _styled(draw: Callable[[Report], bytes]) -> Callable[[Report], bytes]:
     """Draw with the CJK font as the only family: a glyph it lacks is reported, not hidden."""
 
     def run(report: Report) -> bytes:
-        with rc_context({"font.family": [cjk_family()], "axes.unicode_minus": False}):
+        with _DRAWING, rc_context({"font.family": [cjk_family()], "axes.unicode_minus": False}):
             return draw(report)
 
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -84,47 +85,78 @@ def _figure(name: str, caption: str) -> str:
     return f'<figure><img src="{name}.png" alt="{label}"><figcaption>{label}</figcaption></figure>'
 
 
-def _cards(kpis: Kpis) -> str:
-    cards = []
+@dataclass(frozen=True)
+class Card:
+    """One figure of the page: what, its value, how it is counted."""
+
+    label: str
+    value: str
+    note: str
+
+
+BUILDING_HEAD = (
+    "楼栋", "工单", "报修", "投诉", "按时到场", "按时完成", "回访率", "满意率", "收费率", "至今未缴（元）",
+)  # fmt: skip
+
+
+def cards(kpis: Kpis) -> list[Card]:
+    """The figures, as ``propbot report``'s page and the desk's report page show them."""
+    found = []
     for name, label, meaning in FIGURES:
         detail = ""
         if name != "collection_rate":
             ratio = kpis.rates[name]
             detail = f"（{ratio.numerator}/{ratio.denominator}）"
-        value = percent(kpis.value(name))
-        cards.append(f'<div class="card">{label}<b>{value}</b><small>{escape(meaning)}{detail}</small></div>')
+        found.append(Card(label, percent(kpis.value(name)), meaning + detail))
     paid, billed = kpis.collection
     hours = "—" if kpis.median_close_hours is None else f"{kpis.median_close_hours:g} 小时"
     counts = "、".join(f"{KIND_LABELS.get(k, k)} {n}" for k, n in sorted(kpis.counts.items()))
-    cards += [
-        f'<div class="card">关单时长中位数<b>{hours}</b><small>受理到关闭（回访后关闭）</small></div>',
-        f'<div class="card">实收 / 应收<b>{money(paid)}</b><small>应收 {money(billed)} 元，'
-        f"至今未缴 {money(billed - kpis.collected_to_date)} 元</small></div>",
-        f'<div class="card">新增工单<b>{sum(kpis.counts.values())}</b><small>{escape(counts)}</small></div>',
+    return [
+        *found,
+        Card("关单时长中位数", hours, "受理到关闭（回访后关闭）"),
+        Card(
+            "实收 / 应收",
+            money(paid),
+            f"应收 {money(billed)} 元，至今未缴 {money(billed - kpis.collected_to_date)} 元",
+        ),
+        Card("新增工单", str(sum(kpis.counts.values())), counts),
     ]
-    return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _building_table(report: Report) -> str:
-    head = (
-        "<tr><th>楼栋</th><th>工单</th><th>报修</th><th>投诉</th><th>按时到场</th><th>按时完成</th>"
-        "<th>回访率</th><th>满意率</th><th>收费率</th><th>至今未缴（元）</th></tr>"
-    )
+def building_rows(report: Report) -> list[list[str]]:
+    """A row per building, in the columns of ``BUILDING_HEAD``."""
     rows = []
     for row in report.buildings:
         k = row.kpis
         _paid, billed = k.collection
-        cells = [
-            f"{row.building}栋",
-            str(sum(k.counts.values())),
-            str(k.counts["repair"] + k.counts["emergency"]),
-            str(k.counts["complaint"]),
-            percent(k.value("on_time_arrival_rate")),
-            percent(k.value("on_time_fix_rate")),
-            percent(k.value("callback_rate")),
-            percent(k.value("satisfaction_rate")),
-            percent(k.collection_rate),
-            money(billed - k.collected_to_date),
-        ]
-        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(
+            [
+                f"{row.building}栋",
+                str(sum(k.counts.values())),
+                str(k.counts["repair"] + k.counts["emergency"]),
+                str(k.counts["complaint"]),
+                percent(k.value("on_time_arrival_rate")),
+                percent(k.value("on_time_fix_rate")),
+                percent(k.value("callback_rate")),
+                percent(k.value("satisfaction_rate")),
+                percent(k.collection_rate),
+                money(billed - k.collected_to_date),
+            ]
+        )
+    return rows
+
+
+def _cards(kpis: Kpis) -> str:
+    boxes = (
+        f'<div class="card">{escape(c.label)}<b>{escape(c.value)}</b><small>{escape(c.note)}</small></div>'
+        for c in cards(kpis)
+    )
+    return f'<div class="cards">{"".join(boxes)}</div>'
+
+
+def _building_table(report: Report) -> str:
+    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in BUILDING_HEAD) + "</tr>"
+    rows = (
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>" for cells in building_rows(report)
+    )
     return f'<div class="wide"><table>{head}{"".join(rows)}</table></div>'  # scrolls on a phone

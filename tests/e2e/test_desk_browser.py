@@ -1,7 +1,9 @@
 """The desk in a real browser: headless Chromium (Debian's package, driven by Playwright; nothing is
 downloaded) against ``propbot serve``'s app under uvicorn, with the fake Telegram as the resident's
 chat. A clerk logs in, filters the inbox, claims a ticket and replies; the resident's Telegram chat
-receives the reply. Then the same on a phone-sized screen, and a binding code from the flat page.
+receives the reply. Then the same on a phone-sized screen, and a binding code from the flat page;
+and the report page (with the demo's six months of history) on a PC and a phone: the figures, the
+building table, the six charts loaded, the kpi.csv download.
 
 Every page is photographed into ``tests/e2e/screenshots/`` (PROPBOT_SCREENSHOTS overrides; not in
 git) to be looked at: layout, and Chinese in a real font rather than boxes.
@@ -47,7 +49,7 @@ def browser() -> Iterator[playwright.Browser]:  # type: ignore[name-defined]
     SHOTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as driver:
         # --no-sandbox: the suite runs as root in CI, where Chromium's sandbox refuses to start
-        launched = driver.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        launched = driver.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--lang=zh-CN"])
         yield launched
         launched.close()
 
@@ -210,3 +212,84 @@ def test_the_desk_on_a_phone_and_a_binding_code(desk: Propbot, browser: playwrig
 def no_sideways_scroll(page: playwright.Page) -> None:  # type: ignore[name-defined]
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px screen"
+
+
+def with_history(desk: Propbot) -> None:
+    """The demo's six months of tickets, callbacks and payments, as `propbot demo` loads them."""
+    from sqlalchemy import select
+
+    from data.demo import NAMED_RESIDENTS
+    from data.demo_history import load_history
+    from data.models import Resident
+
+    named = {name for *_, name, _phone, _role in NAMED_RESIDENTS}
+    with transaction(desk.app.sessions) as session:
+        store = Store(session)
+        residents = session.scalars(select(Resident)).unique().all()
+        skip = {r.unit_id for r in residents if r.name in named and r.unit_id is not None}
+        assert load_history(store, store.compound().id, skip, desk.app.clock.now()) > 100
+
+
+def charts_loaded(page: playwright.Page) -> None:  # type: ignore[name-defined]
+    images = page.locator(".charts img")
+    assert images.count() == 6
+    for index in range(images.count()):
+        images.nth(index).scroll_into_view_if_needed()  # a lazy browser loads what it shows
+        assert images.nth(index).evaluate(LOADED), index
+        assert images.nth(index).evaluate("img => img.naturalWidth") > 600
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_report_page_on_a_pc_and_a_phone(desk: Propbot, browser: playwright.Browser) -> None:  # type: ignore[name-defined]
+    with_history(desk)
+    add_login(desk.app, "张丽")
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(f"{desk.url}/desk/report")
+    page.fill("input[name=login]", "张丽")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/desk/report")  # back to the page asked for
+    assert "2026年10月" in page.inner_text("h1")
+    figures = page.locator(".figure")
+    assert figures.count() == 9
+    assert "—" not in figures.first.inner_text()  # the history gives every figure substance
+    assert page.locator("table.buildings tbody tr").count() >= 5
+    charts_loaded(page)
+    shot(page, "14-report")
+
+    with page.expect_download() as download:
+        page.click("a.csv")
+    saved = download.value
+    assert saved.suggested_filename == "kpi-2026-10.csv"
+    assert Path(saved.path()).read_text(encoding="utf-8").startswith("metric,value\ncollection_rate,0.")
+
+    with page.expect_navigation():
+        page.click("a[rel=prev]")
+    assert "2026年9月" in page.inner_text("h1") and "month=2026-09" in page.url
+    page.click("nav a:has-text('工单')")
+    page.wait_for_url("**/desk/tickets")
+    page.click("nav a:has-text('报表')")  # the navigation leads back to it
+    page.wait_for_url("**/desk/report")
+    assert errors == []
+    context.close()
+
+    phone = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    small = phone.new_page()
+    small.goto(f"{desk.url}/desk/login?next=/desk/report")
+    small.fill("input[name=login]", "张丽")
+    small.fill("input[name=password]", PASSWORD)
+    small.click("button[type=submit]")
+    small.wait_for_url("**/desk/report")
+    no_sideways_scroll(small)  # the building table scrolls inside its card
+    table = small.locator(".buildings").evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+    assert table[0] > table[1]  # wider than the screen: it scrolls, it is not squeezed
+    charts_loaded(small)
+    small.evaluate("window.scrollTo(0, 0)")
+    shot(small, "15-phone-report")
+    phone.close()

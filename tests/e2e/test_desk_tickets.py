@@ -117,6 +117,9 @@ def test_claim_assign_done_reopen_close(desk: Propbot, clerk: DeskClient) -> Non
     with desk.app.sessions() as session:
         told = session.scalars(select(OutboxMessage.text).where(OutboxMessage.kind == "dispatched")).all()
     assert any("已由 张丽 接单" in t for t in told)  # the resident is told, as from the group's button
+    clerk.post(f"{page}/claim", page=page)  # the service layer's claim: one's own again changes nothing
+    assert flash(clerk, page) == "您已经接了这个单"
+    assert ticket_state(desk.app, number)[2] == ["received", "dispatched"]
 
     add_login(desk.app, "刘芳")
     other = DeskClient.at(desk.url)
@@ -127,8 +130,10 @@ def test_claim_assign_done_reopen_close(desk: Propbot, clerk: DeskClient) -> Non
 
     staff = re.findall(r'<option value="(\d+)">张师傅', clerk.http.get(page).text)
     assert clerk.post(f"{page}/assign", {"staff": staff[0]}, page=page).status_code == 303
+    assert flash(clerk, page) == f"{number} 已派给 张师傅（已派工），已通知居民。"  # as `propbot tickets`
     assert ticket_state(desk.app, number)[:2] == ("dispatched", "张师傅")
     assert clerk.post(f"{page}/done", page=page).status_code == 303
+    assert flash(clerk, page) == f"{number} 已完成，已请居民确认。"
     assert ticket_state(desk.app, number)[0] == "done"
     assert clerk.post(f"{page}/reopen", {"text": "居民说还在漏"}, page=page).status_code == 303
     assert ticket_state(desk.app, number)[0] == "dispatched"
