@@ -37,6 +37,25 @@ STATUS_NAMES = {
     "cancelled": "已取消",
 }
 AREA_NAMES = {"in_home": "户内", "common": "公共区域"}
+# What each event of a ticket's timeline is called (the desk, `propbot tickets show`).
+EVENT_NAMES = {
+    "received": "受理",
+    "merged": "再次反映",
+    "dispatched": "派工",
+    "reassigned": "转派",
+    "done": "完成",
+    "reopened": "重新打开",
+    "closed": "关闭",
+    "cancelled": "取消",
+    "escalated": "升级",
+    "callback": "回访",
+    "note": "备注",
+    "relay_out": "回复居民",
+    "relay_in": "居民回复",
+    "rescheduled": "改期",
+    "located": "确认位置",
+    "sla_warning": "时限提醒",
+}
 STAFF_BUTTONS = [["认领", "claim"], ["完成", "done"], ["升级", "escalate"], ["转派", "reassign"]]
 
 

@@ -24,21 +24,7 @@ from data.store import OPEN_STATUSES, Store
 from flows import services
 from flows.errors import ActionError, NotFound
 from flows.services import OFFICE, Actor, Result
-from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
-
-EVENT_NAMES = {
-    "received": "受理",
-    "merged": "再次反映",
-    "dispatched": "派工",
-    "reassigned": "转派",
-    "done": "完成",
-    "reopened": "重新打开",
-    "closed": "关闭",
-    "cancelled": "取消",
-    "escalated": "升级",
-    "callback": "回访",
-    "note": "备注",
-}
+from flows.tickets import AREA_NAMES, EVENT_NAMES, KIND_NAMES, STATUS_NAMES
 
 
 # -- parser ------------------------------------------------------------------------------------------------

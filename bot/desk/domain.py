@@ -29,7 +29,7 @@ from flows.errors import ActionError
 from flows.reports import report as reports
 from flows.reports.kpi import Period
 from flows.services import Actor, Result
-from flows.tickets import AREA_NAMES, KIND_NAMES, STATUS_NAMES
+from flows.tickets import AREA_NAMES, EVENT_NAMES, KIND_NAMES, STATUS_NAMES
 
 PAGE = 50
 FAULT_NAMES = {
@@ -60,23 +60,6 @@ ROLE_NAMES = {
     "security": "保安",
 }
 ACTOR_NAMES = {"system": "系统", "staff:cli": "命令行", "resident": "居民"}
-EVENT_NAMES = {
-    "received": "受理",
-    "merged": "再次反映",
-    "dispatched": "派工",
-    "reassigned": "转派",
-    "done": "完成",
-    "reopened": "重新打开",
-    "closed": "关闭",
-    "cancelled": "取消",
-    "escalated": "升级",
-    "callback": "回访",
-    "note": "备注",
-    "relay_out": "回复居民",
-    "relay_in": "居民回复",
-    "rescheduled": "改期",
-    "sla_warning": "时限提醒",
-}
 
 
 class DeskError(ValueError):
