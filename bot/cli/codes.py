@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.app import bootstrap
+from bot.app import App
 from bot.cli import Subparsers
+from bot.cli.run import with_app
 from bot.desk.qr import qr_png
 from data.clock import local
 from data.db import transaction
@@ -76,10 +76,8 @@ def _row(code: BindingCode, now_state: str) -> dict[str, str | None]:
 
 
 def run_issue(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
+    def work(app: App) -> int:
         valid = binding_codes.parse_duration(args.expires)
-        app.prepare_store()
         now = app.clock.now()
         with transaction(app.sessions) as session:
             store = Store(session)
@@ -92,17 +90,12 @@ def run_issue(args: argparse.Namespace) -> int:
             args.qr.write_bytes(qr_png(link))
         print(json.dumps(row, ensure_ascii=False, indent=2) if args.json else row["line"])
         return 0
-    except (CodeError, LookupError) as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(work, (CodeError, LookupError))
 
 
 def run_list(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
+    def work(app: App) -> int:
         now = app.clock.now()
         with transaction(app.sessions) as session:
             store = Store(session)
@@ -118,23 +111,15 @@ def run_list(args: argparse.Namespace) -> int:
             until = str(row["expires_at"] or "长期")[:16].replace("T", " ")
             print(f"{row['code']}\t{row['unit']}\t{row['resident']}\t{state}\t有效期至 {until}")
         return 0
-    except CodeError as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(work, (CodeError,))
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
+    def work(app: App) -> int:
         with transaction(app.sessions) as session:
             code = binding_codes.revoke(Store(session), args.code, app.clock.now())
             print(f"绑定码 {code.code}（{code.resident.unit.label} {code.resident.name}）已作废")
         return 0
-    except CodeError as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(work, (CodeError,))

@@ -13,8 +13,9 @@ import getpass
 import json
 import sys
 
-from bot.app import bootstrap
+from bot.app import App
 from bot.cli import Subparsers
+from bot.cli.run import with_app
 from bot.desk.accounts import ROLE_NAMES, ROLES, AccountError, accounts, add_account, set_password
 from data.clock import local
 from data.db import transaction
@@ -81,10 +82,8 @@ def run_passwd(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, add: bool) -> int:
-    app = bootstrap()
-    try:
+    def work(app: App) -> int:
         password = read_password(args.password_stdin)
-        app.prepare_store()
         with transaction(app.sessions) as session:
             if add:
                 compound = Store(session).compound()
@@ -95,17 +94,12 @@ def _write(args: argparse.Namespace, add: bool) -> int:
                 account = set_password(session, args.name, password)
                 print(f"已为 {account.login} 设置新密码，原有登录已全部退出")
         return 0
-    except (AccountError, LookupError) as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(work, (AccountError, LookupError))
 
 
 def run_list(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
+    def work(app: App) -> int:
         with transaction(app.sessions) as session:
             now = app.clock.now()
             rows = [
@@ -127,22 +121,17 @@ def run_list(args: argparse.Namespace) -> int:
                 f"{row['login']}\t{ROLE_NAMES[str(row['role'])]}\t{row['last_login_at'] or '未登录过'}{state}"
             )
         return 0
-    finally:
-        app.close()
+
+    return with_app(work)
 
 
 def run_link(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    try:
-        app.prepare_store()
+    def work(app: App) -> int:
         with transaction(app.sessions) as session:
             print(link_wecom(Store(session), args.name, args.wecom.strip()))
         return 0
-    except LookupError as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(work, (LookupError,))
 
 
 def link_wecom(store: Store, name: str, user_id: str) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.app import bootstrap
+from bot.app import App
 from bot.cli import Subparsers
+from bot.cli.run import with_app
 from data.clock import local
 from data.db import transaction
 from data.models import Resident, Staff, Ticket, TicketEvent
@@ -161,18 +161,14 @@ def run_show(args: argparse.Namespace) -> int:
 def _in_store(work: Callable[[Store, datetime], str]) -> int:
     """Run ``work`` in one transaction and print what it says. A refused step (``ActionError``) rolls
     back, leaving no event or message behind, and exits 1 with the message."""
-    app = bootstrap()
-    try:
-        app.prepare_store()
+
+    def run(app: App) -> int:
         with transaction(app.sessions) as session:
             text = work(Store(session), app.clock.now())
         print(text)
         return 0
-    except ActionError as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
+
+    return with_app(run, (ActionError,))
 
 
 def ticket_dict(ticket: Ticket) -> dict[str, Any]:
