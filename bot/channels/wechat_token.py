@@ -104,15 +104,19 @@ class DbTokenStorage(SessionStorage):
         return found
 
 
-class SharedTokenClient(WeChatClient):
-    """wechatpy's client with its API base configurable and the token from ``DbTokenStorage``."""
+class SharedToken:
+    """The access-token half of a wechatpy client (the OA's or WeCom's): its API base configurable and
+    the token kept in ``DbTokenStorage``, refreshed once across processes (``fetch_once``)."""
 
     WAIT = 10.0  # seconds to wait for another process's refresh
+    API_BASE_URL: str
+    session: Any
+    access_token_key: str
 
     def __init__(
-        self, appid: str, secret: str, storage: DbTokenStorage, api_base: str, timeout: float = 10
+        self, app_id: str, secret: str, storage: DbTokenStorage, api_base: str, timeout: float = 10
     ) -> None:
-        super().__init__(appid, secret, session=storage, timeout=timeout)
+        super().__init__(app_id, secret, session=storage, timeout=timeout)  # type: ignore[call-arg]
         self.API_BASE_URL = api_base
         self.storage = storage
 
@@ -126,6 +130,13 @@ class SharedTokenClient(WeChatClient):
 
     def fetch_access_token(self) -> dict[str, Any]:
         return fetch_once(self.storage, self.access_token_key, self.WAIT, self._refresh)
+
+    def _refresh(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SharedTokenClient(SharedToken, WeChatClient):
+    """wechatpy's WeChat OA client with the shared token."""
 
     def _refresh(self) -> dict[str, Any]:
         log.info("fetching a WeChat access token")

@@ -44,7 +44,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 
 from bot.channels.web import client_of, read_limited
 from bot.channels.wechat import BadCallback, cut, read_fields
-from bot.channels.wechat_token import DbTokenStorage, fetch_once
+from bot.channels.wechat_token import SharedToken
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings, SettingsError
@@ -115,28 +115,8 @@ def route_for(routes: dict[str, Route], code: str | None) -> Route | None:
 
 
 # -- the access token, shared by every process ------------------------------------------------------
-class WeComTokenClient(EnterpriseClient):
-    """wechatpy's enterprise client with its API base configurable and the token in the database."""
-
-    WAIT = 10.0
-
-    def __init__(
-        self, corp_id: str, secret: str, storage: DbTokenStorage, api_base: str, timeout: float = 10
-    ) -> None:
-        super().__init__(corp_id, secret, session=storage, timeout=timeout)
-        self.API_BASE_URL = api_base
-        self.storage = storage
-
-    @property
-    def access_token(self) -> str:
-        token = self.session.get(self.access_token_key)
-        if token:
-            return str(token)
-        self.fetch_access_token()
-        return str(self.session.get(self.access_token_key) or "")
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        return fetch_once(self.storage, self.access_token_key, self.WAIT, self._refresh)
+class WeComTokenClient(SharedToken, EnterpriseClient):
+    """wechatpy's enterprise client with the shared token."""
 
     def _refresh(self) -> dict[str, Any]:
         log.info("fetching a WeCom app access token")
