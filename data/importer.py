@@ -20,12 +20,12 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +35,9 @@ from data.clock import SHANGHAI
 from data.models import Bill, Building, Compound, Resident, Unit
 from data.store import Store
 from nlu.types import FEE_ITEMS
+
+# What a spreadsheet cell holds: csv gives text; openpyxl also numbers, dates, times and booleans.
+Cell = str | int | float | bool | Decimal | datetime | date | time | timedelta | None
 
 KINDS = ("units", "residents", "bills")
 KIND_NAMES = {"units": "房屋", "residents": "住户", "bills": "账单"}
@@ -159,7 +162,7 @@ class ImportReport:
             return 2
         return 1 if self.rejected else 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "file": self.source,
@@ -194,9 +197,9 @@ class ImportReport:
 @dataclass(frozen=True)
 class Row:
     number: int  # as the spreadsheet shows it; the header is row 1
-    values: dict[str, Any]  # field -> cell value (None when blank or the column is absent)
+    values: dict[str, Cell]  # field -> cell value (None when blank or the column is absent)
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> Cell:
         return self.values.get(name)
 
 
@@ -298,13 +301,13 @@ def read_table(path: Path, kind: str, *, encoding: str | None = None, sheet: str
     return _to_table(cells, kind)
 
 
-def _csv_rows(path: Path, encoding: str | None) -> list[list[Any]]:
+def _csv_rows(path: Path, encoding: str | None) -> list[list[Cell]]:
     text = _decode(path.read_bytes(), encoding)
     # Excel writes ";" or tabs in some locales. The separator is the one the first lines use most;
     # csv.Sniffer also guesses quoting and line rules, and guesses them wrong on short files.
     head = "\n".join(text.splitlines()[:HEADER_SEARCH_ROWS])
     delimiter = max(",;\t", key=head.count) if any(d in head for d in ",;\t") else ","
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return [list[Cell](row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
 
 
 def _decode(raw: bytes, encoding: str | None) -> str:
@@ -323,7 +326,7 @@ def _decode(raw: bytes, encoding: str | None) -> str:
     raise FatalImportError(f"文件编码无法识别（试过 {tried}），请另存为 UTF-8 或 GBK 编码的 CSV")
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> list[list[Any]]:
+def _xlsx_rows(path: Path, sheet: str | None) -> list[list[Cell]]:
     import openpyxl  # only needed for Excel files
 
     try:
@@ -339,9 +342,16 @@ def _xlsx_rows(path: Path, sheet: str | None) -> list[list[Any]]:
             raise FatalImportError(f"找不到工作表“{sheet}”（有：{'、'.join(book.sheetnames)}）")
         worksheet = book[sheet] if sheet is not None else book.worksheets[0]
         # min_row=1 so that list index + 1 is the row number Excel shows, blank rows included.
-        return [list(row) for row in worksheet.iter_rows(min_row=1, values_only=True)]
+        return [[_plain(c) for c in row] for row in worksheet.iter_rows(min_row=1, values_only=True)]
     finally:
         book.close()
+
+
+def _plain(value: object) -> Cell:
+    """openpyxl's rich text and formula objects as the text they show; other values as they are."""
+    if value is None or isinstance(value, str | int | float | Decimal | datetime | date | time | timedelta):
+        return value
+    return str(value)
 
 
 def _header_key(text: str) -> str:
@@ -353,7 +363,7 @@ def _header_key(text: str) -> str:
 ALIASES = {_header_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
 
 
-def _map_header(cells: list[Any], kind: str) -> tuple[dict[int, str], list[str]]:
+def _map_header(cells: list[Cell], kind: str) -> tuple[dict[int, str], list[str]]:
     mapping: dict[int, str] = {}
     ignored: list[str] = []
     for index, cell in enumerate(cells):
@@ -374,7 +384,7 @@ def _has_required(fields: set[str], kind: str) -> bool:
     return has_unit and set(REQUIRED_OF[kind]) <= fields
 
 
-def _to_table(cells: list[list[Any]], kind: str) -> Table:
+def _to_table(cells: list[list[Cell]], kind: str) -> Table:
     for index, header in enumerate(cells[:HEADER_SEARCH_ROWS]):
         mapping, ignored = _map_header(header, kind)
         if _has_required(set(mapping.values()), kind):
@@ -392,7 +402,7 @@ def _to_table(cells: list[list[Any]], kind: str) -> Table:
     )
 
 
-def _blank_to_none(line: list[Any], col: int) -> Any:
+def _blank_to_none(line: list[Cell], col: int) -> Cell:
     value = line[col] if col < len(line) else None
     if isinstance(value, str):
         value = unicodedata.normalize("NFKC", value).strip()  # full-width digits and brackets
@@ -401,7 +411,7 @@ def _blank_to_none(line: list[Any], col: int) -> Any:
 
 
 # -- cell values -------------------------------------------------------------------------------------
-def _shown(value: Any) -> str:
+def _shown(value: Cell) -> str:
     """A cell as the office would recognise it in a message."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -410,7 +420,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _whole_number(value: Any, label: str, suffixes: str, upper: int) -> int:
+def _whole_number(value: Cell, label: str, suffixes: str, upper: int) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
         number = int(value)
     else:
@@ -423,7 +433,7 @@ def _whole_number(value: Any, label: str, suffixes: str, upper: int) -> int:
     return number
 
 
-def _room(value: Any) -> str:
+def _room(value: Cell) -> str:
     room = _shown(value).strip()
     room = re.sub(r"\s*(室|号|房)$", "", room)
     if not room or len(room) > 16 or not re.fullmatch(r"[0-9A-Za-z\-]+", room):
@@ -456,7 +466,7 @@ def _address(row: Row) -> tuple[int, int | None, str]:
     return int(match["b"]), int(match["u"]) if match["u"] else None, match["r"].upper()
 
 
-def _decimal(value: Any, label: str, upper: Decimal) -> Decimal:
+def _decimal(value: Cell, label: str, upper: Decimal) -> Decimal:
     """A non-negative amount with at most two decimals; ¥, 元 and thousands separators are fine."""
     if isinstance(value, float):
         number = Decimal(repr(value))
@@ -490,7 +500,7 @@ MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
 LANDLINE = re.compile(r"\(?(0(?:10|2\d)|0[3-9]\d{2})\)?-?([1-9]\d{6,7})")
 
 
-def _phone(value: Any) -> str:
+def _phone(value: Cell) -> str:
     text = re.sub(r"[\s.]", "", _shown(value))
     mobile = MOBILE.fullmatch(text.replace("-", ""))
     if mobile:
@@ -501,7 +511,7 @@ def _phone(value: Any) -> str:
     raise RowError(f"手机“{_shown(value)}”格式不对（应为11位手机号，或带区号的固定电话）")
 
 
-def _from_words(value: Any, table: dict[str, tuple[str, ...]], label: str, expected: str) -> str:
+def _from_words(value: Cell, table: dict[str, tuple[str, ...]], label: str, expected: str) -> str:
     key = _shown(value).strip().lower()
     for code, words in table.items():
         if key == code or key in words:
@@ -509,11 +519,11 @@ def _from_words(value: Any, table: dict[str, tuple[str, ...]], label: str, expec
     raise RowError(f"{label}“{_shown(value)}”无法识别（应为 {expected}）")
 
 
-def _role(value: Any) -> str:
+def _role(value: Cell) -> str:
     return _from_words(value, ROLES, "身份", "业主、租户 或 家属")
 
 
-def _fee_item(value: Any) -> str:
+def _fee_item(value: Cell) -> str:
     expected = "、".join(words[0] for words in FEE_ITEM_WORDS.values())
     return _from_words(value, FEE_ITEM_WORDS, "费用项目", expected)
 
@@ -521,7 +531,7 @@ def _fee_item(value: Any) -> str:
 PERIOD = re.compile(r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*月?|(\d{2}))")
 
 
-def _period(value: Any) -> str:
+def _period(value: Cell) -> str:
     if isinstance(value, float) and not value.is_integer():
         # Excel stores 2026.10 as the number 2026.1: October and January look the same.
         raise RowError(f"账期“{_shown(value)}”是数字，分不清月份，请写成 2026-10 或 2026年10月")
@@ -542,7 +552,7 @@ DATE = re.compile(
 )
 
 
-def _datetime(value: Any, label: str) -> datetime:
+def _datetime(value: Cell, label: str) -> datetime:
     """A date or date and time; naive values are the compound's local time."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
@@ -558,15 +568,29 @@ def _datetime(value: Any, label: str) -> datetime:
         raise RowError(f"{label}“{_shown(value)}”不是有效的日期（应为 2026-09-20）") from None
 
 
-def _date(value: Any, label: str) -> date:
+def _date(value: Cell, label: str) -> date:
     return _datetime(value, label).date()
 
 
-def _text(value: Any, label: str, limit: int) -> str:
+def _text(value: Cell, label: str, limit: int) -> str:
     text = _shown(value).strip()
     if len(text) > limit:
         raise RowError(f"{label}过长（最多 {limit} 个字）")
     return text
+
+
+class ResidentValues(TypedDict, total=False):
+    phone: str
+    role: str
+    moved_in: date
+    birthday: date
+
+
+class BillValues(TypedDict, total=False):
+    amount: Decimal
+    due_date: date
+    paid_amount: Decimal
+    paid_at: datetime
 
 
 # -- the store side ----------------------------------------------------------------------------------
@@ -636,14 +660,14 @@ def _rows(table: Table, report: ImportReport, handle: Callable[[Row], str]) -> N
             report.rejected.append(Rejected(row.number, str(exc)))
 
 
-def _once(seen: dict[Any, int], key: Any, row: Row, what: str) -> None:
+def _once(seen: dict[Hashable, int], key: Hashable, row: Row, what: str) -> None:
     """Reject a second row for the same thing (the first one wins)."""
     first = seen.setdefault(key, row.number)
     if first != row.number:
         raise RowError(f"与第 {first} 行重复（{what}）")
 
 
-def _changed(target: Any, values: dict[str, Any]) -> bool:
+def _changed(target: object, values: Mapping[str, object]) -> bool:
     """Set the given attributes; True if any of them differed."""
     changed = False
     for name, value in values.items():
@@ -655,7 +679,7 @@ def _changed(target: Any, values: dict[str, Any]) -> bool:
 
 # -- units ---------------------------------------------------------------------------------------------
 def import_units(ctx: _Context, table: Table, report: ImportReport) -> None:
-    seen: dict[Any, int] = {}
+    seen: dict[Hashable, int] = {}
     new_buildings: list[int] = []
 
     def handle(row: Row) -> str:
@@ -692,7 +716,7 @@ def import_residents(ctx: _Context, table: Table, report: ImportReport) -> None:
             select(Resident).join(Unit).join(Building).where(Building.compound_id == ctx.compound.id)
         )
     }
-    seen: dict[Any, int] = {}
+    seen: dict[Hashable, int] = {}
 
     def handle(row: Row) -> str:
         unit = ctx.existing(_address(row))
@@ -712,8 +736,8 @@ def import_residents(ctx: _Context, table: Table, report: ImportReport) -> None:
     _rows(table, report, handle)
 
 
-def _resident_values(row: Row, columns: frozenset[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _resident_values(row: Row, columns: frozenset[str]) -> ResidentValues:
+    values: ResidentValues = {}
     if row.get("phone") is not None:
         values["phone"] = _phone(row.get("phone"))
     if "role" in columns:
@@ -730,7 +754,7 @@ def _resident_values(row: Row, columns: frozenset[str]) -> dict[str, Any]:
 def import_bills(ctx: _Context, table: Table, report: ImportReport) -> None:
     bills = _bills_of(ctx, table)
     billing_day = ctx.store.settings(ctx.compound).billing_day
-    seen: dict[Any, int] = {}
+    seen: dict[Hashable, int] = {}
 
     def handle(row: Row) -> str:
         unit = ctx.existing(_address(row))
@@ -771,8 +795,8 @@ def _bills_of(ctx: _Context, table: Table) -> dict[tuple[int, str, str], Bill]:
     return {(b.unit_id, b.item, b.period): b for b in ctx.store.session.scalars(query)}
 
 
-def _bill_values(row: Row) -> dict[str, Any]:
-    values: dict[str, Any] = {"amount": _decimal(row.get("amount"), "金额", MAX_MONEY)}
+def _bill_values(row: Row) -> BillValues:
+    values: BillValues = {"amount": _decimal(row.get("amount"), "金额", MAX_MONEY)}
     if row.get("due_date") is not None:
         values["due_date"] = _date(row.get("due_date"), "应缴日期")
     if row.get("paid_amount") is not None:
@@ -782,7 +806,7 @@ def _bill_values(row: Row) -> dict[str, Any]:
     return values
 
 
-def _check_payment(values: dict[str, Any], found: Bill | None) -> None:
+def _check_payment(values: BillValues, found: Bill | None) -> None:
     """No more paid than billed, and a payment date only with a payment (the file over the store)."""
     if "paid_amount" in values:
         paid, said = values["paid_amount"], f"已缴金额 {values['paid_amount']}"
