@@ -99,7 +99,7 @@ def load_settings(environ: dict[str, str] | None = None, config_file: str | None
     return settings
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as handle:
             return {k.lower(): v for k, v in tomllib.load(handle).items()}
@@ -109,12 +109,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _convert(name: str, raw: Any, kind: type) -> Any:
+def _convert(name: str, raw: object, kind: type) -> object:
     if kind is bool:
         return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
     if kind is int:
         try:
-            return int(raw)
+            return int(str(raw))
         except ValueError as exc:
             raise SettingsError(f"{name.upper()} must be a whole number, not {raw!r}") from exc
     return str(raw)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -302,7 +302,7 @@ def load_model(
 def _read_cache(path: Path) -> IntentModel | None:
     try:
         with path.open("rb") as file:
-            model: Any = pickle.load(file)  # our own file, in the user's cache directory
+            model: object = pickle.load(file)  # our own file, in the user's cache directory
     except FileNotFoundError:
         return None
     except Exception as exc:  # truncated, corrupt, or pickled by an incompatible version

@@ -18,7 +18,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import httpx
 
@@ -151,7 +150,7 @@ def _default_extractor() -> Extractor:
     return extract
 
 
-def _ranking(body: Any) -> list[tuple[str, float]]:
+def _ranking(body: object) -> list[tuple[str, float]]:
     """Validate a /model/parse answer and map Rasa's intent names to ours."""
     if not isinstance(body, Mapping):
         raise RasaUnusable(f"expected a JSON object, got {type(body).__name__}")
@@ -168,7 +167,7 @@ def _ranking(body: Any) -> list[tuple[str, float]]:
     return [top, *rest]
 
 
-def _intent(raw: Any) -> tuple[str, float]:
+def _intent(raw: object) -> tuple[str, float]:
     if not isinstance(raw, Mapping):
         raise RasaUnusable(f"intent is not an object: {raw!r:.100}")
     name, confidence = raw.get("name"), raw.get("confidence")

@@ -7,12 +7,14 @@ import json
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 from nlu.types import Entity, Parse
 
+JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 
-def jsonable(value: Any) -> Any:
+
+def jsonable(value: object) -> JsonValue:
     """``value`` as plain JSON types (dict, list, str, int, float, bool, None)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -33,7 +35,7 @@ def jsonable(value: Any) -> Any:
     return str(value)  # anything exotic still serialises, readably
 
 
-def entity_to_dict(entity: Entity) -> dict[str, Any]:
+def entity_to_dict(entity: Entity) -> dict[str, JsonValue]:
     return {
         "type": entity.type,
         "value": jsonable(entity.value),
@@ -43,7 +45,7 @@ def entity_to_dict(entity: Entity) -> dict[str, Any]:
     }
 
 
-def parse_to_dict(parse: Parse) -> dict[str, Any]:
+def parse_to_dict(parse: Parse) -> dict[str, JsonValue]:
     return {
         "text": parse.text,
         "intent": parse.intent,
@@ -52,7 +54,7 @@ def parse_to_dict(parse: Parse) -> dict[str, Any]:
     }
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     """One line of JSON, Chinese kept readable."""
     if isinstance(value, Parse):
         value = parse_to_dict(value)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -89,7 +88,7 @@ def _examples_in(path: Path) -> Iterator[Example]:
                 yield strip_entities(text), intent
 
 
-def _block_texts(examples: Any) -> Iterator[str]:
+def _block_texts(examples: object) -> Iterator[str]:
     """Rasa allows a ``|`` string of ``- text`` lines or a list of ``{text: ...}`` mappings."""
     if isinstance(examples, str):
         for line in examples.splitlines():

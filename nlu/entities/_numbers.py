@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from types import ModuleType
 
 # Characters that may form a numeral. 幺 is the spoken "one" in room and phone numbers; 两 is "two".
 CN_DIGITS = "零〇一二两三四五六七八九幺"
 
 _DIGIT_VALUE = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2, "幺": 1}
 
-_cn2an: Any = None
+_cn2an: ModuleType | None = None
 
 
 def _cn2an_convert(text: str) -> int:
