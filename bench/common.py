@@ -1,18 +1,19 @@
-"""What the benchmarks share: a scratch database, a free loopback port, waiting for a server to
-answer, a percentile.
+"""What the benchmarks share: a scratch database, a free loopback port, a server in a process of its
+own, waiting for a server to answer, a percentile.
 
 psycopg and httpx are imported where used: nlu_bench reports its own process's memory.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +43,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served_in_process(serve: Callable[..., None], *args: object, health: str) -> Iterator[tuple[str, int]]:
+    """``serve(port, *args)`` in a spawned process: its base URL and pid, once ``GET base + health``
+    answers; terminated afterwards."""
+    port = free_port()
+    # Not a daemon: a server with workers starts processes of its own.
+    process = multiprocessing.get_context("spawn").Process(target=serve, args=(port, *args))
+    process.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base + health)
+        yield base, process.pid or 0
+    finally:
+        process.terminate()
+        process.join()
 
 
 def wait_until_up(

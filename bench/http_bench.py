@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import free_port, percentile, scratch_database, wait_until_up  # noqa: E402
+from bench.common import free_port, percentile, scratch_database, served_in_process, wait_until_up  # noqa: E402
 from tests.fakes import telegram_api, wechat_api  # noqa: E402
 from tests.fakes.wechat_api import Callbacks, message_xml  # noqa: E402
 
@@ -58,17 +57,8 @@ def _fake_telegram(port: int) -> None:
     uvicorn.run(telegram_api.FakeTelegram().app, host="127.0.0.1", port=port, log_level="error")
 
 
-@contextmanager
-def fake_telegram() -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_fake_telegram, args=(port,), daemon=True)
-    process.start()
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/bot{telegram_api.TOKEN}/getMe")
-        yield f"http://127.0.0.1:{port}", process.pid or 0
-    finally:
-        process.terminate()
-        process.join()
+def fake_telegram() -> AbstractContextManager[tuple[str, int]]:
+    return served_in_process(_fake_telegram, health=f"/bot{telegram_api.TOKEN}/getMe")
 
 
 @contextmanager

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import random
 import subprocess
@@ -37,7 +36,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import free_port, percentile, scratch_database, wait_until_up  # noqa: E402
+from bench.common import percentile, scratch_database, served_in_process  # noqa: E402
 from bench.http_bench import SECRET, cpu_seconds, fake_telegram, propbot  # noqa: E402
 
 TELEGRAM, WECHAT = "telegram", "wechat"
@@ -291,20 +290,13 @@ def _serve_floor(port: int, workers: int) -> None:
     if workers == 1:
         uvicorn.run(_floor_app(), **options)
     else:
+        # uvicorn hands its workers our stdin, which multiprocessing has already closed: none, then.
+        sys.stdin = None  # type: ignore[assignment]
         uvicorn.run("bench.load_bench:_floor_app", factory=True, workers=workers, **options)
 
 
-@contextmanager
-def floor(workers: int) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve_floor, args=(port, workers))
-    process.start()
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz")
-        yield f"http://127.0.0.1:{port}", process.pid or 0
-    finally:
-        process.terminate()
-        process.join()
+def floor(workers: int) -> AbstractContextManager[tuple[str, int]]:
+    return served_in_process(_serve_floor, workers, health="/healthz")
 
 
 # -- the open loop ---------------------------------------------------------------------------------------
