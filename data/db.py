@@ -11,6 +11,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -131,6 +132,18 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the schema is at (None on an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def backend_and_database(url: str) -> tuple[str, str | None]:
+    """A database URL's backend (``sqlite``, ``postgresql``) and database (for SQLite, its file)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name(), parsed.database
 
 
 def migrate(engine: Engine) -> None:

@@ -74,6 +74,10 @@ class Store:
     def views(self) -> Views:
         return SqlViews(self.session)
 
+    def flush(self) -> None:
+        """Write what is pending now, so that a refused change fails here rather than at commit."""
+        self.session.flush()
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A step that is undone alone if it raises; the turn's other changes stay."""
