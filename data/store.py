@@ -469,20 +469,6 @@ class Store:
             is not None
         )
 
-    def pending_outbox(
-        self, channels: Sequence[str], now: datetime, limit: int = 100
-    ) -> Sequence[OutboxMessage]:
-        return self.session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.channel.in_(channels),
-                OutboxMessage.due_at <= now,
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        ).all()
-
     def count(self, model: type[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(model)) or 0)
 

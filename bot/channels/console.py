@@ -52,7 +52,7 @@ class ConsoleChat:
         now = self.app.clock.now()
         with unit_of_work(self.app.sessions) as store:
             channels = [CHANNEL, "staff"] if self.show_staff else [CHANNEL]
-            for message in store.pending_outbox(channels, now):
+            for message in store.outbox.pending(channels, now):
                 if message.channel == CHANNEL and message.recipient != self.account:
                     continue
                 if message.channel == "staff" and message.recipient != STAFF_RECIPIENT:

@@ -31,6 +31,10 @@ class OutboxRepository(Protocol):
 
     def get(self, row_id: int) -> OutboxMessage | None: ...
 
+    def pending(self, channels: Sequence[str], now: datetime, limit: int = 100) -> Sequence[OutboxMessage]:
+        """Pending rows of ``channels`` due by ``now``, oldest first (no claim: one reader only)."""
+        ...
+
     def claimable(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxMessage]:
         """Due rows of ``channels`` a dispatcher could claim now, urgent first then oldest; locked
         for this transaction where the database can skip rows another dispatcher locked."""
@@ -89,6 +93,19 @@ class SqlOutbox:
 
     def get(self, row_id: int) -> OutboxMessage | None:
         return self._session.get(OutboxMessage, row_id)
+
+    def pending(self, channels: Sequence[str], now: datetime, limit: int = 100) -> Sequence[OutboxMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.channel.in_(list(channels)),
+                OutboxMessage.due_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return self._session.scalars(query).all()
 
     def claimable(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxMessage]:
         query = (
