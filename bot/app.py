@@ -6,15 +6,11 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import Engine as SqlEngine
-from sqlalchemy.orm import Session, sessionmaker
-
 import nlu
 from bot.settings import Settings, load_settings
 from data import demo
 from data.clock import Clock, SystemClock
-from data.db import make_engine, make_session_factory, migrate, transaction
-from data.store import Store
+from data.db import DbEngine, Sessions, make_engine, make_session_factory, migrate, unit_of_work
 from flows import hooks
 from flows.engine import Engine
 from nlu.types import NLUBackend
@@ -28,11 +24,11 @@ class App:
     clock: Clock
 
     @cached_property
-    def db(self) -> SqlEngine:
+    def db(self) -> DbEngine:
         return make_engine(self.settings.database_url)
 
     @cached_property
-    def sessions(self) -> sessionmaker[Session]:
+    def sessions(self) -> Sessions:
         return make_session_factory(self.db)
 
     @cached_property
@@ -50,8 +46,7 @@ class App:
         migrate(self.db)
         if not with_demo:
             return False
-        with transaction(self.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.sessions) as store:
             if not demo.is_empty(store):
                 return False
             demo.load_demo(store, self.clock.now(), history=True)

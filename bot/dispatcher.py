@@ -64,9 +64,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
-
 from bot.outbound import (
     FollowUp,
     OutboundMessage,
@@ -77,16 +74,16 @@ from bot.outbound import (
 )
 from bot.ratelimit import DEFAULT_LIMITS, ChannelLimiter, ChannelLimits, Monotonic
 from data.clock import Clock, local
-from data.db import transaction
-from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
+from data.db import Sessions, unit_of_work
+from data.models import OutboxMessage
+from data.repositories.outbox import STAFF_CHANNELS
 from data.settings import DEFAULTS, CompoundSettings
-from data.store import day_start
+from data.store import Store, day_start
 from flows.outbox import enqueue_once, staff_once
 from flows.quiet import next_allowed
 
 log = logging.getLogger(__name__)
 
-STAFF_CHANNELS = frozenset({"staff", "wecom", "wecom_app"})
 WECHAT_WINDOW = timedelta(hours=48)  # customer-service messages only inside it; templates outside
 KIND_WORDS = {
     "reminder": "缴费提醒",
@@ -193,7 +190,7 @@ class _Recipients:
 class Dispatcher:
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         senders: dict[str, Sender],
         clock: Clock,
         config: DispatchConfig | None = None,
@@ -247,13 +244,8 @@ class Dispatcher:
                 await asyncio.to_thread(self._release_own)
 
     def _release_own(self) -> None:
-        with transaction(self.sessions) as session:
-            _changed(
-                session,
-                update(OutboxMessage)
-                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_by == self.owner)
-                .values(status="pending", claimed_by=None, claimed_until=None, due_at=self.clock.now()),
-            )
+        with unit_of_work(self.sessions) as store:
+            store.outbox.release_claims({self.owner}, self.clock.now())
 
     async def run_once(self) -> int:
         """Plan what is due, claim and send it row by row, record the outcome; the rows planned."""
@@ -274,66 +266,33 @@ class Dispatcher:
 
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, now: datetime) -> list[Planned]:
-        with transaction(self.sessions) as session:
-            self._release_dead(session, now)
-            rows = self._candidates(session, now)
+        with unit_of_work(self.sessions) as store:
+            self._release_dead(store, now)
+            # planned only when it could be claimed (no older row of its chat in the way): no idle spinning
+            rows = store.outbox.claimable(list(self.senders), now, self.config.batch)
             if not rows:
                 return []
-            recipients = _load_recipients(session, rows)
-            quota = _QuotaBook(session, self.limiters, now)
+            recipients = _load_recipients(store, rows)
+            quota = _QuotaBook(store, self.limiters, now)
             plan = []
             for row in rows:
-                if self._hold(row, recipients, now) or quota.defer(session, row, now):
+                if self._hold(row, recipients, now) or quota.defer(row, now):
                     continue
                 plan.append(Planned(_snapshot(row, recipients, now), row.attempts))
             return plan
 
-    def _release_dead(self, session: Session, now: datetime) -> int:
+    def _release_dead(self, store: Store, now: datetime) -> int:
         """Claims whose owner died (on this host) back to pending now, not after their lease; on the
         first round also this owner's own (a previous run under the same token cannot be sending)."""
-        held = session.execute(
-            select(OutboxMessage.id, OutboxMessage.claimed_by).where(
-                OutboxMessage.status == "sending", OutboxMessage.claimed_until >= now
-            )
-        ).all()
-        owners = {owner for _, owner in held if owner}
+        owners = store.outbox.claim_owners(now)
         dead = {o for o in owners if owner_alive(o) is False or (not self._started and o == self.owner)}
         self._started = True
         if not dead:
             return 0
-        released = _changed(
-            session,
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_by.in_(dead))
-            .values(
-                status="pending",
-                claimed_by=None,
-                claimed_until=None,
-                due_at=now,
-                last_error="released: its dispatcher died while sending it (it may have gone out)",
-            ),
-        )
+        reason = "released: its dispatcher died while sending it (it may have gone out)"
+        released = store.outbox.release_claims(dead, now, reason)
         log.warning("released %d outbox claim(s) of %d dead dispatcher(s)", released, len(dead))
         return released
-
-    def _candidates(self, session: Session, now: datetime) -> Sequence[OutboxMessage]:
-        query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.channel.in_(list(self.senders)),
-                OutboxMessage.due_at <= now,
-                or_(
-                    OutboxMessage.status == "pending",
-                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-                ),
-                ~_in_the_way(now),  # planned only when it could be claimed: no idle spinning
-            )
-            .order_by(OutboxMessage.urgent.desc(), OutboxMessage.id)
-            .limit(self.config.batch)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return session.scalars(query).all()
 
     @staticmethod
     def _hold(row: OutboxMessage, recipients: _Recipients, now: datetime) -> bool:
@@ -355,28 +314,8 @@ class Dispatcher:
         plan, or an older row of its chat must go first."""
         now = self.clock.now()
         message = item.message
-        condition = [
-            OutboxMessage.id == message.id,
-            OutboxMessage.attempts == item.seen,
-            OutboxMessage.due_at <= now,
-            or_(
-                OutboxMessage.status == "pending",
-                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-            ),
-        ]
-        condition.append(~_in_the_way(now))
-        with transaction(self.sessions) as session:
-            claimed = _changed(
-                session,
-                update(OutboxMessage)
-                .where(*condition)
-                .values(
-                    status="sending",
-                    attempts=item.seen + 1,
-                    claimed_by=self.owner,
-                    claimed_until=now + self.config.lease,
-                ),
-            )
+        with unit_of_work(self.sessions) as store:
+            claimed = store.outbox.claim(message.id, item.seen, self.owner, now, now + self.config.lease)
         if not claimed:
             return None
         return Claim(_with_attempts(message, item.seen + 1), item.seen + 1)
@@ -469,15 +408,15 @@ class Dispatcher:
         if outcome is None or isinstance(outcome, list | tuple):
             outcome = _Delivered(list(outcome or ()), None)
         now = self.clock.now()
-        with transaction(self.sessions) as session:
-            row = session.get(OutboxMessage, claim.message.id)
+        with unit_of_work(self.sessions) as store:
+            row = store.outbox.get(claim.message.id)
             if row is None or row.status != "sending" or row.attempts != claim.token:
                 log.warning("outbox row %s was claimed again while sending; leaving it", claim.message.id)
                 return
             row.claimed_until, row.claimed_by = None, None
             if isinstance(outcome, _Delivered):
                 row.status, row.sent_at, row.sent_ref, row.last_error = "sent", now, outcome.ref, None
-                _add_follow_ups(session, row, outcome.follow_ups, now)
+                _add_follow_ups(store, row, outcome.follow_ups, now)
                 return
             assert isinstance(outcome, Exception)
             reason = getattr(outcome, "reason", None) or _reason(outcome)
@@ -489,7 +428,7 @@ class Dispatcher:
             if isinstance(outcome, TemporaryFailure):
                 reason = f"{row.attempts} 次尝试均失败，最后一次：{reason}"
             row.status, row.last_error = "failed", reason
-            _report_failure(session, row, now)
+            _report_failure(store, row, now)
 
     @staticmethod
     def _log_failure(row: OutboxMessage, outcome: Exception, reason: str) -> None:
@@ -511,17 +450,8 @@ class Dispatcher:
     def _defer(self, items: Sequence[Planned], seconds: float) -> None:
         """Back to the outbox for later (the rows were never claimed: no attempt is counted)."""
         due = self.clock.now() + timedelta(seconds=seconds)
-        with transaction(self.sessions) as session:
-            _changed(
-                session,
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_([i.message.id for i in items]),
-                    OutboxMessage.status == "pending",
-                    OutboxMessage.due_at < due,
-                )
-                .values(due_at=due),
-            )
+        with unit_of_work(self.sessions) as store:
+            store.outbox.postpone([i.message.id for i in items], due)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         """The peer's ``retry_after`` when it gave one (flood control says nothing against the
@@ -539,9 +469,9 @@ class Dispatcher:
         if last is None or last - now <= self.config.clock_skew:
             return
         log.error("clock went backwards: %s -> %s", last.isoformat(), now.isoformat())
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as store:
             staff_once(
-                session,
+                store,
                 f"clock_back:dispatcher:{local(last):%Y%m%d%H%M}",
                 "system",
                 f"【系统提醒】服务器时间倒退（{local(last):%m-%d %H:%M} → {local(now):%m-%d %H:%M}），"
@@ -556,30 +486,10 @@ class _Delivered:
     ref: str | None
 
 
-def _changed(session: Session, statement: Update) -> int:
-    """Run a bulk UPDATE (no ORM synchronisation: the rows are not loaded); the rows it changed."""
-    result = session.execute(statement.execution_options(synchronize_session=False))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def _reason(exc: BaseException) -> str:
     """Error class and the first line of its message, short: for one log line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:MAX_REASON] if text else type(exc).__name__
-
-
-def _in_the_way(now: datetime) -> ColumnElement[bool]:
-    """For the outbox row in question: an older row of the same resident chat must go first, one
-    being sent by someone or (unless this row is urgent) one waiting for a retry after a failed send."""
-    older = aliased(OutboxMessage)
-    in_flight = (older.status == "sending") & (older.claimed_until >= now)
-    waiting = (older.status == "pending") & (older.attempts > 0)
-    return OutboxMessage.channel.not_in(STAFF_CHANNELS) & exists().where(
-        older.channel == OutboxMessage.channel,
-        older.recipient == OutboxMessage.recipient,
-        older.id < OutboxMessage.id,
-        or_(in_flight, ~OutboxMessage.urgent & waiting),
-    )
 
 
 def _with_attempts(message: OutboundMessage, attempts: int) -> OutboundMessage:
@@ -591,8 +501,8 @@ class _QuotaBook:
     """Daily quotas, counted from the outbox itself so every process sees the same number; a
     channel is counted only when one of its rows is about to be claimed."""
 
-    def __init__(self, session: Session, limiters: dict[str, ChannelLimiter], now: datetime) -> None:
-        self.session = session
+    def __init__(self, store: Store, limiters: dict[str, ChannelLimiter], now: datetime) -> None:
+        self.store = store
         self.limiters = limiters
         self.midnight = day_start(now)
         self.left: dict[str, int] = {}
@@ -602,21 +512,10 @@ class _QuotaBook:
         if daily is None:
             return None
         if channel not in self.left:
-            used = self.session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(
-                    OutboxMessage.channel == channel,
-                    or_(
-                        (OutboxMessage.status == "sent") & (OutboxMessage.sent_at >= self.midnight),
-                        OutboxMessage.status == "sending",  # claimed by someone right now
-                    ),
-                )
-            )
-            self.left[channel] = daily - int(used or 0)
+            self.left[channel] = daily - self.store.outbox.counted_since(channel, self.midnight)
         return self.left[channel]
 
-    def defer(self, session: Session, row: OutboxMessage, now: datetime) -> bool:
+    def defer(self, row: OutboxMessage, now: datetime) -> bool:
         left = self._left(row.channel)
         if left is None:
             return False
@@ -626,7 +525,7 @@ class _QuotaBook:
         tomorrow = day_start(now) + timedelta(days=1)
         row.status, row.claimed_until, row.due_at = "pending", None, tomorrow
         staff_once(
-            session,
+            self.store,
             f"quota:{row.channel}:{local(now):%Y%m%d}",
             "system",
             f"【系统提醒】今日{row.channel}消息额度已用完，其余消息将于明天 0 点后继续发送。",
@@ -635,24 +534,17 @@ class _QuotaBook:
         return True
 
 
-def _load_recipients(session: Session, rows: Sequence[OutboxMessage]) -> _Recipients:
-    compounds = session.execute(select(Compound.id, Compound.settings).order_by(Compound.id)).all()
-    settings = {cid: CompoundSettings.from_json(raw) for cid, raw in compounds}
-    recipients = _Recipients(settings, settings[compounds[0][0]] if compounds else DEFAULTS)
+def _load_recipients(store: Store, rows: Sequence[OutboxMessage]) -> _Recipients:
+    compounds = store.views.compounds()
+    settings = {c.id: store.settings(c) for c in compounds}
+    recipients = _Recipients(settings, settings[compounds[0].id] if compounds else DEFAULTS)
     wanted: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row.channel not in STAFF_CHANNELS:
             wanted[row.channel].add(row.recipient)
     for channel, ids in wanted.items():
-        found = session.execute(
-            select(ChannelAccount.external_id, ChannelAccount.last_inbound_at, Building.compound_id)
-            .outerjoin(Resident, ChannelAccount.resident_id == Resident.id)
-            .outerjoin(Unit, Resident.unit_id == Unit.id)
-            .outerjoin(Building, Unit.building_id == Building.id)
-            .where(ChannelAccount.channel == channel, ChannelAccount.external_id.in_(ids))
-        ).all()
-        for external_id, last_inbound, compound_id in found:
-            recipients.accounts[(channel, external_id)] = (last_inbound, compound_id)
+        for external_id, facts in store.accounts.chat_facts(channel, ids).items():
+            recipients.accounts[(channel, external_id)] = (facts.last_inbound_at, facts.compound_id)
     return recipients
 
 
@@ -664,10 +556,10 @@ def _cost(message: OutboundMessage) -> int:
         return 1
 
 
-def _add_follow_ups(session: Session, row: OutboxMessage, follow: Sequence[FollowUp], now: datetime) -> None:
+def _add_follow_ups(store: Store, row: OutboxMessage, follow: Sequence[FollowUp], now: datetime) -> None:
     for item in follow:
         enqueue_once(
-            session,
+            store,
             f"after:{row.id}:{item.tag}"[:128],
             item.channel,
             row.recipient,
@@ -698,16 +590,12 @@ def _snapshot(row: OutboxMessage, recipients: _Recipients, now: datetime) -> Out
     )
 
 
-def _report_failure(session: Session, row: OutboxMessage, now: datetime) -> None:
+def _report_failure(store: Store, row: OutboxMessage, now: datetime) -> None:
     """Tell the staff group that a resident did not get a message, so someone calls instead."""
     if row.channel in STAFF_CHANNELS:
         log.error("staff message %s failed for good: %s", row.id, row.last_error)
         return
-    account = session.scalars(
-        select(ChannelAccount).where(
-            ChannelAccount.channel == row.channel, ChannelAccount.external_id == row.recipient
-        )
-    ).first()
+    account = store.accounts.chat_account(row.channel, row.recipient)
     who = "居民"
     if account is not None and account.resident is not None:
         who = f"{account.resident.unit.label} {account.resident.name}"
@@ -718,4 +606,4 @@ def _report_failure(session: Session, row: OutboxMessage, now: datetime) -> None
         + f"。原因：{(row.last_error or '')[:200]}。请改用电话等方式联系。"
     )
     key = f"delivery_failed:{row.id}"
-    staff_once(session, key, "delivery_failed", text, now, ticket_id=row.ticket_id)
+    staff_once(store, key, "delivery_failed", text, now, ticket_id=row.ticket_id)

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import App
 from data.clock import SHANGHAI, Clock
-from data.db import transaction
-from data.store import Store
+from data.db import Sessions, unit_of_work
 from flows import sweeps
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ def build_scheduler(app: App, jobs: tuple[Job, ...] = JOBS) -> AsyncIOScheduler:
     return scheduler
 
 
-async def run_job(sessions: sessionmaker[Session], clock: Clock, name: str) -> int:
+async def run_job(sessions: Sessions, clock: Clock, name: str) -> int:
     """One sweep in a worker thread (the database calls block); the number of actions taken."""
     try:
         return await asyncio.to_thread(run_sweep, sessions, clock, name)
@@ -77,9 +75,9 @@ async def run_job(sessions: sessionmaker[Session], clock: Clock, name: str) -> i
         return 0
 
 
-def run_sweep(sessions: sessionmaker[Session], clock: Clock, name: str) -> int:
-    with transaction(sessions) as session:
-        actions = sweeps.run(Store(session), clock.now(), [name])
+def run_sweep(sessions: Sessions, clock: Clock, name: str) -> int:
+    with unit_of_work(sessions) as store:
+        actions = sweeps.run(store, clock.now(), [name])
     if actions:
         log.info("sweep %s: %d action(s)", name, len(actions))
     return len(actions)

@@ -15,7 +15,6 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,8 +36,7 @@ from bot.metrics import Metrics
 from bot.outbound import Sender
 from bot.scheduler import build_scheduler
 from bot.startup import DOWN, UP, Backoff, ChannelStates, start_or_retry
-from data.db import once_more_if_disconnected
-from data.models import OutboxMessage
+from data.db import ping, reading
 
 log = logging.getLogger(__name__)
 START_RETRY = Backoff(first=1.0, cap=60.0)  # a channel that cannot start: again after 1, 2, 4 … 60 s
@@ -251,20 +249,9 @@ async def _stop_background(workers: _Background, stop: asyncio.Event) -> None:
 
 
 def _ping(app: App) -> None:
-    def select_one() -> None:
-        with app.db.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    once_more_if_disconnected(select_one)  # a pooled connection lost to a restart is no outage
+    ping(app.db)  # a pooled connection lost to a restart is no outage
 
 
 def _backlog(app: App) -> int:
-    with app.sessions() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")))
-            )
-            or 0
-        )
+    with reading(app.sessions) as store:
+        return store.outbox.backlog()

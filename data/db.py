@@ -7,19 +7,25 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from data.store import Store
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+# The composition root's handles, named here so that nothing outside data/ imports SQLAlchemy.
+DbEngine: TypeAlias = Engine
+Sessions: TypeAlias = sessionmaker[Session]
 log = logging.getLogger(__name__)
 
 
@@ -87,15 +93,40 @@ def once_more_if_disconnected(work: Callable[[], T]) -> T:
         return work()
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def ping(engine: Engine) -> None:
+    """One trivial query; raises if the database cannot be reached (a pooled connection lost to a
+    restart is tried once more: that is no outage)."""
+
+    def select_one() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    once_more_if_disconnected(select_one)
+
+
+def make_session_factory(engine: Engine) -> Sessions:
     return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+def transaction(sessions: Sessions) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with sessions() as session, session.begin():
         yield session
+
+
+@contextmanager
+def unit_of_work(sessions: Sessions) -> Iterator[Store]:
+    """One unit of work as a ``Store``: committed on success, rolled back on any error."""
+    with transaction(sessions) as session:
+        yield Store(session)
+
+
+@contextmanager
+def reading(sessions: Sessions) -> Iterator[Store]:
+    """A ``Store`` for looking only: nothing it does is committed."""
+    with sessions() as session:
+        yield Store(session)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -103,6 +134,18 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the schema is at (None on an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def backend_and_database(url: str) -> tuple[str, str | None]:
+    """A database URL's backend (``sqlite``, ``postgresql``) and database (for SQLite, its file)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name(), parsed.database
 
 
 def migrate(engine: Engine) -> None:

@@ -7,9 +7,10 @@ message (state, ticket, events, outbox rows, processed id) lands together or not
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, bindparam, delete, func, select, update
@@ -36,9 +37,12 @@ from data.models import (
     TicketEvent,
     Unit,
 )
+from data.models import OPEN_STATUSES as OPEN_STATUSES  # re-exported: where flows and bot look for it
+from data.repositories.accounts import AccountRepository, SqlAccounts
+from data.repositories.outbox import OutboxRepository, SqlOutbox, outbox_row
 from data.settings import CompoundSettings
+from data.views import SqlViews, Views
 
-OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")
 STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
 
 TICKET_PREFIX = {
@@ -56,6 +60,29 @@ TICKET_PREFIX = {
 class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    # -- repositories (one per aggregate) and the unit of work -----------------------------------
+    @cached_property
+    def accounts(self) -> AccountRepository:
+        return SqlAccounts(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return SqlOutbox(self.session)
+
+    @cached_property
+    def views(self) -> Views:
+        return SqlViews(self.session)
+
+    def flush(self) -> None:
+        """Write what is pending now, so that a refused change fails here rather than at commit."""
+        self.session.flush()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A step that is undone alone if it raises; the turn's other changes stay."""
+        with self.session.begin_nested():
+            yield
 
     def _core(self, statement: Executable, parameters: dict[str, Any] | None = None) -> CursorResult[Any]:
         """Run a statement on the session's connection without the ORM's per-statement machinery
@@ -442,20 +469,6 @@ class Store:
             is not None
         )
 
-    def pending_outbox(
-        self, channels: Sequence[str], now: datetime, limit: int = 100
-    ) -> Sequence[OutboxMessage]:
-        return self.session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.channel.in_(channels),
-                OutboxMessage.due_at <= now,
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        ).all()
-
     def count(self, model: type[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -485,34 +498,6 @@ def storable_text(text: str) -> str:
 def _fit_name(name: str) -> str:
     """A display name cut to its column: Telegram's first and last names are 64 characters each."""
     return name[:DISPLAY_NAME_LENGTH]
-
-
-def outbox_row(
-    channel: str,
-    recipient: str,
-    kind: str,
-    text: str,
-    now: datetime,
-    *,
-    due_at: datetime | None = None,
-    payload: dict[str, Any] | None = None,
-    urgent: bool = False,
-    ticket_id: int | None = None,
-    dedupe_key: str | None = None,
-) -> OutboxMessage:
-    """A new outbox row, not yet added to any session."""
-    return OutboxMessage(
-        created_at=now,
-        due_at=due_at or now,
-        channel=channel,
-        recipient=recipient,
-        kind=kind,
-        text=text,
-        payload=payload or {},
-        urgent=urgent,
-        ticket_id=ticket_id,
-        dedupe_key=dedupe_key,
-    )
 
 
 def day_start(now: datetime) -> datetime:

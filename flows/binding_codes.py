@@ -12,9 +12,6 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from data.clock import local
 from data.models import BindingCode, Resident, Unit
 from data.store import Store
@@ -77,20 +74,18 @@ def issue(
         expires_at=now + valid,
         issued_by=actor,
     )
-    store.session.add(code)
-    store.session.flush()
-    return code
+    return store.accounts.add_binding_code(code)
 
 
 def _new_code(store: Store) -> str:
     while True:  # a clash is one in 10^11; the primary key would refuse it anyway
         code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-        if store.session.get(BindingCode, code) is None:
+        if store.accounts.binding_code(code) is None:
             return code
 
 
 def revoke(store: Store, code: str, now: datetime) -> BindingCode:
-    found = store.session.get(BindingCode, code.strip().upper())
+    found = store.accounts.binding_code(code.strip().upper())
     if found is None:
         raise CodeError(f"没有绑定码 {code}")
     state = found.state(now)
@@ -102,16 +97,7 @@ def revoke(store: Store, code: str, now: datetime) -> BindingCode:
 
 def codes(store: Store, unit_id: int | None = None, limit: int = 200) -> Sequence[BindingCode]:
     """Codes, newest first; only the flat's with ``unit_id``."""
-    query = (
-        select(BindingCode)
-        .join(Resident, BindingCode.resident_id == Resident.id)
-        .order_by(BindingCode.created_at.desc(), BindingCode.code)
-        .limit(limit)
-        .options(selectinload(BindingCode.resident))
-    )
-    if unit_id is not None:
-        query = query.where(Resident.unit_id == unit_id)
-    return store.session.scalars(query).unique().all()
+    return store.accounts.binding_codes(unit_id, limit)
 
 
 def printable(code: BindingCode) -> str:

@@ -146,7 +146,7 @@ def create_notice(
     }
     for account in accounts:
         enqueue_once(
-            store.session,
+            store,
             f"notice:{notice.id}:{account.id}",
             account.channel,
             account.external_id,
@@ -392,7 +392,7 @@ def _welcomes(store: Store, compound: Compound, now: datetime) -> list[Action]:
         .all()
     )
     keys = [f"welcome:{account.id}" for account, _ in rows]
-    done = taken(store.session, keys)
+    done = taken(store, keys)
     settings = store.settings(compound)
     actions = []
     for (account, resident), key in zip(rows, keys, strict=True):
@@ -405,7 +405,7 @@ def _welcomes(store: Store, compound: Compound, now: datetime) -> list[Action]:
 
         def apply(account: ChannelAccount = account, key: str = key, text: str = text) -> None:
             enqueue_once(
-                store.session,
+                store,
                 key,
                 account.channel,
                 account.external_id,
@@ -445,7 +445,7 @@ def _birthdays(store: Store, compound: Compound, now: datetime) -> list[Action]:
     )
     born_today = [(a, r) for a, r in rows if _born_on(r.birthday, today)]
     keys = [f"birthday:{account.id}:{today.year}" for account, _ in born_today]
-    done = taken(store.session, keys)
+    done = taken(store, keys)
     actions = []
     for (account, resident), key in zip(born_today, keys, strict=True):
         if key in done:
@@ -456,7 +456,7 @@ def _birthdays(store: Store, compound: Compound, now: datetime) -> list[Action]:
         )
 
         def apply(account: ChannelAccount = account, key: str = key, text: str = text) -> None:
-            enqueue_once(store.session, key, account.channel, account.external_id, "greeting", text, now)
+            enqueue_once(store, key, account.channel, account.external_id, "greeting", text, now)
 
         actions.append(
             Action(

@@ -106,7 +106,7 @@ def _ask(
         buttons = [[label, f"评分{score} {ticket.number}"] for label, score in SCORE_BUTTONS]
         for account in accounts:
             enqueue_once(
-                store.session,
+                store,
                 f"{key}:{account.id}",
                 account.channel,
                 account.external_id,
@@ -180,7 +180,7 @@ def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> Non
     callback.status, callback.task_at = "staff_task", now
     ticket_event(store, ticket, now, "callback_task", why)
     staff_once(
-        store.session,
+        store,
         f"callback_task:{callback.id}",
         "callback_task",
         f"【回访任务】{ticket.number}（{_place(ticket)}）{why}，请电话回访：问题是否解决、满意度 1-5 分，"

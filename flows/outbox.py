@@ -10,12 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from data.models import OutboxMessage
-from data.store import STAFF_RECIPIENT, outbox_row
+from data.repositories.outbox import outbox_row
+from data.store import STAFF_RECIPIENT, Store
 
 
 def reply_key(channel: str, message_id: str, tag: str, index: int = 0) -> str:
@@ -24,19 +20,13 @@ def reply_key(channel: str, message_id: str, tag: str, index: int = 0) -> str:
     return f"{channel}:{message_id}:{tag}:{index}"
 
 
-def taken(session: Session, keys: list[str]) -> set[str]:
+def taken(store: Store, keys: list[str]) -> set[str]:
     """Which of ``keys`` already have an outbox row."""
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):  # keep IN lists a sane size
-        chunk = keys[start : start + 500]
-        found.update(
-            session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(chunk)))
-        )
-    return found
+    return store.outbox.taken(keys)
 
 
 def enqueue_once(
-    session: Session,
+    store: Store,
     dedupe_key: str,
     channel: str,
     recipient: str,
@@ -54,8 +44,6 @@ def enqueue_once(
 
     ``checked``: the caller looked the key up already (``taken``, in bulk, under the sweep's lock),
     so the row is just added; the unique constraint still stands behind it."""
-    if not checked and taken(session, [dedupe_key]):
-        return False
     row = outbox_row(
         channel,
         recipient,
@@ -68,19 +56,11 @@ def enqueue_once(
         ticket_id=ticket_id,
         dedupe_key=dedupe_key,
     )
-    if checked:
-        session.add(row)
-        return True
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # another process added it between our look and our insert
-        return False
-    return True
+    return store.outbox.add_once(row, checked)
 
 
 def staff_once(
-    session: Session,
+    store: Store,
     dedupe_key: str,
     kind: str,
     text: str,
@@ -93,7 +73,7 @@ def staff_once(
 ) -> bool:
     """A staff-group message that exists at most once per ``dedupe_key``."""
     return enqueue_once(
-        session,
+        store,
         dedupe_key,
         "staff",
         STAFF_RECIPIENT,

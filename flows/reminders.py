@@ -92,7 +92,7 @@ def billing_sweep(store: Store, now: datetime) -> list[Action]:
         owed = outstanding(store, compound, period=period)
         accounts = _accounts(store, owed)
         keys = {u: [f"bill:{u}:{period}:{a.id}" for a in accounts.get(u, [])] for u in owed}
-        done = taken(store.session, [k for ks in keys.values() for k in ks])
+        done = taken(store, [k for ks in keys.values() for k in ks])
         for unit_id, bills in owed.items():
             todo = [
                 (a, k) for a, k in zip(accounts.get(unit_id, []), keys[unit_id], strict=True) if k not in done
@@ -151,7 +151,7 @@ def _bill_notice(
     def apply() -> None:
         for account, key in todo:
             enqueue_once(
-                store.session,
+                store,
                 key,
                 account.channel,
                 account.external_id,
@@ -278,7 +278,7 @@ def _arrears_action(
     def apply() -> None:
         state = reminder_state(store, unit.id, since, now)
         if call:
-            staff_once(store.session, key, "arrears_call", text, now)
+            staff_once(store, key, "arrears_call", text, now)
         else:
             fields = {
                 "unit": unit.label,
@@ -288,7 +288,7 @@ def _arrears_action(
             }
             for account in accounts:
                 enqueue_once(
-                    store.session,
+                    store,
                     f"{key}:{account.id}",
                     account.channel,
                     account.external_id,
@@ -383,7 +383,7 @@ def _bad_bill_actions(store: Store, compound: Compound, now: datetime) -> list[A
         .unique()
         .all()
     )
-    done = taken(store.session, [f"bad_bill:{b.id}" for b in bad])
+    done = taken(store, [f"bad_bill:{b.id}" for b in bad])
     actions = []
     for bill in bad:
         key = f"bad_bill:{bill.id}"
@@ -395,7 +395,7 @@ def _bad_bill_actions(store: Store, compound: Compound, now: datetime) -> list[A
         )
 
         def apply(key: str = key, text: str = text) -> None:
-            staff_once(store.session, key, "bad_bill", text, now)
+            staff_once(store, key, "bad_bill", text, now)
 
         actions.append(Action("billing", "bad_bill", key, text, apply, unit=bill.unit.label))
     return actions
@@ -414,7 +414,7 @@ def answer_paid(turn: Turn) -> bool:
         return True
     total = sum((b.outstanding for b in owed), Decimal(0))
     staff_once(
-        turn.store.session,
+        turn.store,
         f"paid_claim:{unit.id}:{local(turn.now):%Y%m%d}",
         "reconcile",
         f"【缴费核对】{unit.label} 居民反映已缴费，系统显示仍待缴 {total} 元（{items_line(owed)}）。"

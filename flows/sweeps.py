@@ -113,7 +113,7 @@ def check_clock(store: Store, job: str, now: datetime) -> bool:
         return True
     log.error("clock went backwards for sweep %s: %s -> %s", job, last.last_now, now)
     staff_once(
-        store.session,
+        store,
         f"clock_back:{job}:{local(last.last_now):%Y%m%d%H%M}",
         "system",
         f"【系统提醒】服务器时间倒退（{local(last.last_now):%m-%d %H:%M} → {local(now):%m-%d %H:%M}），"

@@ -27,7 +27,7 @@ def sweep(store: Store, now: datetime) -> list[Action]:
         settings = store.settings(compound)
         candidates = _candidates(store, compound, settings, now)
         stages = [(ticket, stage) for ticket in candidates for stage in late_stages(ticket, settings, now)]
-        done = taken(store.session, [stage.key(ticket) for ticket, stage in stages])
+        done = taken(store, [stage.key(ticket) for ticket, stage in stages])
         names = chain_names(store, compound.id)
         actions += [
             _action(store, ticket, stage, names, now)

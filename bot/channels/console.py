@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from bot.app import App
-from data.db import transaction
-from data.store import STAFF_RECIPIENT, Store, storable_text
+from data.db import unit_of_work
+from data.store import STAFF_RECIPIENT, storable_text
 from flows.turn import Inbound, Reply
 
 CHANNEL = "console"
@@ -50,10 +50,9 @@ class ConsoleChat:
     def deliver_outbox(self) -> None:
         """Show and mark sent what is due for this account (and the staff group, in a demo)."""
         now = self.app.clock.now()
-        with transaction(self.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.app.sessions) as store:
             channels = [CHANNEL, "staff"] if self.show_staff else [CHANNEL]
-            for message in store.pending_outbox(channels, now):
+            for message in store.outbox.pending(channels, now):
                 if message.channel == CHANNEL and message.recipient != self.account:
                     continue
                 if message.channel == "staff" and message.recipient != STAFF_RECIPIENT:

@@ -22,7 +22,7 @@ from bot.channels.photos import PhotoFetcher, TelegramAlbums, album_follow_ups, 
 from bot.channels.telegram import buttons_of, failure, keyboard, send_text
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, Receipt
-from data.db import transaction
+from data.db import unit_of_work
 from data.models import Staff, Ticket
 from data.store import Store
 from flows import relay, services, staff_commands
@@ -144,8 +144,7 @@ class StaffGroup:
     def _act(
         self, action: str, number: str, target: str, user_id: str, query_id: str, now: datetime
     ) -> Outcome:
-        with transaction(self.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.app.sessions) as store:
             staff = store.staff_by_telegram(user_id)
             if staff is None:
                 log.info("staff group: button %s pressed by unregistered user", action)
@@ -224,8 +223,7 @@ class StaffGroup:
             log.info("staff group: could not answer a reply: %s", exc)
 
     def _relay(self, number: str, user_id: str, text: str, card: int, message_id: str, now: datetime) -> str:
-        with transaction(self.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.app.sessions) as store:
             staff = store.staff_by_telegram(user_id)
             if staff is None:
                 return "抱歉，只有登记在册的工作人员的回复才会转达给居民。"
@@ -270,8 +268,7 @@ class StaffGroup:
         self, command: staff_commands.Command, user_id: str, message_id: str, card: str | None, now: datetime
     ) -> str:
         try:
-            with transaction(self.app.sessions) as session:
-                store = Store(session)
+            with unit_of_work(self.app.sessions) as store:
                 staff = store.staff_by_telegram(user_id)
                 if staff is None:
                     log.info("staff group: /%s from an unregistered user", command.typed)

@@ -42,8 +42,8 @@ from bot.channels.web import client_of, read_limited
 from bot.intake import Intake
 from bot.outbound import OutboundMessage, PermanentFailure, Receipt, TemporaryFailure
 from bot.settings import Settings
-from data.db import transaction
-from data.store import Store, storable_text
+from data.db import unit_of_work
+from data.store import storable_text
 from flows.turn import Button, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -298,8 +298,7 @@ class TelegramChannel:
 
     def _defer(self, chat_id: str, replies: list[Reply]) -> None:
         now = self.intake.app.clock.now()
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.intake.app.sessions) as store:
             for reply in replies:
                 store.enqueue(CHANNEL, chat_id, "reply", reply.text, now, payload=reply.to_json())
 

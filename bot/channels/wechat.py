@@ -32,7 +32,6 @@ from xml.etree.ElementTree import ParseError
 import requests
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_xml
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from wechatpy.crypto import WeChatCrypto
@@ -52,9 +51,7 @@ from bot.intake import Intake
 from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings
 from data.clock import Clock, local
-from data.db import transaction
-from data.models import ChannelAccount
-from data.store import Store
+from data.db import Sessions, reading, unit_of_work
 from flows.outbox import reply_key
 from flows.turn import Inbound, Reply
 
@@ -304,8 +301,7 @@ class WeChatChannel:
         Rows are kept for twice the window: a pair cannot pass the timestamp check after that."""
         now = self.intake.app.clock.now()
         digest = hashlib.sha256(body).hexdigest()
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.intake.app.sessions) as store:
             if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
                 store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
                 self._purged_at = now
@@ -379,8 +375,7 @@ class WeChatChannel:
     def _enqueue(self, inbound: Inbound, texts: list[str], tag: str) -> None:
         """Customer-service messages for what the passive reply could not carry (once per message)."""
         now = self.intake.app.clock.now()
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.intake.app.sessions) as store:
             for index, text in enumerate(texts):
                 key = reply_key(CHANNEL, str(inbound.message_id), tag, index)
                 if not store.has_outbox(key):
@@ -557,7 +552,9 @@ def shorten(value: str, limit: int) -> str:
 class WeChatSender:
     channel = CHANNEL
 
-    def __init__(self, client: SharedTokenClient, sessions: Any, clock: Clock, templates: Templates) -> None:
+    def __init__(
+        self, client: SharedTokenClient, sessions: Sessions, clock: Clock, templates: Templates
+    ) -> None:
         self.client = client
         self.sessions = sessions
         self.clock = clock
@@ -606,12 +603,8 @@ class WeChatSender:
             raise _failure(exc) from exc
 
     def _in_window(self, openid: str) -> bool:
-        with self.sessions() as session:
-            last = session.scalar(
-                select(ChannelAccount.last_inbound_at).where(
-                    ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == openid
-                )
-            )
+        with reading(self.sessions) as store:
+            last = store.accounts.last_inbound(CHANNEL, openid)
         return last is not None and last >= self.clock.now() - WINDOW
 
 

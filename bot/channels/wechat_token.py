@@ -15,16 +15,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 
 from data.clock import Clock
-from data.db import transaction
-from data.models import ChannelToken
+from data.db import Sessions, reading, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +29,7 @@ LEASE = timedelta(seconds=30)
 
 
 class DbTokenStorage(SessionStorage):
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, owner: str | None = None) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock, owner: str | None = None) -> None:
         self.sessions = sessions
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
@@ -41,8 +37,8 @@ class DbTokenStorage(SessionStorage):
     # -- wechatpy's SessionStorage ---------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
         """The token while it is comfortably valid; ``default`` once it is about to expire."""
-        with self.sessions() as session:
-            row = session.get(ChannelToken, key)
+        with reading(self.sessions) as store:
+            row = store.accounts.token(key)
             if row is None or not row.value or row.expires_at is None:
                 return default
             return row.value if row.expires_at - EARLY > self.clock.now() else default
@@ -51,13 +47,13 @@ class DbTokenStorage(SessionStorage):
         if value is None:
             return
         expires = self.clock.now() + timedelta(seconds=ttl or 7200)
-        with transaction(self.sessions) as session:
-            row = self._row(session, key)
+        with unit_of_work(self.sessions) as store:
+            row = store.accounts.token_row(key)
             row.value, row.expires_at = str(value), expires
 
     def delete(self, key: str) -> None:
-        with transaction(self.sessions) as session:
-            row = session.get(ChannelToken, key)
+        with unit_of_work(self.sessions) as store:
+            row = store.accounts.token(key)
             if row is not None:
                 row.value, row.expires_at = None, None
 
@@ -65,43 +61,12 @@ class DbTokenStorage(SessionStorage):
     def acquire(self, key: str) -> bool:
         """Take the refresh lease on ``key``; False while another process holds it."""
         now = self.clock.now()
-        with transaction(self.sessions) as session:
-            self._row(session, key)
-            taken = session.execute(
-                update(ChannelToken)
-                .where(
-                    ChannelToken.name == key,
-                    or_(
-                        ChannelToken.lease_until.is_(None),
-                        ChannelToken.lease_until < now,
-                        ChannelToken.lease_owner == self.owner,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_until=now + LEASE)
-            )
-            return bool(getattr(taken, "rowcount", 0))
+        with unit_of_work(self.sessions) as store:
+            return store.accounts.take_token_lease(key, self.owner, now, now + LEASE)
 
     def release(self, key: str) -> None:
-        with transaction(self.sessions) as session:
-            session.execute(
-                update(ChannelToken)
-                .where(ChannelToken.name == key, ChannelToken.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
-            )
-
-    @staticmethod
-    def _row(session: Session, key: str) -> ChannelToken:
-        row = session.get(ChannelToken, key)
-        if row is not None:
-            return row
-        try:
-            with session.begin_nested():
-                session.add(ChannelToken(name=key))
-        except IntegrityError:  # another process created it first
-            pass
-        found = session.get(ChannelToken, key)
-        assert found is not None
-        return found
+        with unit_of_work(self.sessions) as store:
+            store.accounts.release_token_lease(key, self.owner)
 
 
 class SharedToken:

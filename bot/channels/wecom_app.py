@@ -32,8 +32,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from wechatpy.enterprise import WeChatClient as EnterpriseClient
@@ -48,8 +46,8 @@ from bot.channels.wechat_token import SharedToken
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings, SettingsError
-from data.db import transaction
-from data.models import Compound, Staff, Ticket
+from data.db import Sessions, reading, unit_of_work
+from data.models import Staff, Ticket
 from data.store import Store
 from flows import relay, services
 from flows.errors import ActionError, NotFound
@@ -137,7 +135,7 @@ class WeComAppSender:
         client: WeComTokenClient,
         agent_id: int,
         routes: dict[str, Route],
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
     ) -> None:
         self.client = client
         self.agent_id = agent_id
@@ -169,13 +167,8 @@ class WeComAppSender:
     def _compound_code(self, ticket_id: int | None) -> str | None:
         if ticket_id is None:
             return None
-        with self.sessions() as session:
-            code: str | None = session.scalar(
-                select(Compound.code)
-                .join(Ticket, Ticket.compound_id == Compound.id)
-                .where(Ticket.id == ticket_id)
-            )
-            return code
+        with reading(self.sessions) as store:
+            return store.views.compound_code_of_ticket(ticket_id)
 
     def _deliver(self, message: OutboundMessage) -> None:
         payload = message.payload
@@ -312,8 +305,7 @@ class WeComAppChannel:
         """The (timestamp, nonce) pair with the body's hash, as ``/wechat`` records it: the same body
         again is WeCom's retry (done once by MsgId), another body under a seen pair is a replay."""
         now = self.intake.app.clock.now()
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.intake.app.sessions) as store:
             if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
                 store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
                 self._purged_at = now
@@ -355,8 +347,7 @@ class WeComAppChannel:
 
     # -- doing it -------------------------------------------------------------------------------------
     def _handle(self, arrival: Arrival, now: datetime) -> None:
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.intake.app.sessions) as store:
             if not store.claim_inbound(CHANNEL, arrival.msg_id, arrival.user, now):
                 return  # WeCom's retry: done once, answered once
             staff = store.staff_by_wecom(arrival.user)
@@ -365,7 +356,7 @@ class WeComAppChannel:
                 self._reply(store, arrival, NOT_STAFF, now)
                 return
             try:
-                with session.begin_nested():  # a refused step leaves nothing behind
+                with store.savepoint():  # a refused step leaves nothing behind
                     answer = self._act(store, staff, arrival, now)
             except ActionError as exc:
                 answer = str(exc)

@@ -10,7 +10,7 @@ from bot.app import bootstrap
 from bot.cli import Subparsers
 from bot.cli.due import aware
 from data.clock import FixedClock
-from data.db import transaction
+from data.db import unit_of_work
 from data.store import Store
 from flows import services
 from flows.broadcasts import KINDS, NoticeError, NoticeRequest, UnitRange, notices
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     app = bootstrap(clock=FixedClock(args.now) if args.now else None)
     try:
         app.prepare_store(with_demo=False)
-        with transaction(app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(app.sessions) as store:
             return _act(store, args, app.clock.now())
     except (ActionError, LookupError) as exc:
         print(f"propbot broadcast: {exc}", file=sys.stderr)

@@ -16,9 +16,8 @@ from bot.cli import Subparsers
 from bot.cli.run import with_app
 from bot.desk.qr import qr_png
 from data.clock import local
-from data.db import transaction
+from data.db import unit_of_work
 from data.models import BindingCode
-from data.store import Store
 from flows import binding_codes
 from flows.binding_codes import STATE_NAMES, CodeError
 
@@ -79,8 +78,7 @@ def run_issue(args: argparse.Namespace) -> int:
     def work(app: App) -> int:
         valid = binding_codes.parse_duration(args.expires)
         now = app.clock.now()
-        with transaction(app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(app.sessions) as store:
             unit = binding_codes.find_unit(store, args.unit)
             resident = binding_codes.resident_for(store, unit, args.resident)
             code = binding_codes.issue(store, resident, now, CLI_ACTOR, valid)
@@ -97,8 +95,7 @@ def run_issue(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     def work(app: App) -> int:
         now = app.clock.now()
-        with transaction(app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(app.sessions) as store:
             unit_id = binding_codes.find_unit(store, args.unit).id if args.unit else None
             rows = [_row(c, c.state(now)) for c in binding_codes.codes(store, unit_id=unit_id)]
         rows = [r for r in rows if args.state is None or r["state"] == args.state]
@@ -117,8 +114,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_revoke(args: argparse.Namespace) -> int:
     def work(app: App) -> int:
-        with transaction(app.sessions) as session:
-            code = binding_codes.revoke(Store(session), args.code, app.clock.now())
+        with unit_of_work(app.sessions) as store:
+            code = binding_codes.revoke(store, args.code, app.clock.now())
             print(f"绑定码 {code.code}（{code.resident.unit.label} {code.resident.name}）已作废")
         return 0
 

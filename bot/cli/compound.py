@@ -12,11 +12,9 @@ import json
 import sys
 from collections.abc import Callable
 
-from sqlalchemy import select
-
 from bot.app import bootstrap
 from bot.cli import Subparsers
-from data.db import transaction
+from data.db import unit_of_work
 from data.models import Compound
 from data.store import Store
 from flows.contact import PhoneError, check_phone, missing
@@ -120,10 +118,10 @@ def _run(args: argparse.Namespace, change: Callable[[Compound], None]) -> int:
     app = bootstrap()
     try:
         app.prepare_store()
-        with transaction(app.sessions) as session:
-            compound = _compound(Store(session), args.compound)
+        with unit_of_work(app.sessions) as store:
+            compound = _compound(store, args.compound)
             change(compound)
-            session.flush()
+            store.flush()
             _print(compound, getattr(args, "json", False))
         return EXIT_OK
     except CompoundError as exc:
@@ -134,7 +132,7 @@ def _run(args: argparse.Namespace, change: Callable[[Compound], None]) -> int:
 
 
 def _compound(store: Store, name: str | None) -> Compound:
-    compounds = list(store.session.scalars(select(Compound).order_by(Compound.id)))
+    compounds = list(store.views.compounds())
     if not compounds:
         raise CompoundError("库中还没有小区：请先 propbot import units 文件 --compound 名称，或 propbot demo")
     if name:

@@ -7,16 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import make_url
-
 from bot.app import App, bootstrap
 from bot.cli import Subparsers
 from bot.cli.due import aware
 from data.clock import FixedClock
-from data.db import transaction
+from data.db import backend_and_database, current_revision, unit_of_work
 from data.importer import KINDS, run_import
-from data.store import Store
 
 EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
 
@@ -118,8 +114,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if app.prepare_store(with_demo=True):
             print("已载入演示小区“阳光花园”。")
             return EXIT_OK
-        with transaction(app.sessions) as session:
-            name = Store(session).compound().name
+        with unit_of_work(app.sessions) as store:
+            name = store.compound().name
         print(
             f"库里已有数据（小区“{name}”），未载入演示小区。要重来：propbot demo --reset --yes（仅 SQLite）",
             file=sys.stderr,
@@ -131,18 +127,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _reset_sqlite(app: App, confirmed: bool) -> str | None:
     """Delete the SQLite file (and its WAL companions); the reason it was not done otherwise."""
-    url = make_url(app.settings.database_url)
-    if url.get_backend_name() != "sqlite":
+    backend, database = backend_and_database(app.settings.database_url)
+    if backend != "sqlite":
         return "--reset 只用于 SQLite；PostgreSQL 库请由管理员处理。"
-    if not url.database or url.database == ":memory:":
+    if not database or database == ":memory:":
         return "--reset 需要一个 SQLite 文件。"
     if not confirmed:
-        return f"--reset 会删除 {url.database} 里的全部数据。确认请加 --yes。"
+        return f"--reset 会删除 {database} 里的全部数据。确认请加 --yes。"
     app.close()  # no open connection may keep the old file alive
     app.__dict__.pop("db", None)
     app.__dict__.pop("sessions", None)
     for suffix in ("", "-wal", "-shm"):
-        Path(url.database + suffix).unlink(missing_ok=True)
+        Path(database + suffix).unlink(missing_ok=True)
     return None
 
 
@@ -150,8 +146,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     app = bootstrap()
     try:
         app.prepare_store()
-        with app.db.connect() as connection:
-            revision = MigrationContext.configure(connection).get_current_revision()
+        revision = current_revision(app.db)
         print(f"数据库结构已是最新（revision {revision}）。")
         return EXIT_OK
     finally:

@@ -11,8 +11,7 @@ from typing import TextIO
 from bot.app import bootstrap
 from bot.cli import Subparsers
 from data.clock import SHANGHAI, FixedClock, local
-from data.db import transaction
-from data.store import Store
+from data.db import reading, unit_of_work
 from flows import sweeps
 
 
@@ -55,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
     app = bootstrap(clock=FixedClock(args.now))
     try:
         app.prepare_store(with_demo=False)
-        with transaction(app.sessions) as session:
-            store = Store(session)
-            if args.run:
+        if args.run:
+            with unit_of_work(app.sessions) as store:
                 actions = sweeps.run(store, args.now, args.job)
-            else:
+        else:
+            with reading(app.sessions) as store:  # a look, never a change
                 actions = sweeps.due(store, args.now, args.job)
-                session.rollback()  # a look, never a change
         _print(actions, args, sys.stdout)
         return 0
     finally:

@@ -11,9 +11,8 @@ from bot.app import bootstrap
 from bot.cli import Subparsers
 from bot.cli.due import aware
 from data.clock import FixedClock, local
-from data.db import transaction
+from data.db import unit_of_work
 from data.reporting import compound_id_of
-from data.store import Store
 from flows.reports import page, report
 from flows.reports.fonts import FontMissing
 from flows.reports.kpi import Period
@@ -68,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print("库是空的：已载入演示小区“阳光花园”（含六个月历史）。", file=sys.stderr)
         now = app.clock.now()
         period = period_of(args, local(now).date())
-        with transaction(app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(app.sessions) as store:
             found = report.build(store, period, now, compound_id_of(store, args.compound))
         files = page.write(found, args.out)
     except (LookupError, ValueError, FontMissing) as exc:

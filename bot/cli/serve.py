@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
-from sqlalchemy import select
 from starlette.applications import Starlette
 
 from bot.app import App, bootstrap
 from bot.cli import Subparsers, configure_logging
 from bot.server import create_app
-from data.models import Compound
+from data.db import reading
 
 log = logging.getLogger(__name__)
 # What ``--workers N`` hands its worker processes: the file whose lock names the one worker that runs
@@ -122,8 +121,8 @@ def take_background_lock(path: str) -> bool:
 
 def warn_missing_contacts(app: App) -> None:
     """A log line for each compound without a duty phone: every emergency answer leads with it."""
-    with app.sessions() as session:
-        for compound in session.scalars(select(Compound).order_by(Compound.id)):
+    with reading(app.sessions) as store:
+        for compound in store.views.compounds():
             if not (compound.duty_phone or "").strip():
                 log.warning(
                     "compound %s has no 24-hour duty phone: emergencies are answered without one; "

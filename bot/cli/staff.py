@@ -18,7 +18,7 @@ from bot.cli import Subparsers
 from bot.cli.run import with_app
 from bot.desk.accounts import ROLE_NAMES, ROLES, AccountError, accounts, add_account, set_password
 from data.clock import local
-from data.db import transaction
+from data.db import unit_of_work
 from data.store import Store
 
 
@@ -84,14 +84,14 @@ def run_passwd(args: argparse.Namespace) -> int:
 def _write(args: argparse.Namespace, add: bool) -> int:
     def work(app: App) -> int:
         password = read_password(args.password_stdin)
-        with transaction(app.sessions) as session:
+        with unit_of_work(app.sessions) as store:
             if add:
-                compound = Store(session).compound()
-                account = add_account(session, compound, args.name, args.role, password, app.clock.now())
+                compound = store.compound()
+                account = add_account(store, compound, args.name, args.role, password, app.clock.now())
                 role = ROLE_NAMES[account.role]
                 print(f"已添加前台账号 {account.login}（{role}，员工编号 {account.staff_id}）")
             else:
-                account = set_password(session, args.name, password)
+                account = set_password(store, args.name, password)
                 print(f"已为 {account.login} 设置新密码，原有登录已全部退出")
         return 0
 
@@ -100,7 +100,7 @@ def _write(args: argparse.Namespace, add: bool) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     def work(app: App) -> int:
-        with transaction(app.sessions) as session:
+        with unit_of_work(app.sessions) as store:
             now = app.clock.now()
             rows = [
                 {
@@ -111,7 +111,7 @@ def run_list(args: argparse.Namespace) -> int:
                     "locked": a.locked_until is not None and a.locked_until > now,
                     "last_login_at": local(a.last_login_at).isoformat() if a.last_login_at else None,
                 }
-                for a in accounts(session)
+                for a in accounts(store)
             ]
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -127,8 +127,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_link(args: argparse.Namespace) -> int:
     def work(app: App) -> int:
-        with transaction(app.sessions) as session:
-            print(link_wecom(Store(session), args.name, args.wecom.strip()))
+        with unit_of_work(app.sessions) as store:
+            print(link_wecom(store, args.name, args.wecom.strip()))
         return 0
 
     return with_app(work, (LookupError,))

@@ -18,7 +18,7 @@ from bot.app import App
 from bot.cli import Subparsers
 from bot.cli.run import with_app
 from data.clock import local
-from data.db import transaction
+from data.db import unit_of_work
 from data.models import Resident, Staff, Ticket, TicketEvent
 from data.store import OPEN_STATUSES, Store
 from flows import services
@@ -163,8 +163,8 @@ def _in_store(work: Callable[[Store, datetime], str]) -> int:
     back, leaving no event or message behind, and exits 1 with the message."""
 
     def run(app: App) -> int:
-        with transaction(app.sessions) as session:
-            text = work(Store(session), app.clock.now())
+        with unit_of_work(app.sessions) as store:
+            text = work(store, app.clock.now())
         print(text)
         return 0
 
@@ -312,9 +312,9 @@ def _actor_name(store: Store, actor: str) -> str:
         return actor
     found: Staff | Resident | None = None
     if kind == "staff":
-        found = store.session.get(Staff, int(ident))
+        found = store.accounts.staff(int(ident))
     elif kind == "resident":
-        found = store.session.get(Resident, int(ident))
+        found = store.accounts.resident(int(ident))
     return found.name if found is not None else actor
 
 

@@ -16,12 +16,10 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from data.db import transaction
-from data.models import ChannelToken, Compound, DeskAccount, DeskSession, Staff
+from data.db import Sessions, reading, unit_of_work
+from data.models import Compound, DeskAccount, DeskSession, Staff
+from data.store import Store
 
 ROLES = {"clerk": "front_desk", "manager": "manager"}  # desk role -> the staff role of a new member
 ROLE_NAMES = {"clerk": "前台", "manager": "经理"}
@@ -41,12 +39,12 @@ class Policy:
     attempts: int = 5
     window: timedelta = timedelta(minutes=15)
     lock: timedelta = timedelta(minutes=15)
-    session: timedelta = timedelta(hours=12)
+    lifetime: timedelta = timedelta(hours=12)  # of a login session
 
 
 # -- accounts ---------------------------------------------------------------------------------------
 def add_account(
-    session: Session, compound: Compound, login: str, role: str, password: str, now: datetime
+    store: Store, compound: Compound, login: str, role: str, password: str, now: datetime
 ) -> DeskAccount:
     """A desk login for staff member ``login`` (made when the compound has nobody of that name)."""
     login = login.strip()
@@ -54,34 +52,28 @@ def add_account(
         raise AccountError(f"角色只能是 {' 或 '.join(ROLES)}")
     if not login or len(login) > 50:
         raise AccountError("请写上 1-50 个字的姓名")
-    if session.scalars(select(DeskAccount).where(DeskAccount.login == login)).first() is not None:
+    if store.accounts.desk_login(login) is not None:
         raise AccountError(f"“{login}”已经有前台账号；改密码用 propbot staff passwd")
     check_password(password)
-    staff = session.scalars(
-        select(Staff).where(Staff.compound_id == compound.id, Staff.name == login, Staff.active.is_(True))
-    ).first()
+    staff = store.accounts.active_staff_named(compound.id, login)
     if staff is None:
-        staff = Staff(compound_id=compound.id, name=login, role=ROLES[role])
-        session.add(staff)
-        session.flush()
+        staff = store.accounts.add_staff(Staff(compound_id=compound.id, name=login, role=ROLES[role]))
     account = DeskAccount(
         login=login, staff_id=staff.id, staff=staff, role=role, password_hash=HASHER.hash(password),
         created_at=now, failed_logins=0,
     )  # fmt: skip
-    session.add(account)
-    session.flush()
-    return account
+    return store.accounts.add_desk_login(account)
 
 
-def set_password(session: Session, login: str, password: str) -> DeskAccount:
+def set_password(store: Store, login: str, password: str) -> DeskAccount:
     """A new password; also lifts a lockout and ends the account's sessions."""
-    account = find(session, login)
+    account = find(store, login)
     if account is None:
         raise AccountError(f"没有前台账号“{login}”")
     check_password(password)
     account.password_hash = HASHER.hash(password)
     account.failed_logins, account.failed_since, account.locked_until = 0, None, None
-    session.execute(delete(DeskSession).where(DeskSession.account_id == account.id))
+    store.accounts.end_desk_sessions(account.id)
     return account
 
 
@@ -90,12 +82,12 @@ def check_password(password: str) -> None:
         raise AccountError(f"密码至少 {MIN_PASSWORD} 位")
 
 
-def find(session: Session, login: str) -> DeskAccount | None:
-    return session.scalars(select(DeskAccount).where(DeskAccount.login == login.strip())).first()
+def find(store: Store, login: str) -> DeskAccount | None:
+    return store.accounts.desk_login(login.strip())
 
 
-def accounts(session: Session) -> list[DeskAccount]:
-    return list(session.scalars(select(DeskAccount).order_by(DeskAccount.id)))
+def accounts(store: Store) -> list[DeskAccount]:
+    return list(store.accounts.desk_logins())
 
 
 # -- logging in -----------------------------------------------------------------------------------
@@ -105,11 +97,11 @@ class Refused:
 
 
 def authenticate(
-    session: Session, login: str, password: str, now: datetime, policy: Policy
+    store: Store, login: str, password: str, now: datetime, policy: Policy
 ) -> DeskAccount | Refused:
     """The account if the password is right; Refused otherwise. A locked account is refused without
     looking at the password; the failure that reaches ``policy.attempts`` inside the window locks it."""
-    account = find(session, login)
+    account = find(store, login)
     if account is None or not account.active:
         _verify(_DUMMY_HASH, password)
         return Refused()
@@ -147,31 +139,31 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def open_session(session: Session, account: DeskAccount, now: datetime, policy: Policy) -> str:
+def open_session(store: Store, account: DeskAccount, now: datetime, policy: Policy) -> str:
     """A new session for ``account``; the token for the cookie. Expired rows are cleared on the way."""
-    session.execute(delete(DeskSession).where(DeskSession.expires_at <= now))
+    store.accounts.drop_expired_desk_sessions(now)
     token = secrets.token_urlsafe(32)
-    session.add(
+    store.accounts.add_desk_session(
         DeskSession(
             id=_digest(token),
             account_id=account.id,
             csrf=secrets.token_urlsafe(32),
             created_at=now,
-            expires_at=now + policy.session,
+            expires_at=now + policy.lifetime,
         )
     )
     return token
 
 
-def session_for(session: Session, token: str, now: datetime) -> DeskSession | None:
-    found = session.get(DeskSession, _digest(token))
+def session_for(store: Store, token: str, now: datetime) -> DeskSession | None:
+    found = store.accounts.desk_session(_digest(token))
     if found is None or found.expires_at <= now or not found.account.active:
         return None
     return found
 
 
-def close_session(session: Session, token: str) -> None:
-    session.execute(delete(DeskSession).where(DeskSession.id == _digest(token)))
+def close_session(store: Store, token: str) -> None:
+    store.accounts.end_desk_session(_digest(token))
 
 
 # -- the cookie -----------------------------------------------------------------------------------
@@ -203,20 +195,19 @@ def _unsign(signer: Signer, value: str | None) -> str | None:
         return None
 
 
-def signing_key(sessions: sessionmaker[Session], configured: str) -> str:
+def signing_key(sessions: Sessions, configured: str) -> str:
     """DESK_SECRET, or a random key kept in the database so every server process signs alike."""
     if configured:
         return configured
-    with transaction(sessions) as session:
-        row = session.get(ChannelToken, KEY_NAME)
+    with reading(sessions) as store:
+        row = store.accounts.token(KEY_NAME)
         if row is not None and row.value:
             return row.value
-    try:
-        with transaction(sessions) as session:
-            session.add(ChannelToken(name=KEY_NAME, value=secrets.token_urlsafe(48)))
-    except IntegrityError:
-        pass  # another process made it first: use theirs
-    with transaction(sessions) as session:
-        row = session.get(ChannelToken, KEY_NAME)
+    with unit_of_work(sessions) as store:
+        store.accounts.add_token(
+            KEY_NAME, secrets.token_urlsafe(48)
+        )  # another process's may be first: theirs is used
+    with reading(sessions) as store:
+        row = store.accounts.token(KEY_NAME)
         assert row is not None and row.value
         return row.value

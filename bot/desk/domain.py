@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session
-
 from bot.app import App
 from data.clock import local
-from data.db import transaction
-from data.models import BindingCode, Building, ChannelAccount, Resident, Staff, Ticket, TicketEvent, Unit
+from data.db import unit_of_work
+from data.models import BindingCode, Resident, Staff, Ticket, TicketEvent, Unit
 from data.store import OPEN_STATUSES, Store
+from data.views import ARRIVING, TicketQuery
 from flows import binding_codes, relay, services, tickets
 from flows.binding_codes import STATE_NAMES, CodeError
 from flows.booking import SERVICE_NAMES
@@ -168,38 +166,24 @@ class UnitHit:
 # -- the inbox --------------------------------------------------------------------------------------
 def inbox(app: App, filters: Filters) -> Inbox:
     now = app.clock.now()
-    with transaction(app.sessions) as session:
-        query = select(Ticket).outerjoin(Unit, Ticket.unit_id == Unit.id).outerjoin(Building)
-        if filters.status == "open":
-            query = query.where(Ticket.status.in_(OPEN_STATUSES))
-        elif filters.status in STATUS_NAMES:
-            query = query.where(Ticket.status == filters.status)
-        if filters.kind in KIND_NAMES:
-            query = query.where(Ticket.kind == filters.kind)
-        if filters.building is not None:
-            query = query.where(Building.number == filters.building)
-        if filters.late:
-            query = query.where(_late(now))
-        offset = (max(filters.page, 1) - 1) * PAGE
-        query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).offset(offset).limit(PAGE + 1)
-        found = list(session.scalars(query).unique())
-        numbers = sorted(session.scalars(select(Building.number).distinct()))
-        return Inbox([_row(t, now) for t in found[:PAGE]], len(found) > PAGE, numbers)
-
-
-def _late(now: datetime) -> ColumnElement[bool]:
-    """Open, and past a time limit that still runs (arrival only until someone is there)."""
-    return Ticket.status.in_(OPEN_STATUSES) & or_(
-        (Ticket.arrive_by < now) & Ticket.status.in_(("received", "dispatched")),
-        Ticket.fix_by < now,
-        Ticket.reply_by < now,
+    query = TicketQuery(
+        status=filters.status if filters.status == "open" or filters.status in STATUS_NAMES else None,
+        kind=filters.kind if filters.kind in KIND_NAMES else None,
+        building=filters.building,
+        late_at=now if filters.late else None,
+        offset=(max(filters.page, 1) - 1) * PAGE,
+        limit=PAGE + 1,  # one more tells whether there is a next page
     )
+    with unit_of_work(app.sessions) as store:
+        found = store.views.tickets(query)
+        numbers = store.views.building_numbers()
+        return Inbox([_row(t, now) for t in found[:PAGE]], len(found) > PAGE, numbers)
 
 
 def is_late(ticket: Ticket, now: datetime) -> bool:
     if ticket.status not in OPEN_STATUSES:
         return False
-    arriving = ticket.arrive_by is not None and ticket.status in ("received", "dispatched")
+    arriving = ticket.arrive_by is not None and ticket.status in ARRIVING
     return (
         (arriving and ticket.arrive_by is not None and ticket.arrive_by < now)
         or (ticket.fix_by is not None and ticket.fix_by < now)
@@ -256,10 +240,9 @@ def _when(at: datetime | None) -> str:
 # -- one ticket -------------------------------------------------------------------------------------
 def ticket_page(app: App, number: str, staff_id: int) -> TicketPage:
     now = app.clock.now()
-    with transaction(app.sessions) as session:
-        store = Store(session)
+    with unit_of_work(app.sessions) as store:
         ticket = _ticket(store, number)
-        resident = session.get(Resident, ticket.resident_id) if ticket.resident_id else None
+        resident = store.accounts.resident(ticket.resident_id) if ticket.resident_id else None
         return TicketPage(
             row=_row(ticket, now),
             description=ticket.description,
@@ -268,10 +251,10 @@ def ticket_page(app: App, number: str, staff_id: int) -> TicketPage:
             unit_id=ticket.unit_id,
             preferred=tickets.format_span(ticket.preferred_start, ticket.preferred_end),
             photos=len(ticket.photos),
-            timeline=[_event(session, e) for e in ticket.events],
+            timeline=[_event(store, e) for e in ticket.events],
             staff=[
                 (s.id, f"{s.name}（{ROLE_NAMES.get(s.role, s.role)}）")
-                for s in _colleagues(session, ticket.compound_id)
+                for s in _colleagues(store, ticket.compound_id)
             ],
             assignee_id=ticket.assignee_id,
             actions=_actions(ticket),
@@ -289,30 +272,27 @@ def _actions(ticket: Ticket) -> frozenset[str]:
     return frozenset(found)
 
 
-def _colleagues(session: Session, compound_id: int) -> Sequence[Staff]:
+def _colleagues(store: Store, compound_id: int) -> Sequence[Staff]:
     """Active staff, technicians first (whom a repair is usually assigned to)."""
-    found = session.scalars(
-        select(Staff).where(Staff.compound_id == compound_id, Staff.active.is_(True)).order_by(Staff.id)
-    ).all()
-    return sorted(found, key=lambda s: s.role != "technician")
+    return sorted(store.accounts.active_staff(compound_id), key=lambda s: s.role != "technician")
 
 
-def _event(session: Session, event: TicketEvent) -> Event:
+def _event(store: Store, event: TicketEvent) -> Event:
     return Event(
-        _when(event.at), EVENT_NAMES.get(event.kind, event.kind), _actor(session, event.actor), event.note
+        _when(event.at), EVENT_NAMES.get(event.kind, event.kind), _actor(store, event.actor), event.note
     )
 
 
-def _actor(session: Session, actor: str) -> str:
+def _actor(store: Store, actor: str) -> str:
     """``staff:3`` -> 王师傅, ``resident:12`` -> 李明; others (system, staff:cli) as they are."""
     kind, _, ident = actor.partition(":")
     if not ident.isdigit():
         return ACTOR_NAMES.get(actor, actor)
     found: Staff | Resident | None = None
     if kind == "staff":
-        found = session.get(Staff, int(ident))
+        found = store.accounts.staff(int(ident))
     elif kind == "resident":
-        found = session.get(Resident, int(ident))
+        found = store.accounts.resident(int(ident))
     return found.name if found is not None else actor
 
 
@@ -324,8 +304,8 @@ def _ticket(store: Store, number: str) -> Ticket:
 
 
 def photo_ref(app: App, number: str, index: int) -> str | None:
-    with transaction(app.sessions) as session:
-        ticket = Store(session).ticket(number)
+    with unit_of_work(app.sessions) as store:
+        ticket = store.ticket(number)
         photos = list(ticket.photos) if ticket is not None else []
         return str(photos[index]) if 0 <= index < len(photos) else None
 
@@ -338,10 +318,9 @@ def act(app: App, number: str, staff_id: int, action: str, text: str = "", targe
     """Carry out ``action`` on ticket ``number`` as staff member ``staff_id``; what to tell them."""
     now = app.clock.now()
     try:
-        with transaction(app.sessions) as session:
-            store = Store(session)
+        with unit_of_work(app.sessions) as store:
             ticket = _ticket(store, number)
-            staff = _staff(session, staff_id, ticket.compound_id)
+            staff = _staff(store, staff_id, ticket.compound_id)
             if action == "reply":
                 return _reply(store, ticket, staff, text.strip(), now)
             if action not in WORK:
@@ -358,7 +337,7 @@ def _work(
     if action == "claim":
         return services.claim(store, actor, ticket, now)
     if action == "assign":
-        chosen = _staff(store.session, target, ticket.compound_id)
+        chosen = _staff(store, target, ticket.compound_id)
         return services.assign(store, actor, ticket, chosen, now)
     if action == "done":
         return services.done(store, actor, ticket, now, text)
@@ -377,8 +356,8 @@ def _reply(store: Store, ticket: Ticket, staff: Staff, text: str, now: datetime)
     return "已转达给居民，居民的回复会记在时间线上并发到员工群"
 
 
-def _staff(session: Session, staff_id: int | None, compound_id: int) -> Staff:
-    staff = session.get(Staff, staff_id) if staff_id is not None else None
+def _staff(store: Store, staff_id: int | None, compound_id: int) -> Staff:
+    staff = store.accounts.staff(staff_id) if staff_id is not None else None
     if staff is None or not staff.active or staff.compound_id != compound_id:
         raise DeskError("没有这位在职员工")
     return staff
@@ -388,17 +367,14 @@ def _staff(session: Session, staff_id: int | None, compound_id: int) -> Staff:
 def find_units(app: App, query: str) -> list[UnitHit]:
     """Flats matching ``3-2-1502``, ``3-1502``, a room number or a resident's name (at most 30)."""
     query = query.strip()
-    with transaction(app.sessions) as session:
-        store = Store(session)
+    with unit_of_work(app.sessions) as store:
         if "-" in query:
             try:
                 unit = binding_codes.find_unit(store, query)
             except CodeError:
                 return []
             return [_hit(store, unit)]
-        units = select(Unit).join(Resident, isouter=True).order_by(Unit.id).limit(30)
-        units = units.where(or_(Unit.room == query, Resident.name == query))
-        return [_hit(store, u) for u in session.scalars(units).unique()]
+        return [_hit(store, u) for u in store.views.units_matching(query, limit=30)]
 
 
 def _hit(store: Store, unit: Unit) -> UnitHit:
@@ -407,19 +383,16 @@ def _hit(store: Store, unit: Unit) -> UnitHit:
 
 def unit_page(app: App, unit_id: int) -> UnitPage:
     now = app.clock.now()
-    with transaction(app.sessions) as session:
-        store = Store(session)
-        unit = session.get(Unit, unit_id)
+    with unit_of_work(app.sessions) as store:
+        unit = store.views.unit(unit_id)
         if unit is None:
             raise DeskError("没有这个房屋")
         residents = [
-            ResidentRow(r.id, r.name, r.role, _masked(r.phone), _bound(store, r.id))
+            ResidentRow(r.id, r.name, r.role, _masked(r.phone), store.accounts.bound_accounts(r.id))
             for r in store.residents_of_unit(unit.id)
         ]
-        recent = session.scalars(
-            select(Ticket).where(Ticket.unit_id == unit.id).order_by(Ticket.created_at.desc()).limit(20)
-        ).unique()
-        codes = [_code_row(session, c, now) for c in binding_codes.codes(store, unit_id=unit.id)]
+        recent = store.views.unit_tickets(unit.id, limit=20)
+        codes = [_code_row(store, c, now) for c in binding_codes.codes(store, unit_id=unit.id)]
         return UnitPage(unit.id, unit.label, residents, [_row(t, now) for t in recent], codes)
 
 
@@ -427,12 +400,7 @@ def _masked(phone: str | None) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 8 else (phone or "")
 
 
-def _bound(store: Store, resident_id: int) -> int:
-    query = select(func.count()).select_from(ChannelAccount).where(ChannelAccount.resident_id == resident_id)
-    return int(store.session.scalar(query) or 0)
-
-
-def _code_row(session: Session, code: BindingCode, now: datetime) -> CodeRow:
+def _code_row(store: Store, code: BindingCode, now: datetime) -> CodeRow:
     state = code.state(now)
     return CodeRow(
         code=code.code,
@@ -444,7 +412,7 @@ def _code_row(session: Session, code: BindingCode, now: datetime) -> CodeRow:
         created=_when(code.created_at),
         expires=_when(code.expires_at) or "长期",
         used=_when(code.used_at or code.revoked_at),
-        issued_by=_actor(session, code.issued_by) if code.issued_by else "",
+        issued_by=_actor(store, code.issued_by) if code.issued_by else "",
         issuer=code.issued_by or "",
         line=binding_codes.printable(code),
     )
@@ -457,9 +425,8 @@ def issue_code(app: App, unit_id: int, resident_id: int | None, valid: str, staf
         duration = binding_codes.parse_duration(valid or "7d")
         if duration > timedelta(days=90):
             raise DeskError("有效期最长 90 天")
-        with transaction(app.sessions) as session:
-            store = Store(session)
-            unit = session.get(Unit, unit_id)
+        with unit_of_work(app.sessions) as store:
+            unit = store.views.unit(unit_id)
             if unit is None:
                 raise DeskError("没有这个房屋")
             who = str(resident_id) if resident_id is not None else None
@@ -471,17 +438,17 @@ def issue_code(app: App, unit_id: int, resident_id: int | None, valid: str, staf
 
 def code(app: App, code_text: str) -> CodeRow:
     now = app.clock.now()
-    with transaction(app.sessions) as session:
-        found = session.get(BindingCode, code_text.strip().upper())
+    with unit_of_work(app.sessions) as store:
+        found = store.accounts.binding_code(code_text.strip().upper())
         if found is None:
             raise DeskError(f"没有绑定码 {code_text}")
-        return _code_row(session, found, now)
+        return _code_row(store, found, now)
 
 
 def codes(app: App, state: str = "") -> list[CodeRow]:
     now = app.clock.now()
-    with transaction(app.sessions) as session:
-        rows = [_code_row(session, c, now) for c in binding_codes.codes(Store(session))]
+    with unit_of_work(app.sessions) as store:
+        rows = [_code_row(store, c, now) for c in binding_codes.codes(store)]
         return [r for r in rows if not state or r.state == state]
 
 
@@ -489,12 +456,12 @@ def revoke_code(app: App, code_text: str, staff_id: int, manager: bool) -> CodeR
     """Revoke a code: a manager any, a clerk the codes they issued."""
     now = app.clock.now()
     try:
-        with transaction(app.sessions) as session:
-            found = session.get(BindingCode, code_text.strip().upper())
+        with unit_of_work(app.sessions) as store:
+            found = store.accounts.binding_code(code_text.strip().upper())
             if found is not None and not manager and found.issued_by != f"staff:{staff_id}":
                 raise DeskError("只能作废自己发放的绑定码；其他的请经理作废")
-            found = binding_codes.revoke(Store(session), code_text, now)
-            return _code_row(session, found, now)
+            found = binding_codes.revoke(store, code_text, now)
+            return _code_row(store, found, now)
     except CodeError as exc:
         raise DeskError(str(exc)) from exc
 
@@ -502,5 +469,5 @@ def revoke_code(app: App, code_text: str, staff_id: int, manager: bool) -> CodeR
 # -- the report page --------------------------------------------------------------------------------
 def report(app: App, compound_id: int, period: Period) -> reports.Report:
     """The KPI report of ``period`` for the compound, as ``propbot report`` builds it."""
-    with transaction(app.sessions) as session:
-        return reports.build(Store(session), period, app.clock.now(), compound_id)
+    with unit_of_work(app.sessions) as store:
+        return reports.build(store, period, app.clock.now(), compound_id)

@@ -38,7 +38,7 @@ from bot.desk.qr import qr_png
 from bot.desk.reports import ReportCache
 from bot.intake import Intake
 from data.clock import local
-from data.db import transaction
+from data.db import unit_of_work
 from flows.binding_codes import STATE_NAMES, deep_link
 from flows.reports import page as report_page
 from flows.reports.charts import CHARTS
@@ -101,7 +101,7 @@ class Desk:
             attempts=settings.desk_lockout_attempts,
             window=timedelta(minutes=settings.desk_lockout_window_min),
             lock=timedelta(minutes=settings.desk_lockout_min),
-            session=timedelta(hours=settings.desk_session_hours),
+            lifetime=timedelta(hours=settings.desk_session_hours),
         )
         self.secure = settings.desk_secure_cookie
         self._signer: CookieSigner | None = None
@@ -168,8 +168,8 @@ class Desk:
         return guarded
 
     def _visitor(self, token: str, pop_flash: bool) -> Visitor | None:
-        with transaction(self.app.sessions) as session:
-            found = accounts.session_for(session, token, self.app.clock.now())
+        with unit_of_work(self.app.sessions) as store:
+            found = accounts.session_for(store, token, self.app.clock.now())
             if found is None:
                 return None
             flash = found.flash or ""
@@ -188,8 +188,8 @@ class Desk:
 
     async def _flash(self, visitor: Visitor, text: str) -> None:
         def save() -> None:
-            with transaction(self.app.sessions) as session:
-                found = accounts.session_for(session, visitor.token, self.app.clock.now())
+            with unit_of_work(self.app.sessions) as store:
+                found = accounts.session_for(store, visitor.token, self.app.clock.now())
                 if found is not None:
                     found.flash = text[:500]
 
@@ -247,7 +247,7 @@ class Desk:
         response.set_cookie(
             COOKIE,
             signer.sign(outcome),
-            max_age=int(self.policy.session.total_seconds()),
+            max_age=int(self.policy.lifetime.total_seconds()),
             path="/desk",
             httponly=True,
             samesite="lax",
@@ -259,17 +259,17 @@ class Desk:
     def _authenticate(self, login: str, password: str) -> str | Refused:
         """The new session's token, or why not."""
         now = self.app.clock.now()
-        with transaction(self.app.sessions) as session:
-            outcome = accounts.authenticate(session, login, password, now, self.policy)
+        with unit_of_work(self.app.sessions) as store:
+            outcome = accounts.authenticate(store, login, password, now, self.policy)
             if isinstance(outcome, Refused):
                 log.info("desk: login refused%s", " (locked)" if outcome.locked_until else "")
                 return outcome  # the failure count is committed with the transaction
-            return accounts.open_session(session, outcome, now, self.policy)
+            return accounts.open_session(store, outcome, now, self.policy)
 
     async def logout(self, request: Request, visitor: Visitor, form: FormData | None) -> Response:
         def close() -> None:
-            with transaction(self.app.sessions) as session:
-                accounts.close_session(session, visitor.token)
+            with unit_of_work(self.app.sessions) as store:
+                accounts.close_session(store, visitor.token)
 
         await self.intake.run(close)
         response = RedirectResponse("/desk/login", status_code=303)

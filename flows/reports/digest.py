@@ -50,7 +50,7 @@ class Plan:
 
 def sweep(store: Store, now: datetime) -> list[Action]:
     plans = [plan for compound in _compounds(store) for plan in _due(compound, store.settings(compound), now)]
-    done = taken(store.session, [plan.key for plan in plans])
+    done = taken(store, [plan.key for plan in plans])
     return [_action(store, plan, now) for plan in plans if plan.key not in done]
 
 
@@ -98,7 +98,7 @@ def send_weekly(store: Store, plan: Plan, found: Report, now: datetime) -> None:
     from flows.reports import charts  # matplotlib only when a digest is drawn, not on every sweep
 
     text = digest_text(found, "本周服务周报")
-    staff_once(store.session, plan.key, KIND, text, now, payload=_photo(found, charts.daily_tickets))
+    staff_once(store, plan.key, KIND, text, now, payload=_photo(found, charts.daily_tickets))
 
 
 def send_monthly(store: Store, plan: Plan, found: Report, now: datetime) -> None:
@@ -117,10 +117,10 @@ def send_monthly(store: Store, plan: Plan, found: Report, now: datetime) -> None
     for index, person in enumerate(reachable):
         key = plan.key if index == 0 else f"{plan.key}:staff{person.id}"  # the first one marks it sent
         chat = str(person.telegram_user_id)
-        enqueue_once(store.session, key, "telegram", chat, KIND, text, now, payload=payload)
+        enqueue_once(store, key, "telegram", chat, KIND, text, now, payload=payload)
     if not reachable:
         names = "、".join(person.name for person in managers) or "管理处主任"
-        staff_once(store.session, plan.key, KIND, f"{text}\n（请转 {names}）", now, payload=payload)
+        staff_once(store, plan.key, KIND, f"{text}\n（请转 {names}）", now, payload=payload)
 
 
 def _photo(found: Report, draw: Callable[[Report], bytes]) -> dict[str, list[str]]:

@@ -153,7 +153,7 @@ def escalate_late(
     was looked up by the sweep (``checked``). ``names``: ``chain_names`` of the ticket's compound."""
     text = _late_text(ticket, stage, names, now)
     staff_once(
-        store.session,
+        store,
         stage.key(ticket),
         f"sla_{stage.level}",
         text,

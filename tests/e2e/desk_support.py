@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.desk.accounts import add_account
-from data.db import transaction
+from data.db import transaction, unit_of_work
 from data.models import ChannelAccount, Resident, Ticket
 from data.store import Store
 from flows.tickets import NewTicket, open_ticket
@@ -71,8 +71,8 @@ class DeskClient:
 
 def add_login(app: App, name: str, role: str = "clerk", password: str = PASSWORD) -> int:
     """A desk login; the staff id it acts as."""
-    with transaction(app.sessions) as session:
-        account = add_account(session, Store(session).compound(), name, role, password, app.clock.now())
+    with unit_of_work(app.sessions) as store:
+        account = add_account(store, store.compound(), name, role, password, app.clock.now())
         return account.staff_id
 
 
