@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
+from data.kinds import OPEN_STATUSES, UNKNOWN_PREFIX, TicketKind
 from data.models import (
     DISPLAY_NAME_LENGTH,
     Bill,
@@ -38,19 +39,7 @@ from data.models import (
 )
 from data.settings import CompoundSettings
 
-OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")
 STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
-
-TICKET_PREFIX = {
-    "repair": "BX",  # 报修
-    "complaint": "TS",  # 投诉
-    "booking": "YY",  # 预约
-    "emergency": "JJ",  # 紧急
-    "enquiry": "ZX",  # 咨询
-    "handoff": "RG",  # 人工
-    "suggestion": "JY",  # 建议
-    "praise": "BY",  # 表扬
-}
 
 
 class Store:
@@ -236,7 +225,8 @@ class Store:
 
     # -- tickets -------------------------------------------------------------------------------
     def next_ticket_number(self, kind: str, now: datetime) -> str:
-        key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
+        known = TicketKind.of(kind)
+        key = f"{known.prefix if known is not None else UNKNOWN_PREFIX}-{local(now):%Y%m%d}"
         bumped = self._core(_bump_counter_statement(self._dialect()), {"key": key}).scalar_one()
         return f"{key}-{bumped:04d}"
 
@@ -300,7 +290,7 @@ class Store:
             select(Ticket)
             .where(
                 Ticket.compound_id == compound_id,
-                Ticket.kind == "repair",
+                Ticket.kind == TicketKind.REPAIR,
                 Ticket.area == "common",
                 Ticket.category == category,
                 Ticket.location == place,
@@ -340,7 +330,7 @@ class Store:
             at
             for at in self.session.scalars(
                 select(Ticket.preferred_start).where(
-                    Ticket.kind == "booking",
+                    Ticket.kind == TicketKind.BOOKING,
                     Ticket.category == category,
                     Ticket.status.in_(OPEN_STATUSES),
                     Ticket.preferred_start >= start,

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, select
 
+from data.kinds import EventKind, TicketKind, TicketStatus
 from data.models import ChannelAccount, Compound, Ticket
 from data.scheduling import Callback
 from data.settings import CompoundSettings
@@ -27,7 +28,7 @@ from data.store import Store
 from flows.outbox import enqueue_once, staff_once
 from flows.quiet import next_allowed
 from flows.sweeps import Action, ticket_event
-from flows.tickets import KIND_NAMES, TicketError, close, format_time, reopen
+from flows.tickets import TicketError, close, format_time, reopen
 from flows.turn import Button, Turn
 
 TICKET = r"([A-Za-z]{2}-?\d{8}-?\d{4})"
@@ -76,7 +77,7 @@ def _ask_actions(store: Store, compound: Compound, settings: CompoundSettings, n
             select(Ticket)
             .where(
                 Ticket.compound_id == compound.id,
-                Ticket.status == "done",
+                Ticket.status == TicketStatus.DONE,
                 Ticket.kind.in_(settings.callback_kinds),
                 Ticket.done_at <= now - timedelta(hours=settings.callback_after_h),
                 ~already,
@@ -118,7 +119,7 @@ def _ask(
                     "ticket": ticket.number,
                     "buttons": buttons,
                     "template": "callback",
-                    "fields": {"ticket": ticket.number, "kind": KIND_NAMES.get(ticket.kind, "")},
+                    "fields": {"ticket": ticket.number, "kind": TicketKind.name_of(ticket.kind, "")},
                 },
                 ticket_id=ticket.id,
             )
@@ -132,7 +133,7 @@ def _ask(
 
 
 def _question(compound: Compound, ticket: Ticket) -> str:
-    what = f"{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}：{ticket.description[:20]}）"
+    what = f"{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}：{ticket.description[:20]}）"
     return (
         f"您好，我是{compound.name}物业客服。您的{what}已于 {format_time(ticket.done_at)} 处理完成，"
         "想回访一下：问题是否彻底解决了？请您为本次服务打分（1-5 分，5 分为非常满意）。\n"
@@ -178,7 +179,7 @@ def _task_actions(
 def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> None:
     ticket = callback.ticket
     callback.status, callback.task_at = "staff_task", now
-    ticket_event(store, ticket, now, "callback_task", why)
+    ticket_event(store, ticket, now, EventKind.CALLBACK_TASK, why)
     staff_once(
         store.session,
         f"callback_task:{callback.id}",
@@ -206,7 +207,7 @@ def answer_confirmation(turn: Turn) -> bool:
         _reopen(turn, ticket, "居民反馈问题没有解决")
         return True
     callback.confirmed = "solved"
-    turn.store.add_event(ticket, turn.now, turn.actor, "confirmed", "居民确认已解决")
+    turn.store.add_event(ticket, turn.now, turn.actor, EventKind.CONFIRMED, "居民确认已解决")
     turn.say(f"好的，感谢您的确认！{ticket.number} 已记录为已解决。之后如再有问题，随时告诉我。")
     return True
 
@@ -268,14 +269,14 @@ def record_callback(
         f"满意度 {score} 分" + (f"：{comment[:100]}" if comment else ""),
         {"score": score, "attitude": attitude, "quality": quality, "speed": speed},
     )
-    if score <= settings.reopen_score_max and ticket.status in ("done", "closed"):
+    if score <= settings.reopen_score_max and ticket.status in (TicketStatus.DONE, TicketStatus.CLOSED):
         callback.status = "reopened"
         reopen(
             store, ticket, now, actor, f"回访不满意（{score} 分）" + (f"：{comment[:100]}" if comment else "")
         )
     else:
         callback.status = "answered"
-        if ticket.status == "done":
+        if ticket.status == TicketStatus.DONE:
             close(store, ticket, now, actor, "回访完成")
     return callback
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from data.clock import local
+from data.kinds import TicketKind
 from flows import slots as s
 from flows.form import SKIPPED, Form, Slot, Values
 from flows.repair import _spot_place
+from flows.spec import Aside, FlowSpec
 from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 from nlu.types import TimeSpan
@@ -163,7 +165,7 @@ class ComplaintForm(Form):
             turn.compound,
             turn.account,
             NewTicket(
-                kind="complaint",
+                kind=TicketKind.COMPLAINT,
                 description=values["description"],
                 category=topic_of(values["description"]),
                 location=place if place and place != SKIPPED else "",
@@ -178,3 +180,14 @@ class ComplaintForm(Form):
             f"我们今天就会安排人员调查核实，并在 {format_time(ticket.reply_by)} 前给您答复。"
             "处理过程中有任何情况，您都可以随时找我。"
         )
+
+
+SPEC = FlowSpec(
+    "complaint",
+    flow=ComplaintForm(),
+    title=ComplaintForm.title,
+    needs_binding=True,
+    keeps_draft=True,
+    aside=Aside.TICKET,
+    ticket=TicketKind.COMPLAINT,
+)

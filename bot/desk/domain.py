@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from bot.app import App
 from data.clock import local
 from data.db import transaction
+from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, TicketStatus
 from data.models import BindingCode, Building, ChannelAccount, Resident, Staff, Ticket, TicketEvent, Unit
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from flows import binding_codes, relay, services, tickets
 from flows.binding_codes import STATE_NAMES, CodeError
 from flows.booking import SERVICE_NAMES
@@ -29,7 +30,7 @@ from flows.errors import ActionError
 from flows.reports import report as reports
 from flows.reports.kpi import Period
 from flows.services import Actor, Result
-from flows.tickets import AREA_NAMES, EVENT_NAMES, KIND_NAMES, STATUS_NAMES
+from flows.tickets import AREA_NAMES
 
 PAGE = 50
 FAULT_NAMES = {
@@ -172,9 +173,9 @@ def inbox(app: App, filters: Filters) -> Inbox:
         query = select(Ticket).outerjoin(Unit, Ticket.unit_id == Unit.id).outerjoin(Building)
         if filters.status == "open":
             query = query.where(Ticket.status.in_(OPEN_STATUSES))
-        elif filters.status in STATUS_NAMES:
+        elif TicketStatus.of(filters.status) is not None:
             query = query.where(Ticket.status == filters.status)
-        if filters.kind in KIND_NAMES:
+        if TicketKind.of(filters.kind) is not None:
             query = query.where(Ticket.kind == filters.kind)
         if filters.building is not None:
             query = query.where(Building.number == filters.building)
@@ -190,7 +191,7 @@ def inbox(app: App, filters: Filters) -> Inbox:
 def _late(now: datetime) -> ColumnElement[bool]:
     """Open, and past a time limit that still runs (arrival only until someone is there)."""
     return Ticket.status.in_(OPEN_STATUSES) & or_(
-        (Ticket.arrive_by < now) & Ticket.status.in_(("received", "dispatched")),
+        (Ticket.arrive_by < now) & Ticket.status.in_(BEFORE_VISIT),
         Ticket.fix_by < now,
         Ticket.reply_by < now,
     )
@@ -199,7 +200,10 @@ def _late(now: datetime) -> ColumnElement[bool]:
 def is_late(ticket: Ticket, now: datetime) -> bool:
     if ticket.status not in OPEN_STATUSES:
         return False
-    arriving = ticket.arrive_by is not None and ticket.status in ("received", "dispatched")
+    arriving = ticket.arrive_by is not None and ticket.status in (
+        TicketStatus.RECEIVED,
+        TicketStatus.DISPATCHED,
+    )
     return (
         (arriving and ticket.arrive_by is not None and ticket.arrive_by < now)
         or (ticket.fix_by is not None and ticket.fix_by < now)
@@ -211,9 +215,9 @@ def _row(ticket: Ticket, now: datetime) -> TicketRow:
     return TicketRow(
         number=ticket.number,
         kind=ticket.kind,
-        kind_name=KIND_NAMES.get(ticket.kind, ticket.kind),
+        kind_name=TicketKind.name_of(ticket.kind),
         status=ticket.status,
-        status_name=STATUS_NAMES.get(ticket.status, ticket.status),
+        status_name=TicketStatus.name_of(ticket.status),
         urgent=ticket.priority == "urgent",
         place=_place(ticket),
         category=_category(ticket),
@@ -283,7 +287,7 @@ def _actions(ticket: Ticket) -> frozenset[str]:
     if ticket.status in OPEN_STATUSES:
         found = {"claim", "assign", "done", "close"}
     else:
-        found = {"reopen"} | ({"close"} if ticket.status == "done" else set())
+        found = {"reopen"} | ({"close"} if ticket.status == TicketStatus.DONE else set())
     if ticket.account_id is not None or ticket.unit_id is not None:
         found.add("reply")
     return frozenset(found)
@@ -298,9 +302,7 @@ def _colleagues(session: Session, compound_id: int) -> Sequence[Staff]:
 
 
 def _event(session: Session, event: TicketEvent) -> Event:
-    return Event(
-        _when(event.at), EVENT_NAMES.get(event.kind, event.kind), _actor(session, event.actor), event.note
-    )
+    return Event(_when(event.at), EventKind.name_of(event.kind), _actor(session, event.actor), event.note)
 
 
 def _actor(session: Session, actor: str) -> str:
