@@ -32,11 +32,7 @@ from flows.tickets import TicketError, close, format_time, reopen
 from flows.turn import Button, Turn
 
 TICKET = r"([A-Za-z]{2}-?\d{8}-?\d{4})"
-CONFIRM = re.compile(
-    rf"^(?:问题)?(?:已经|已)?(解决了|解决|已解决|好了|修好了|没解决|没有解决|未解决|还没好|没修好|还是不行)\s*{TICKET}?$"
-)
 UNSOLVED = frozenset({"没解决", "没有解决", "未解决", "还没好", "没修好", "还是不行"})
-SCORE_BUTTON = re.compile(rf"^评分\s*([1-5])\s*{TICKET}?$")
 SCORE_WORDS = {
     "非常满意": 5,
     "很满意": 5,
@@ -47,8 +43,6 @@ SCORE_WORDS = {
     "很不满意": 1,
     "非常不满意": 1,
 }
-WORD_SCORE = re.compile("^(" + "|".join(sorted(SCORE_WORDS, key=len, reverse=True)) + ")(?!度)")
-BARE_SCORE = re.compile(r"^([1-5])(?:\s*(?:分|星))?(?=$|[\s,，。.!！;；])")  # not "3楼漏水"
 PARTS = {
     "attitude": re.compile(r"(?:服务)?态度\s*[:：]?\s*([1-5])"),
     "quality": re.compile(r"(?:服务)?质量\s*[:：]?\s*([1-5])"),
@@ -192,6 +186,11 @@ def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> Non
 
 
 # -- answers from residents --------------------------------------------------------------------------
+CONFIRM = re.compile(
+    rf"^(?:问题)?(?:已经|已)?(解决了|解决|已解决|好了|修好了|没解决|没有解决|未解决|还没好|没修好|还是不行)\s*{TICKET}?$"
+)
+
+
 def answer_confirmation(turn: Turn) -> bool:
     """ "解决了" / "没解决", with or without the ticket number."""
     match = CONFIRM.match(_plain(turn.text))
@@ -210,6 +209,9 @@ def answer_confirmation(turn: Turn) -> bool:
     turn.store.add_event(ticket, turn.now, turn.actor, EventKind.CONFIRMED, "居民确认已解决")
     turn.say(f"好的，感谢您的确认！{ticket.number} 已记录为已解决。之后如再有问题，随时告诉我。")
     return True
+
+
+SCORE_BUTTON = re.compile(rf"^评分\s*([1-5])\s*{TICKET}?$")
 
 
 def answer_score(turn: Turn) -> bool:
@@ -397,6 +399,10 @@ def _mine(turn: Turn, ticket: Ticket) -> bool:
     return turn.unit is not None and (
         ticket.unit_id == turn.unit.id or ticket.details.get("reporter_unit_id") == turn.unit.id
     )
+
+
+WORD_SCORE = re.compile("^(" + "|".join(sorted(SCORE_WORDS, key=len, reverse=True)) + ")(?!度)")
+BARE_SCORE = re.compile(r"^([1-5])(?:\s*(?:分|星))?(?=$|[\s,，。.!！;；])")  # not "3楼漏水"
 
 
 def _score_in(text: str) -> int | None:

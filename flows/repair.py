@@ -22,10 +22,6 @@ COMMON_WORDS = ("公共", "楼道", "电梯", "车库", "大堂", "小区", "门
 _BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
 # Places that exist in every building: without a building number nobody knows where to go.
 NEEDS_BUILDING = ("楼道", "电梯", "楼梯", "单元门", "走廊", "天台", "楼顶", "消防通道", "过道")
-# How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
-SYMPTOM = re.compile(
-    r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪"
-)
 
 
 def _spot_area(turn: Turn, values: Values) -> str | None:
@@ -114,6 +110,12 @@ def _note_category(turn: Turn, values: Values) -> None:
     found = turn.parse.value("category")
     if found in FAULT_CATEGORIES:
         values["category"] = found
+
+
+# How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
+SYMPTOM = re.compile(
+    r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪"
+)
 
 
 def _glean_description(turn: Turn, values: Values) -> str | None:

@@ -45,11 +45,11 @@ FAULT_NAMES = {
     "appliance": "家电",
     "other": "其他",
 }
-CATEGORY_NAMES = {
-    "repair": FAULT_NAMES,
-    "emergency": FAULT_NAMES,
-    "complaint": TOPIC_NAMES,
-    "booking": SERVICE_NAMES,
+CATEGORY_NAMES: dict[str, dict[str, str]] = {
+    TicketKind.REPAIR: FAULT_NAMES,
+    TicketKind.EMERGENCY: FAULT_NAMES,
+    TicketKind.COMPLAINT: TOPIC_NAMES,
+    TicketKind.BOOKING: SERVICE_NAMES,
 }
 ROLE_NAMES = {
     "technician": "维修",
