@@ -372,7 +372,7 @@ class Engine:
             flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：")
             return
         saved = copy.deepcopy(turn.state)
-        _answer(turn)
+        _answer(turn, turn.parse.intent)
         turn.state.clear()
         turn.state.update(saved)
         turn.stay(flow.name)
@@ -473,7 +473,7 @@ class Engine:
         if flow is not None:
             flow.start(turn)
             return
-        _answer(turn)
+        _answer(turn, intent)
 
     def _start_several(self, turn: Turn, requests: list[split.Request]) -> None:
         """Questions answered first, then the first ticket-type request started; a further one kept."""
@@ -481,7 +481,7 @@ class Engine:
         tickets = [r for r in requests if spec(r.intent).aside == Aside.TICKET]
         turn.say(f"您说了{len(requests)}件事，我一件一件帮您办。")
         for request in questions:
-            _answer(self._as_if_said(turn, request.text, ()))
+            _answer(self._as_if_said(turn, request.text, ()), request.intent)
         if not tickets:
             return
         first = self._as_if_said(turn, tickets[0].text, turn.inbound.photos)
@@ -493,9 +493,9 @@ class Engine:
             drafts.keep_request(turn, later.text, [], spec(later.intent).title)
 
 
-def _answer(turn: Turn) -> None:
-    """The single-turn answer of the message's intent (out of scope for an intent with none)."""
-    (spec(turn.parse.intent).answer or answers.out_of_scope)(turn)
+def _answer(turn: Turn, intent: str) -> None:
+    """The single-turn answer of ``intent`` (out of scope for an intent with none)."""
+    (spec(intent).answer or answers.out_of_scope)(turn)
 
 
 def _has_open(turn: Turn, name: str) -> bool:
