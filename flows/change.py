@@ -21,7 +21,7 @@ from nlu.types import TimeSpan
 
 NAME = "change"
 NOTHING = "nothing"  # asked to call off a kind of thing the resident has none of
-CHANGEABLE = ("repair", "booking", "complaint")
+CHANGEABLE = (TicketKind.REPAIR, TicketKind.BOOKING, TicketKind.COMPLAINT)
 # Words that move a time: 改到周日, 换个时间, 推迟到下午, 提前一点, 改期.
 RESCHEDULE = re.compile(
     r"(?:改|换|调|挪)(?:到|成|为|在|个?时间|一下时间)|推迟|延后|延期|提前|往后推|改期|改天|换个?日子"
@@ -32,9 +32,9 @@ CALL_OFF = re.compile(
 )
 # Which kind the message names.
 KIND_WORDS = (
-    ("repair", ("报修", "维修", "修", "师傅")),
-    ("booking", ("预约", "保洁", "约", "家政", "洗衣", "搬家", "安装", "寄养")),
-    ("complaint", ("投诉",)),
+    (TicketKind.REPAIR, ("报修", "维修", "修", "师傅")),
+    (TicketKind.BOOKING, ("预约", "保洁", "约", "家政", "洗衣", "搬家", "安装", "寄养")),
+    (TicketKind.COMPLAINT, ("投诉",)),
 )
 
 
@@ -42,7 +42,7 @@ def wanted(turn: Turn) -> str | None:
     """ "cancel" or "reschedule" when the message changes something the resident already has."""
     if turn.unit is None or turn.parse.intent == "emergency":
         return None
-    named = _named_kind(turn.text) or (turn.parse.first("service") and "booking")
+    named = _named_kind(turn.text) or (turn.parse.first("service") and TicketKind.BOOKING)
     if CALL_OFF.search(turn.text) and (turn.parse.intent == "cancel" or named):
         return "cancel" if _candidates(turn, "cancel") else (NOTHING if named else None)
     moving = turn.parse.intent in ("booking", "repair", "deny", "out_of_scope") or named
@@ -57,7 +57,7 @@ class ChangeFlow:
     def start(self, turn: Turn) -> None:
         action = wanted(turn) or "cancel"
         if action == NOTHING:
-            kind = TicketKind.name_of(_named_kind(turn.text) or "booking", "事项")
+            kind = (_named_kind(turn.text) or TicketKind.BOOKING).label
             turn.say(f"查了一下，您家目前没有进行中的{kind}，不需要取消。还有其他需要随时告诉我。")
             return
         found = _candidates(turn, action)
@@ -190,7 +190,7 @@ def _candidates(turn: Turn, action: str) -> list[Ticket]:
     """The resident's open tickets the action can apply to, those of the kind named if any."""
     if turn.unit is None:
         return []
-    kinds = ("repair", "booking") if action == "reschedule" else CHANGEABLE
+    kinds = (TicketKind.REPAIR, TicketKind.BOOKING) if action == "reschedule" else CHANGEABLE
     found = [t for t in turn.store.open_tickets(turn.unit.id) if t.kind in kinds]
     if action == "reschedule":
         found = [t for t in found if t.preferred_start is not None or t.kind == TicketKind.REPAIR]
@@ -203,7 +203,7 @@ def _candidates(turn: Turn, action: str) -> list[Ticket]:
     return sorted(found, key=lambda t: t.created_at, reverse=True)[:5]
 
 
-def _named_kind(text: str) -> str | None:
+def _named_kind(text: str) -> TicketKind | None:
     return next((kind for kind, words in KIND_WORDS if any(w in text for w in words)), None)
 
 

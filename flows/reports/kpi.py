@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from data.clock import SHANGHAI
-from data.kinds import TicketStatus
+from data.kinds import Limits, TicketKind, TicketStatus
 from data.reporting import BillFact, CallbackFact, TicketFact
 from data.settings import CompoundSettings
 
@@ -26,7 +26,7 @@ RATES = (
     "on_time_fix_rate",
     "reopen_rate",
 )
-TIMED_KINDS = ("repair", "emergency")  # the kinds with arrival and fix deadlines
+TIMED_KINDS = tuple(k for k in TicketKind if k.limits == Limits.VISIT)  # arrival and fix deadlines
 SATISFIED = 4  # a score of 4 or 5 is satisfied
 
 
