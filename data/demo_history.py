@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from data.clock import SHANGHAI, local
+from data.kinds import EventKind, TicketKind, TicketStatus
 from data.models import Bill, OutboxMessage, Resident, Staff, Ticket, TicketEvent, Unit
 from data.scheduling import Callback
 from data.settings import DEFAULTS
@@ -28,7 +29,12 @@ from data.store import STAFF_RECIPIENT, Store, workdays_after
 
 HISTORY_DAYS = 182
 # Tickets a day, on average, by kind: a compound of 432 flats.
-DAILY = {"repair": 1.6, "complaint": 0.35, "booking": 0.7, "emergency": 0.07}
+DAILY = {
+    TicketKind.REPAIR: 1.6,
+    TicketKind.COMPLAINT: 0.35,
+    TicketKind.BOOKING: 0.7,
+    TicketKind.EMERGENCY: 0.07,
+}
 
 REPAIRS: dict[str, tuple[tuple[str, str, str], ...]] = {
     # category -> (description, area, location)
@@ -122,7 +128,7 @@ class _Story:
     preferred: tuple[datetime, datetime] | None = None
     events: list[tuple[datetime, str, str, str]] = field(default_factory=list)  # at, actor, kind, note
     assignee: Staff | None = None
-    status: str = "received"
+    status: str = TicketStatus.RECEIVED
     done_at: datetime | None = None
     closed_at: datetime | None = None
     rounds: list[dict[str, Any]] = field(default_factory=list)  # Callback fields
@@ -195,7 +201,7 @@ def _repair(rng: random.Random, resident: Resident, at: datetime, team: _Team) -
     description, area, location = rng.choice(REPAIRS[category])
     if area == "common":
         location = f"{resident.unit.building.number}栋{location}"
-    story = _Story("repair", category, description, area, location, resident.unit, resident, at)
+    story = _Story(TicketKind.REPAIR, category, description, area, location, resident.unit, resident, at)
     story.priority = "urgent" if category in DEFAULTS.urgent_categories else "normal"
     if story.priority == "normal" and rng.random() < 0.6:  # a visit agreed for a later day
         first, last = rng.choice(SLOTS)
@@ -207,14 +213,14 @@ def _repair(rng: random.Random, resident: Resident, at: datetime, team: _Team) -
 def _complaint(rng: random.Random, resident: Resident, at: datetime, team: _Team) -> _Story:
     topic = rng.choices(list(COMPLAINT_WEIGHTS), list(COMPLAINT_WEIGHTS.values()))[0]
     description, location = rng.choice(COMPLAINTS[topic])
-    return _Story("complaint", topic, description, None, location, resident.unit, resident, at)
+    return _Story(TicketKind.COMPLAINT, topic, description, None, location, resident.unit, resident, at)
 
 
 def _booking(rng: random.Random, resident: Resident, at: datetime, team: _Team) -> _Story:
     service = rng.choices(list(BOOKING_WEIGHTS), list(BOOKING_WEIGHTS.values()))[0]
     first, last = rng.choice(SLOTS)
     day = local(at).date() + timedelta(days=rng.randint(1, 5))
-    story = _Story("booking", service, BOOKINGS[service], None, "", resident.unit, resident, at)
+    story = _Story(TicketKind.BOOKING, service, BOOKINGS[service], None, "", resident.unit, resident, at)
     story.preferred = (_at(day, first), _at(day, last))
     return story
 
@@ -223,12 +229,17 @@ def _emergency(rng: random.Random, resident: Resident, at: datetime, team: _Team
     category, description, area, location = rng.choice(EMERGENCIES)
     if area == "common":
         location = f"{resident.unit.building.number}栋{location}"
-    story = _Story("emergency", category, description, area, location, resident.unit, resident, at)
+    story = _Story(TicketKind.EMERGENCY, category, description, area, location, resident.unit, resident, at)
     story.priority = "urgent"
     return story
 
 
-_BUILDERS = {"repair": _repair, "complaint": _complaint, "booking": _booking, "emergency": _emergency}
+_BUILDERS = {
+    TicketKind.REPAIR: _repair,
+    TicketKind.COMPLAINT: _complaint,
+    TicketKind.BOOKING: _booking,
+    TicketKind.EMERGENCY: _emergency,
+}
 
 
 def _at(day: date, hour: int) -> datetime:
@@ -238,63 +249,63 @@ def _at(day: date, hour: int) -> datetime:
 def _live(rng: random.Random, story: _Story, team: _Team, now: datetime) -> None:
     """What happened to the ticket, step by step, up to ``now``."""
     resident = f"resident:{story.resident.id}" if story.resident is not None else "system"
-    story.events.append((story.created_at, resident, "received", story.description))
-    if rng.random() < (0.08 if story.kind == "booking" else 0.03):
+    story.events.append((story.created_at, resident, EventKind.RECEIVED, story.description))
+    if rng.random() < (0.08 if story.kind == TicketKind.BOOKING else 0.03):
         _step(
             story,
             story.created_at + timedelta(hours=rng.uniform(0.5, 20)),
             resident,
-            "cancelled",
+            EventKind.CANCELLED,
             "居民取消",
             now,
         )
         return
-    worker = team.lead if story.kind == "complaint" else team.for_skill(story.category)
-    if story.kind == "booking":
+    worker = team.lead if story.kind == TicketKind.COMPLAINT else team.for_skill(story.category)
+    if story.kind == TicketKind.BOOKING:
         worker = team.for_skill(story.category) if story.category in ("cleaning", "laundry") else team.desk
     claim = story.created_at + timedelta(minutes=_claim_minutes(rng, story))
-    if not _step(story, claim, f"staff:{worker.id}", "dispatched", worker.name, now):
+    if not _step(story, claim, f"staff:{worker.id}", EventKind.DISPATCHED, worker.name, now):
         return
     story.assignee = worker
     _work(rng, story, worker, claim, now)
 
 
 def _claim_minutes(rng: random.Random, story: _Story) -> float:
-    if story.priority == "urgent" or story.kind == "emergency":
+    if story.priority == "urgent" or story.kind == TicketKind.EMERGENCY:
         return rng.uniform(1, 4) if rng.random() < 0.9 else rng.uniform(6, 15)
     return rng.uniform(3, 25) if rng.random() < 0.85 else rng.uniform(35, 180)
 
 
 def _work(rng: random.Random, story: _Story, worker: Staff, claim: datetime, now: datetime) -> None:
     actor = f"staff:{worker.id}"
-    if story.kind == "complaint":  # looked into and answered within the four working days, mostly
+    if story.kind == TicketKind.COMPLAINT:  # looked into and answered within the four working days, mostly
         reply_by = workdays_after(story.created_at, DEFAULTS.complaint_reply_workdays)
         done = story.created_at + (reply_by - story.created_at) * rng.uniform(
             0.2, 0.9 if rng.random() < 0.88 else 1.4
         )
-        if _step(story, done, actor, "done", "已与相关住户沟通处理", now):
+        if _step(story, done, actor, EventKind.DONE, "已与相关住户沟通处理", now):
             _callback(rng, story, team_actor=actor, now=now)
         return
-    if story.kind == "booking":
+    if story.kind == TicketKind.BOOKING:
         assert story.preferred is not None
         done = story.preferred[1] - timedelta(minutes=rng.randint(0, 40))
-        _step(story, done, actor, "done", "服务完成", now)
+        _step(story, done, actor, EventKind.DONE, "服务完成", now)
         return
     deadline = _arrive_by(story)
-    late = rng.random() < (0.07 if story.kind == "emergency" else 0.13)
+    late = rng.random() < (0.07 if story.kind == TicketKind.EMERGENCY else 0.13)
     margin = timedelta(minutes=rng.uniform(5, 90)) if late else -timedelta(minutes=rng.uniform(0, 12))
     arrive = (
         max(claim + timedelta(minutes=rng.uniform(5, 10)), deadline + margin) if late else deadline + margin
     )
     arrive = max(arrive, claim + timedelta(minutes=3))
-    if not _step(story, arrive, actor, "arrived", "师傅到场", now):
+    if not _step(story, arrive, actor, EventKind.ARRIVED, "师傅到场", now):
         return
     pace = rng.random()
     if pace < 0.04:  # waiting for a part: days
         hours = rng.uniform(48, 220)
     else:
         hours = rng.uniform(2.2, 30) if pace < 0.18 else rng.uniform(0.3, 1.8)
-    if _step(story, arrive + timedelta(hours=hours), actor, "done", "维修完成", now):
+    if _step(story, arrive + timedelta(hours=hours), actor, EventKind.DONE, "维修完成", now):
         _callback(rng, story, team_actor=actor, now=now)
 
 
@@ -302,7 +313,7 @@ def _arrive_by(story: _Story) -> datetime:
     """As ``flows.tickets`` sets it: within the minutes of the priority, or the agreed window."""
     minutes = DEFAULTS.arrive_urgent_min if story.priority == "urgent" else DEFAULTS.arrive_normal_min
     arrive = story.created_at + timedelta(minutes=minutes)
-    if story.kind == "repair" and story.preferred and story.preferred[0] > arrive:
+    if story.kind == TicketKind.REPAIR and story.preferred and story.preferred[0] > arrive:
         arrive = max(story.preferred[1], story.preferred[0] + timedelta(minutes=DEFAULTS.arrive_normal_min))
     return arrive
 
@@ -316,7 +327,7 @@ def _callback(rng: random.Random, story: _Story, team_actor: str, now: datetime)
         return  # not yet due: the scheduler asks
     round_: dict[str, Any] = {"done_at": done, "asked_at": asked, "status": "asked", "via": ""}
     story.rounds.append(round_)
-    story.events.append((asked, "system", "callback", "已发送满意度回访"))
+    story.events.append((asked, "system", EventKind.CALLBACK, "已发送满意度回访"))
     answer = rng.random()
     if answer < 0.72:
         answered, via = asked + timedelta(hours=rng.uniform(0.2, 20)), "chat"
@@ -325,7 +336,7 @@ def _callback(rng: random.Random, story: _Story, team_actor: str, now: datetime)
         if task > now:
             return
         round_.update(status="staff_task", task_at=task)
-        story.events.append((task, "system", "callback_task", "居民 24 小时未回复满意度回访"))
+        story.events.append((task, "system", EventKind.CALLBACK_TASK, "居民 24 小时未回复满意度回访"))
         if answer > 0.93:
             return  # nobody called back yet: the task is still open
         answered, via = task + timedelta(hours=rng.uniform(1, 30)), "phone"
@@ -338,21 +349,21 @@ def _callback(rng: random.Random, story: _Story, team_actor: str, now: datetime)
     for part in ("attitude", "quality", "speed"):
         round_[part] = max(1, min(5, score + rng.choice((-1, 0, 0, 0, 1)))) if rng.random() < 0.5 else None
     story.events.append(
-        (answered, actor, "callback", f"满意度 {score} 分" + (f"：{comment}" if comment else ""))
+        (answered, actor, EventKind.CALLBACK, f"满意度 {score} 分" + (f"：{comment}" if comment else ""))
     )
     if score <= DEFAULTS.reopen_score_max:
         round_["status"] = "reopened"
         _reopen_and_redo(rng, story, answered, team_actor, now)
         return
     round_["status"] = "answered"
-    story.status, story.closed_at = "closed", answered
-    story.events.append((answered, actor, "closed", "回访完成"))
+    story.status, story.closed_at = TicketStatus.CLOSED, answered
+    story.events.append((answered, actor, EventKind.CLOSED, "回访完成"))
 
 
 def _reopen_and_redo(rng: random.Random, story: _Story, at: datetime, actor: str, now: datetime) -> None:
-    story.status, story.done_at = "dispatched", None
-    story.events.append((at, "system", "reopened", "回访不满意"))
-    if _step(story, at + timedelta(hours=rng.uniform(3, 48)), actor, "done", "返修完成", now):
+    story.status, story.done_at = TicketStatus.DISPATCHED, None
+    story.events.append((at, "system", EventKind.REOPENED, "回访不满意"))
+    if _step(story, at + timedelta(hours=rng.uniform(3, 48)), actor, EventKind.DONE, "返修完成", now):
         _callback(rng, story, actor, now)
 
 
@@ -361,17 +372,20 @@ def _step(story: _Story, at: datetime, actor: str, kind: str, note: str, now: da
     if at >= now:
         return False
     story.events.append((at, actor, kind, note))
-    if kind in ("dispatched", "arrived"):
-        story.status = "dispatched" if kind == "dispatched" else "in_progress"
-    elif kind == "done":
-        story.status, story.done_at = "done", at
-    elif kind == "cancelled":
-        story.status, story.closed_at = "cancelled", at
+    if kind in (EventKind.DISPATCHED, EventKind.ARRIVED):
+        story.status = TicketStatus.DISPATCHED if kind == EventKind.DISPATCHED else TicketStatus.IN_PROGRESS
+    elif kind == EventKind.DONE:
+        story.status, story.done_at = TicketStatus.DONE, at
+    elif kind == EventKind.CANCELLED:
+        story.status, story.closed_at = TicketStatus.CANCELLED, at
     return True
 
 
 def _add_ticket(store: Store, story: _Story) -> None:
-    if story.status not in ("done", "closed", "cancelled") and story.area == "common":
+    if (
+        story.status not in (TicketStatus.DONE, TicketStatus.CLOSED, TicketStatus.CANCELLED)
+        and story.area == "common"
+    ):
         story.area = "in_home"  # nothing open in a common area: today's reports would merge into it
         story.location = ""
     ticket = Ticket(
@@ -396,10 +410,10 @@ def _add_ticket(store: Store, story: _Story) -> None:
         done_at=story.done_at,
         closed_at=story.closed_at,
     )
-    if story.kind in ("repair", "emergency"):
+    if story.kind in (TicketKind.REPAIR, TicketKind.EMERGENCY):
         ticket.arrive_by = _arrive_by(story)
         ticket.fix_by = ticket.arrive_by + timedelta(hours=DEFAULTS.fix_ordinary_h)
-    elif story.kind == "complaint":
+    elif story.kind == TicketKind.COMPLAINT:
         ticket.reply_by = workdays_after(story.created_at, DEFAULTS.complaint_reply_workdays)
     store.add_ticket(ticket)
     store.session.add_all(

@@ -216,9 +216,6 @@ class DeskSession(Base):
     account: Mapped[DeskAccount] = relationship(lazy="joined")
 
 
-OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")  # a ticket someone still works on
-
-
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (Index("ix_tickets_unit_status", "unit_id", "status"),)

@@ -15,11 +15,12 @@ from decimal import Decimal
 
 from sqlalchemy import or_, select
 
+from data.kinds import EventKind
 from data.models import Bill, Building, Compound, Ticket, TicketEvent, Unit
 from data.scheduling import Callback
 from data.store import Store
 
-MILESTONES = ("arrived", "done", "reopened")  # the events a report reads
+MILESTONES = (EventKind.ARRIVED, EventKind.DONE, EventKind.REOPENED)  # the events a report reads
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def buildings(store: Store, compound_id: int) -> list[int]:
 def ticket_facts(store: Store, compound_id: int, start: datetime, end: datetime) -> list[TicketFact]:
     """Tickets created, done or closed in [start, end), with their milestones (any time)."""
     done_in = select(TicketEvent.ticket_id).where(
-        TicketEvent.kind == "done", TicketEvent.at >= start, TicketEvent.at < end
+        TicketEvent.kind == EventKind.DONE, TicketEvent.at >= start, TicketEvent.at < end
     )
     rows = store.session.scalars(
         select(Ticket)
@@ -101,7 +102,7 @@ def _fact(ticket: Ticket, times: dict[str, list[datetime]], homes: dict[int, int
         arrive_by=ticket.arrive_by,
         fix_by=ticket.fix_by,
         closed_at=ticket.closed_at,
-        arrivals=tuple(sorted(times.get("arrived", ()))),
+        arrivals=tuple(sorted(times.get(EventKind.ARRIVED, ()))),
         dones=tuple(sorted(times.get("done", ()))),
         reopenings=tuple(sorted(times.get("reopened", ()))),
     )

@@ -8,6 +8,8 @@ from datetime import time
 from decimal import Decimal
 from typing import Any
 
+from data.kinds import TicketKind
+
 
 @dataclass(frozen=True)
 class CompoundSettings:
@@ -28,7 +30,7 @@ class CompoundSettings:
     # -- scheduler and outbox (issue 5) ------------------------------------------------------------
     quiet_grace_min: int = 30  # a resident who wrote this recently is awake: quiet hours don't hold
     # callbacks (回访)
-    callback_kinds: tuple[str, ...] = ("repair", "emergency", "complaint")
+    callback_kinds: tuple[str, ...] = (TicketKind.REPAIR, TicketKind.EMERGENCY, TicketKind.COMPLAINT)
     callback_answer_h: int = 24  # no answer to the satisfaction question -> a callback task for staff
     confirm_window_days: int = 7  # a plain "解决了" refers to a ticket done at most this long ago
     reopen_score_max: int = 2  # overall score at or below this reopens the ticket

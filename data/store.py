@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
+from data.kinds import OPEN_STATUSES, UNKNOWN_PREFIX, TicketKind
 from data.models import (
     DISPLAY_NAME_LENGTH,
     Bill,
@@ -37,24 +38,12 @@ from data.models import (
     TicketEvent,
     Unit,
 )
-from data.models import OPEN_STATUSES as OPEN_STATUSES  # re-exported: where flows and bot look for it
 from data.repositories.accounts import AccountRepository, SqlAccounts
 from data.repositories.outbox import OutboxRepository, SqlOutbox, outbox_row
 from data.settings import CompoundSettings
 from data.views import SqlViews, Views
 
 STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
-
-TICKET_PREFIX = {
-    "repair": "BX",  # 报修
-    "complaint": "TS",  # 投诉
-    "booking": "YY",  # 预约
-    "emergency": "JJ",  # 紧急
-    "enquiry": "ZX",  # 咨询
-    "handoff": "RG",  # 人工
-    "suggestion": "JY",  # 建议
-    "praise": "BY",  # 表扬
-}
 
 
 class Store:
@@ -263,7 +252,8 @@ class Store:
 
     # -- tickets -------------------------------------------------------------------------------
     def next_ticket_number(self, kind: str, now: datetime) -> str:
-        key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
+        known = TicketKind.of(kind)
+        key = f"{known.prefix if known is not None else UNKNOWN_PREFIX}-{local(now):%Y%m%d}"
         bumped = self._core(_bump_counter_statement(self._dialect()), {"key": key}).scalar_one()
         return f"{key}-{bumped:04d}"
 
@@ -327,7 +317,7 @@ class Store:
             select(Ticket)
             .where(
                 Ticket.compound_id == compound_id,
-                Ticket.kind == "repair",
+                Ticket.kind == TicketKind.REPAIR,
                 Ticket.area == "common",
                 Ticket.category == category,
                 Ticket.location == place,
@@ -367,7 +357,7 @@ class Store:
             at
             for at in self.session.scalars(
                 select(Ticket.preferred_start).where(
-                    Ticket.kind == "booking",
+                    Ticket.kind == TicketKind.BOOKING,
                     Ticket.category == category,
                     Ticket.status.in_(OPEN_STATUSES),
                     Ticket.preferred_start >= start,

@@ -11,9 +11,8 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from data.models import OPEN_STATUSES, Building, Compound, Resident, Ticket, Unit
-
-ARRIVING = ("received", "dispatched")  # statuses in which the arrival time limit still runs
+from data.kinds import BEFORE_VISIT, OPEN_STATUSES
+from data.models import Building, Compound, Resident, Ticket, Unit
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ class SqlViews:
 def _late(now: datetime) -> ColumnElement[bool]:
     """Open, and past a time limit that still runs (arrival only until someone is there)."""
     return Ticket.status.in_(OPEN_STATUSES) & or_(
-        (Ticket.arrive_by < now) & Ticket.status.in_(ARRIVING),
+        (Ticket.arrive_by < now) & Ticket.status.in_(BEFORE_VISIT),
         Ticket.fix_by < now,
         Ticket.reply_by < now,
     )

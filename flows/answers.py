@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from data.kinds import TicketKind
 from data.models import Ticket
 from flows.contact import emergency_hint
+from flows.spec import Aside, FlowSpec
 from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 
@@ -77,7 +79,7 @@ def enquiry(turn: Turn) -> None:
         return
     # Cannot answer (all of it) now: promise a reply time, which becomes a follow-up task for the front
     # desk. Facts the office has not entered yet (an imported compound) are asked the same way.
-    ticket = _record(turn, "enquiry")
+    ticket = _record(turn, TicketKind.ENQUIRY)
     promise = (
         f"您的问题我已经记下了（单号 {ticket.number}），需要向同事确认后答复您，"
         f"最晚 {format_time(ticket.reply_by)} 前给您回复。"
@@ -93,18 +95,18 @@ def _answer(turn: Turn, facts: tuple[tuple[str, str], ...]) -> str:
 
 
 def suggestion(turn: Turn) -> None:
-    ticket = _record(turn, "suggestion")
+    ticket = _record(turn, TicketKind.SUGGESTION)
     turn.say(f"谢谢您的宝贵建议！已经记录（单号 {ticket.number}），我们会认真研究，有结果会告诉您。")
 
 
 def praise(turn: Turn) -> None:
-    _record(turn, "praise")
+    _record(turn, TicketKind.PRAISE)
     turn.say("非常感谢您的肯定！我们会把您的表扬转达给相关同事，继续努力为您做好服务。")
 
 
 def handoff(turn: Turn, unfinished: str = "") -> None:
     """转人工; ``unfinished``: what a form left open had collected, so nobody asks it all again."""
-    ticket = _record(turn, "handoff", f"{turn.text}\n{unfinished}" if unfinished else turn.text)
+    ticket = _record(turn, TicketKind.HANDOFF, f"{turn.text}\n{unfinished}" if unfinished else turn.text)
     turn.say(
         f"好的，已为您转接人工客服（单号 {ticket.number}），工作人员会尽快在这里回复您。"
         + (f"办公时间：{hours}。" if (hours := (turn.compound.office_hours or "").strip()) else "")
@@ -112,7 +114,7 @@ def handoff(turn: Turn, unfinished: str = "") -> None:
     )
 
 
-def _record(turn: Turn, kind: str, description: str = "") -> Ticket:
+def _record(turn: Turn, kind: TicketKind, description: str = "") -> Ticket:
     return open_ticket(
         turn.store,
         turn.compound,
@@ -123,3 +125,18 @@ def _record(turn: Turn, kind: str, description: str = "") -> Ticket:
         turn.now,
         turn.actor,
     )
+
+
+SPECS = (
+    FlowSpec("enquiry", answer=enquiry, aside=Aside.QUESTION, ticket=TicketKind.ENQUIRY),
+    FlowSpec("human_handoff", answer=handoff, aside=Aside.HANDOFF, ticket=TicketKind.HANDOFF),
+    FlowSpec("suggestion", answer=suggestion, ticket=TicketKind.SUGGESTION),
+    FlowSpec("praise", answer=praise, ticket=TicketKind.PRAISE),
+    FlowSpec("greet", answer=greet, small_talk=True),
+    FlowSpec("thanks", answer=thanks, small_talk=True),
+    FlowSpec("goodbye", answer=goodbye, small_talk=True),
+    FlowSpec("affirm", answer=acknowledge, small_talk=True),
+    FlowSpec("deny", answer=acknowledge, small_talk=True),
+    FlowSpec("cancel", answer=acknowledge, small_talk=True),
+    FlowSpec("out_of_scope", answer=out_of_scope, small_talk=True),
+)

@@ -3,9 +3,8 @@ link, a WeChat QR-code scene, or typed), and "绑定" to start binding on purpos
 
 from __future__ import annotations
 
-from flows import answers
+from flows import answers, binding
 from flows.binding import code_in
-from flows.engine import FLOWS
 from flows.turn import Turn
 
 BIND_WORDS = frozenset({"绑定", "绑定房屋", "绑定房号", "房屋绑定", "我要绑定"})
@@ -18,15 +17,15 @@ def bind_by_code(turn: Turn) -> bool:
         if turn.account.resident_id is not None:
             answers.greet(turn)
         else:
-            FLOWS["binding"].start(turn)
+            binding.FLOW.start(turn)
         return True
     if turn.account.resident_id is None and turn.parse.value("unit") and turn.parse.value("phone"):
-        return FLOWS["binding"].resume(turn)  # "2栋2单元801 13800138005" as a first message
+        return binding.FLOW.resume(turn)  # "2栋2单元801 13800138005" as a first message
     said = code_in(turn.text)
     if said is None:
         return False
     if turn.store.usable_binding_code(said, turn.now) is None:
         if said != turn.text.replace(" ", "") and turn.account.resident_id is None:
-            return FLOWS["binding"].resume(turn)  # "绑定码 SUN999": clearly a code, and not a valid one
+            return binding.FLOW.resume(turn)  # "绑定码 SUN999": clearly a code, and not a valid one
         return False  # an ordinary short word ("hello", "ok"): let the engine route it
-    return FLOWS["binding"].resume(turn)
+    return binding.FLOW.resume(turn)

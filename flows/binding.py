@@ -8,6 +8,7 @@ import re
 from flows.contact import emergency_hint, office
 from flows.emergency import locate_after_binding
 from flows.slots import spot_unit
+from flows.spec import FlowSpec
 from flows.turn import Turn
 
 CODE = re.compile(r"^[a-z0-9]{4,10}$", re.IGNORECASE)
@@ -68,7 +69,7 @@ class BindingFlow:
         turn.state["pending"] = pending  # the engine carries on with what was first asked
         return True
 
-    def takes(self, turn: Turn, intent: str) -> bool:
+    def takes(self, turn: Turn, asked: FlowSpec) -> bool:
         """Binding is asked before anything else, so everything goes to it first (see ``resume``)."""
         return True
 
@@ -98,3 +99,7 @@ class BindingFlow:
             f"或致电{office(turn.compound)}。{emergency_hint(turn.compound)}"
         )
         turn.finish()
+
+
+FLOW = BindingFlow()
+SPEC = FlowSpec("binding", flow=FLOW, title="绑定")  # asked first by any intent that needs_binding

@@ -8,8 +8,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from data.clock import SHANGHAI, local
+from data.kinds import TicketKind
 from flows import slots as s
 from flows.form import Form, Narrowed, Question, Slot, Values, is_correction, narrowed
+from flows.spec import Aside, FlowSpec
 from flows.tickets import WEEKDAYS, NewTicket, format_span, open_ticket
 from flows.turn import Button, Turn
 from nlu.types import SERVICES, TimeSpan
@@ -344,7 +346,7 @@ class BookingForm(Form):
             turn.compound,
             turn.account,
             NewTicket(
-                kind="booking",
+                kind=TicketKind.BOOKING,
                 description=f"预约{SERVICE_NAMES[values['service']]}",
                 category=values["service"],
                 area="in_home",
@@ -362,3 +364,15 @@ class BookingForm(Form):
             f"单号 {ticket.number}。\n"
             "服务人员上门前会联系您；如需改期或取消，随时告诉我就可以。"
         )
+
+
+SPEC = FlowSpec(
+    "booking",
+    flow=BookingForm(),
+    title=BookingForm.title,
+    needs_binding=True,
+    keeps_draft=True,
+    aside=Aside.TICKET,
+    topic="service",
+    ticket=TicketKind.BOOKING,
+)

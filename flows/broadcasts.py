@@ -47,8 +47,6 @@ AHEAD = {"pest": timedelta(days=1), "event": timedelta(days=7)}  # notice this l
 OUTAGE_LEAD = timedelta(hours=2)  # questions this long before the outage already get the notice
 OUTAGE_TAIL = timedelta(hours=3)  # ... and this long after the announced restoration
 GREETINGS = "greetings"
-SUBSCRIBE = re.compile(r"^(?:我要|我想)?(?:订阅|开通|接收|要)(?:节日)?(?:问候|祝福)")
-UNSUBSCRIBE = re.compile(r"^(?:退订|取消订阅|取消|不要|不用|别再?发?)(?:节日)?(?:问候|祝福)|^退订$")
 WELCOME_DAYS = 3
 
 
@@ -329,6 +327,10 @@ def _notice_covers(notice: Notice, unit: Unit | None) -> bool:
     if unit is None:
         return False  # an unbound account: we do not know where they live
     return _reaches(buildings, ranges, unit.building.number, unit.unit_no, unit.room)
+
+
+SUBSCRIBE = re.compile(r"^(?:我要|我想)?(?:订阅|开通|接收|要)(?:节日)?(?:问候|祝福)")
+UNSUBSCRIBE = re.compile(r"^(?:退订|取消订阅|取消|不要|不用|别再?发?)(?:节日)?(?:问候|祝福)|^退订$")
 
 
 def answer_subscription(turn: Turn) -> bool:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, select
 
+from data.kinds import EventKind, TicketKind, TicketStatus
 from data.models import ChannelAccount, Compound, Ticket
 from data.scheduling import Callback
 from data.settings import CompoundSettings
@@ -27,15 +28,11 @@ from data.store import Store
 from flows.outbox import enqueue_once, staff_once
 from flows.quiet import next_allowed
 from flows.sweeps import Action, ticket_event
-from flows.tickets import KIND_NAMES, TicketError, close, format_time, reopen
+from flows.tickets import TicketError, close, format_time, reopen
 from flows.turn import Button, Turn
 
 TICKET = r"([A-Za-z]{2}-?\d{8}-?\d{4})"
-CONFIRM = re.compile(
-    rf"^(?:问题)?(?:已经|已)?(解决了|解决|已解决|好了|修好了|没解决|没有解决|未解决|还没好|没修好|还是不行)\s*{TICKET}?$"
-)
 UNSOLVED = frozenset({"没解决", "没有解决", "未解决", "还没好", "没修好", "还是不行"})
-SCORE_BUTTON = re.compile(rf"^评分\s*([1-5])\s*{TICKET}?$")
 SCORE_WORDS = {
     "非常满意": 5,
     "很满意": 5,
@@ -46,8 +43,6 @@ SCORE_WORDS = {
     "很不满意": 1,
     "非常不满意": 1,
 }
-WORD_SCORE = re.compile("^(" + "|".join(sorted(SCORE_WORDS, key=len, reverse=True)) + ")(?!度)")
-BARE_SCORE = re.compile(r"^([1-5])(?:\s*(?:分|星))?(?=$|[\s,，。.!！;；])")  # not "3楼漏水"
 PARTS = {
     "attitude": re.compile(r"(?:服务)?态度\s*[:：]?\s*([1-5])"),
     "quality": re.compile(r"(?:服务)?质量\s*[:：]?\s*([1-5])"),
@@ -76,7 +71,7 @@ def _ask_actions(store: Store, compound: Compound, settings: CompoundSettings, n
             select(Ticket)
             .where(
                 Ticket.compound_id == compound.id,
-                Ticket.status == "done",
+                Ticket.status == TicketStatus.DONE,
                 Ticket.kind.in_(settings.callback_kinds),
                 Ticket.done_at <= now - timedelta(hours=settings.callback_after_h),
                 ~already,
@@ -118,7 +113,7 @@ def _ask(
                     "ticket": ticket.number,
                     "buttons": buttons,
                     "template": "callback",
-                    "fields": {"ticket": ticket.number, "kind": KIND_NAMES.get(ticket.kind, "")},
+                    "fields": {"ticket": ticket.number, "kind": TicketKind.name_of(ticket.kind, "")},
                 },
                 ticket_id=ticket.id,
             )
@@ -132,7 +127,7 @@ def _ask(
 
 
 def _question(compound: Compound, ticket: Ticket) -> str:
-    what = f"{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}：{ticket.description[:20]}）"
+    what = f"{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}：{ticket.description[:20]}）"
     return (
         f"您好，我是{compound.name}物业客服。您的{what}已于 {format_time(ticket.done_at)} 处理完成，"
         "想回访一下：问题是否彻底解决了？请您为本次服务打分（1-5 分，5 分为非常满意）。\n"
@@ -178,7 +173,7 @@ def _task_actions(
 def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> None:
     ticket = callback.ticket
     callback.status, callback.task_at = "staff_task", now
-    ticket_event(store, ticket, now, "callback_task", why)
+    ticket_event(store, ticket, now, EventKind.CALLBACK_TASK, why)
     staff_once(
         store,
         f"callback_task:{callback.id}",
@@ -191,6 +186,11 @@ def _make_task(store: Store, callback: Callback, now: datetime, why: str) -> Non
 
 
 # -- answers from residents --------------------------------------------------------------------------
+CONFIRM = re.compile(
+    rf"^(?:问题)?(?:已经|已)?(解决了|解决|已解决|好了|修好了|没解决|没有解决|未解决|还没好|没修好|还是不行)\s*{TICKET}?$"
+)
+
+
 def answer_confirmation(turn: Turn) -> bool:
     """ "解决了" / "没解决", with or without the ticket number."""
     match = CONFIRM.match(_plain(turn.text))
@@ -206,9 +206,12 @@ def answer_confirmation(turn: Turn) -> bool:
         _reopen(turn, ticket, "居民反馈问题没有解决")
         return True
     callback.confirmed = "solved"
-    turn.store.add_event(ticket, turn.now, turn.actor, "confirmed", "居民确认已解决")
+    turn.store.add_event(ticket, turn.now, turn.actor, EventKind.CONFIRMED, "居民确认已解决")
     turn.say(f"好的，感谢您的确认！{ticket.number} 已记录为已解决。之后如再有问题，随时告诉我。")
     return True
+
+
+SCORE_BUTTON = re.compile(rf"^评分\s*([1-5])\s*{TICKET}?$")
 
 
 def answer_score(turn: Turn) -> bool:
@@ -268,14 +271,14 @@ def record_callback(
         f"满意度 {score} 分" + (f"：{comment[:100]}" if comment else ""),
         {"score": score, "attitude": attitude, "quality": quality, "speed": speed},
     )
-    if score <= settings.reopen_score_max and ticket.status in ("done", "closed"):
+    if score <= settings.reopen_score_max and ticket.status in (TicketStatus.DONE, TicketStatus.CLOSED):
         callback.status = "reopened"
         reopen(
             store, ticket, now, actor, f"回访不满意（{score} 分）" + (f"：{comment[:100]}" if comment else "")
         )
     else:
         callback.status = "answered"
-        if ticket.status == "done":
+        if ticket.status == TicketStatus.DONE:
             close(store, ticket, now, actor, "回访完成")
     return callback
 
@@ -396,6 +399,10 @@ def _mine(turn: Turn, ticket: Ticket) -> bool:
     return turn.unit is not None and (
         ticket.unit_id == turn.unit.id or ticket.details.get("reporter_unit_id") == turn.unit.id
     )
+
+
+WORD_SCORE = re.compile("^(" + "|".join(sorted(SCORE_WORDS, key=len, reverse=True)) + ")(?!度)")
+BARE_SCORE = re.compile(r"^([1-5])(?:\s*(?:分|星))?(?=$|[\s,，。.!！;；])")  # not "3楼漏水"
 
 
 def _score_in(text: str) -> int | None:

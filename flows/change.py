@@ -10,16 +10,18 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from data.kinds import TicketKind
 from data.models import Ticket
 from flows import booking, slots
 from flows.form import Narrowed
-from flows.tickets import KIND_NAMES, TicketError, cancel, format_span, reschedule
+from flows.spec import FlowSpec
+from flows.tickets import TicketError, cancel, format_span, reschedule
 from flows.turn import Button, Turn
 from nlu.types import TimeSpan
 
 NAME = "change"
 NOTHING = "nothing"  # asked to call off a kind of thing the resident has none of
-CHANGEABLE = ("repair", "booking", "complaint")
+CHANGEABLE = (TicketKind.REPAIR, TicketKind.BOOKING, TicketKind.COMPLAINT)
 # Words that move a time: 改到周日, 换个时间, 推迟到下午, 提前一点, 改期.
 RESCHEDULE = re.compile(
     r"(?:改|换|调|挪)(?:到|成|为|在|个?时间|一下时间)|推迟|延后|延期|提前|往后推|改期|改天|换个?日子"
@@ -30,9 +32,9 @@ CALL_OFF = re.compile(
 )
 # Which kind the message names.
 KIND_WORDS = (
-    ("repair", ("报修", "维修", "修", "师傅")),
-    ("booking", ("预约", "保洁", "约", "家政", "洗衣", "搬家", "安装", "寄养")),
-    ("complaint", ("投诉",)),
+    (TicketKind.REPAIR, ("报修", "维修", "修", "师傅")),
+    (TicketKind.BOOKING, ("预约", "保洁", "约", "家政", "洗衣", "搬家", "安装", "寄养")),
+    (TicketKind.COMPLAINT, ("投诉",)),
 )
 
 
@@ -40,7 +42,7 @@ def wanted(turn: Turn) -> str | None:
     """ "cancel" or "reschedule" when the message changes something the resident already has."""
     if turn.unit is None or turn.parse.intent == "emergency":
         return None
-    named = _named_kind(turn.text) or (turn.parse.first("service") and "booking")
+    named = _named_kind(turn.text) or (turn.parse.first("service") and TicketKind.BOOKING)
     if CALL_OFF.search(turn.text) and (turn.parse.intent == "cancel" or named):
         return "cancel" if _candidates(turn, "cancel") else (NOTHING if named else None)
     moving = turn.parse.intent in ("booking", "repair", "deny", "out_of_scope") or named
@@ -55,7 +57,7 @@ class ChangeFlow:
     def start(self, turn: Turn) -> None:
         action = wanted(turn) or "cancel"
         if action == NOTHING:
-            kind = KIND_NAMES.get(_named_kind(turn.text) or "booking", "事项")
+            kind = (_named_kind(turn.text) or TicketKind.BOOKING).label
             turn.say(f"查了一下，您家目前没有进行中的{kind}，不需要取消。还有其他需要随时告诉我。")
             return
         found = _candidates(turn, action)
@@ -81,7 +83,7 @@ class ChangeFlow:
             return self._confirm_cancel(turn, ticket)
         return self._reschedule(turn, ticket, asked=True)
 
-    def takes(self, turn: Turn, intent: str) -> bool:
+    def takes(self, turn: Turn, asked: FlowSpec) -> bool:
         if turn.state.get("chosen") is None:
             return self._pick(turn) is not None
         return turn.parse.first("datetime") is not None or _yes_or_no(turn) is not None
@@ -125,7 +127,7 @@ class ChangeFlow:
 
     def _ask_cancel(self, turn: Turn, ticket: Ticket, hint: str = "") -> None:
         """Calling off is not undone by a word: say which one, and ask."""
-        kind = KIND_NAMES.get(ticket.kind, "")
+        kind = TicketKind.name_of(ticket.kind, "")
         turn.say(f"{hint}您是要取消{kind} {ticket.number}（{_short(ticket)}）吗？", "确认取消", "不取消")
         turn.stay(self.name)
 
@@ -148,7 +150,9 @@ class ChangeFlow:
         except TicketError as error:
             turn.say(f"抱歉，{error}。如有需要请转人工。")
             return
-        turn.say(f"好的，已为您取消{KIND_NAMES.get(ticket.kind, '')} {ticket.number}（{_short(ticket)}）。")
+        turn.say(
+            f"好的，已为您取消{TicketKind.name_of(ticket.kind, '')} {ticket.number}（{_short(ticket)}）。"
+        )
 
     def _reschedule(self, turn: Turn, ticket: Ticket, asked: bool) -> bool:
         value = _new_time(turn, ticket)
@@ -178,24 +182,28 @@ class ChangeFlow:
         return True
 
 
+FLOW = ChangeFlow()
+SPEC = FlowSpec(NAME, flow=FLOW)  # started by what the message says (``wanted``), not by an intent
+
+
 def _candidates(turn: Turn, action: str) -> list[Ticket]:
     """The resident's open tickets the action can apply to, those of the kind named if any."""
     if turn.unit is None:
         return []
-    kinds = ("repair", "booking") if action == "reschedule" else CHANGEABLE
+    kinds = (TicketKind.REPAIR, TicketKind.BOOKING) if action == "reschedule" else CHANGEABLE
     found = [t for t in turn.store.open_tickets(turn.unit.id) if t.kind in kinds]
     if action == "reschedule":
-        found = [t for t in found if t.preferred_start is not None or t.kind == "repair"]
+        found = [t for t in found if t.preferred_start is not None or t.kind == TicketKind.REPAIR]
     named = _named_kind(turn.text)
     service = turn.parse.value("service")
     if service is not None:
-        found = [t for t in found if t.kind == "booking" and t.category == service] or found
+        found = [t for t in found if t.kind == TicketKind.BOOKING and t.category == service] or found
     elif named is not None:
         found = [t for t in found if t.kind == named] or found
     return sorted(found, key=lambda t: t.created_at, reverse=True)[:5]
 
 
-def _named_kind(text: str) -> str | None:
+def _named_kind(text: str) -> TicketKind | None:
     return next((kind for kind, words in KIND_WORDS if any(w in text for w in words)), None)
 
 
@@ -216,7 +224,7 @@ def _yes_or_no(turn: Turn) -> bool | None:
 
 
 def _short(ticket: Ticket) -> str:
-    if ticket.kind == "booking":
+    if ticket.kind == TicketKind.BOOKING:
         return f"{ticket.description} {format_span(ticket.preferred_start, ticket.preferred_end)}"
     return ticket.description[:16]
 
@@ -241,12 +249,12 @@ def _new_time(turn: Turn, ticket: Ticket) -> dict[str, Any] | Narrowed | None:
     shifted = _shifted(turn, ticket)
     if shifted is not None:
         return shifted
-    if ticket.kind == "booking":
+    if ticket.kind == TicketKind.BOOKING:
         return booking.answer_time(turn, {"service": ticket.category})
     return slots.answer_time(turn, {})
 
 
 def _check(turn: Turn, ticket: Ticket, value: dict[str, Any]) -> str | None:
-    if ticket.kind == "booking":
+    if ticket.kind == TicketKind.BOOKING:
         return booking.check_time(turn, {"service": ticket.category}, value)
     return slots.check_future(turn, {}, value)

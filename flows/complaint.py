@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from data.clock import local
+from data.kinds import TicketKind
 from flows import slots as s
 from flows.form import SKIPPED, Form, Slot, Values
 from flows.repair import _spot_place
+from flows.spec import Aside, FlowSpec
 from flows.tickets import NewTicket, format_time, open_ticket
 from flows.turn import Turn
 from nlu.types import TimeSpan
@@ -29,19 +31,6 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("repair_quality", ("修", "维修", "师傅", "没修好")),
 )
 _OPENERS = ("投诉", "我要投诉", "我想投诉", "投诉一下", "我要反映", "反映")
-# How often, just before a time of day: 每天晚上, 经常半夜.
-_RECURRING = re.compile(r"(?:每天|每晚|天天|每个?周末|每周[一二三四五六日天]|经常|总是|老是)$")
-# What the resident wants, said with the complaint: 希望 anywhere, 请/麻烦/要求 opening a clause.
-_WISH = re.compile(
-    r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})"
-)
-
-
-# How long it has gone on, as an answer to "什么时候": 三四天了, 好几天了, 一个多月了, 很久了.
-HOW_LONG = re.compile(
-    r"^\s*(?:大概|差不多|都|有|快)?\s*(?:[一二两三四五六七八九十几半\d]+|好几|很多|十几)\s*(?:个多?|多个?)?"
-    r"(?:天|周|星期|礼拜|月|年|小时|钟头)|很久|好久|一直"
-)
 
 
 TOPIC_NAMES = {
@@ -78,6 +67,10 @@ def _answer_when(turn: Turn, values: Values) -> str | None:
     return _dated(turn) or s.answer_text(turn, values)
 
 
+# How often, just before a time of day: 每天晚上, 经常半夜.
+_RECURRING = re.compile(r"(?:每天|每晚|天天|每个?周末|每周[一二三四五六日天]|经常|总是|老是)$")
+
+
 def _glean_when(turn: Turn, values: Values) -> str | None:
     """When, from a message about something else: a day, or a time of day said with how often."""
     entity = turn.parse.first("datetime")
@@ -92,9 +85,22 @@ def _glean_place(turn: Turn, values: Values) -> str | None:
     return s.find_place(turn.text)
 
 
+# What the resident wants, said with the complaint: 希望 anywhere, 请/麻烦/要求 opening a clause.
+_WISH = re.compile(
+    r"(希望[^，。！？,.!?；;\s]{2,}|(?<![^，。！？,.!?；;\s])(?:请(?!问)|麻烦|要求)[^，。！？,.!?；;\s]{2,})"
+)
+
+
 def _glean_wish(turn: Turn, values: Values) -> str | None:
     found = _WISH.search(turn.text)
     return found.group(1) if found else None
+
+
+# How long it has gone on, as an answer to "什么时候": 三四天了, 好几天了, 一个多月了, 很久了.
+HOW_LONG = re.compile(
+    r"^\s*(?:大概|差不多|都|有|快)?\s*(?:[一二两三四五六七八九十几半\d]+|好几|很多|十几)\s*(?:个多?|多个?)?"
+    r"(?:天|周|星期|礼拜|月|年|小时|钟头)|很久|好久|一直"
+)
 
 
 class ComplaintForm(Form):
@@ -163,7 +169,7 @@ class ComplaintForm(Form):
             turn.compound,
             turn.account,
             NewTicket(
-                kind="complaint",
+                kind=TicketKind.COMPLAINT,
                 description=values["description"],
                 category=topic_of(values["description"]),
                 location=place if place and place != SKIPPED else "",
@@ -178,3 +184,14 @@ class ComplaintForm(Form):
             f"我们今天就会安排人员调查核实，并在 {format_time(ticket.reply_by)} 前给您答复。"
             "处理过程中有任何情况，您都可以随时找我。"
         )
+
+
+SPEC = FlowSpec(
+    "complaint",
+    flow=ComplaintForm(),
+    title=ComplaintForm.title,
+    needs_binding=True,
+    keeps_draft=True,
+    aside=Aside.TICKET,
+    ticket=TicketKind.COMPLAINT,
+)

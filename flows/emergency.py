@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from data.kinds import EventKind, TicketKind
 from data.models import Ticket
 from flows.contact import emergency_call
+from flows.spec import FlowSpec
 from flows.tickets import NewTicket, merge_repeat, notify_staff, open_ticket
 from flows.turn import Turn
 from nlu.emergency import find_cues
@@ -50,7 +52,7 @@ def handle_emergency(turn: Turn) -> None:
         turn.compound,
         turn.account,
         NewTicket(
-            kind="emergency",
+            kind=TicketKind.EMERGENCY,
             description=turn.text,
             category=turn.parse.value("category"),
             area=turn.parse.value("area"),
@@ -69,7 +71,9 @@ def _open_emergency(turn: Turn) -> Ticket | None:
     again, no new ticket. Only the same hazard at the same place is the same emergency: a gas leak at
     home while a stairwell burns is a second emergency with its own ticket, time limit and page."""
     hazard, place = hazards(turn.text), place_of(turn.text)
-    for earlier in turn.store.recent_open_tickets(turn.account.id, "emergency", turn.now - REPEAT_WINDOW):
+    for earlier in turn.store.recent_open_tickets(
+        turn.account.id, TicketKind.EMERGENCY, turn.now - REPEAT_WINDOW
+    ):
         if _same_hazard(hazard, hazards(earlier.description)) and place in (
             None,
             place_of(earlier.description),
@@ -107,12 +111,12 @@ def locate_after_binding(turn: Turn) -> None:
     unit = turn.unit
     if unit is None:
         return
-    recent = turn.store.recent_open_tickets(turn.account.id, "emergency", turn.now - LOCATE_WITHIN)
+    recent = turn.store.recent_open_tickets(turn.account.id, TicketKind.EMERGENCY, turn.now - LOCATE_WITHIN)
     for ticket in recent:
         if ticket.unit_id is not None or ticket.location != UNKNOWN_PLACE:
             continue
         ticket.unit_id, ticket.location, ticket.updated_at = unit.id, unit.label, turn.now
-        turn.store.add_event(ticket, turn.now, turn.actor, "located", unit.label)
+        turn.store.add_event(ticket, turn.now, turn.actor, EventKind.LOCATED, unit.label)
         notify_staff(
             turn.store,
             ticket,
@@ -120,3 +124,7 @@ def locate_after_binding(turn: Turn) -> None:
             "located",
             f"【位置确认】{ticket.number} 报告人已绑定房屋：{unit.label}",
         )
+
+
+# No dialog and no binding: danger first, whoever asks (``locate_after_binding`` adds the flat later).
+SPEC = FlowSpec("emergency", answer=handle_emergency, ticket=TicketKind.EMERGENCY)

@@ -12,23 +12,21 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import once_more_if_disconnected, transaction
 from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
-from flows import answers, change, clarify, drafts, reminders, split
-from flows.binding import BindingFlow
-from flows.booking import SLOT_PREFIX, BookingForm
-from flows.complaint import ComplaintForm
+from flows import answers, binding, change, clarify, drafts, split
+from flows.booking import SLOT_PREFIX
 from flows.emergency import handle_emergency
-from flows.fee_query import answer_fee_query
 from flows.form import SKIP_WORDS, Form
 from flows.outbox import reply_key
-from flows.repair import RepairForm
-from flows.status import TICKET_NUMBER, answer_status
+from flows.registry import FLOWS, by_title, spec
+from flows.spec import Aside, Flow
+from flows.status import TICKET_NUMBER
 from flows.turn import ASKED_AT, Button, Inbound, Reply, Turn
 from nlu.types import NLUBackend, Parse
 
@@ -49,51 +47,7 @@ APOLOGY = "抱歉，系统开小差了，您的消息没有处理成功，请稍
 HOLDING_PHOTOS = "photos"
 RULE_CONFIDENCE = 0.95
 OFFERED = "offered"  # state key: the labels and values of the buttons the dialog's last replies offered
-NEEDS_BINDING = frozenset({"repair", "complaint", "booking", "fee_query", "status_query"})
 SWITCH = "switch"  # state key: a new ticket-type request waiting while the resident picks what goes first
-# What a confident message of another intent is, in the middle of a form: a question answered at once
-# (the form then asks again), a request for another ticket (which goes first?), or a call for a person.
-NEW_REQUEST_KINDS = {
-    **dict.fromkeys(split.QUESTIONS, "question"),
-    **dict.fromkeys(split.TICKETS, "ticket"),
-    "human_handoff": "handoff",
-}
-
-
-class Flow(Protocol):
-    name: str
-
-    def start(self, turn: Turn) -> None: ...
-
-    def resume(self, turn: Turn) -> bool: ...
-
-    def takes(self, turn: Turn, intent: str) -> bool: ...
-
-    def ask_again(self, turn: Turn, hint: str = ...) -> None: ...
-
-
-FLOWS: dict[str, Flow] = {
-    flow.name: flow
-    for flow in (RepairForm(), ComplaintForm(), BookingForm(), BindingFlow(), change.ChangeFlow())
-}
-TITLES = {"repair": "报修", "complaint": "投诉", "booking": "预约", "binding": "绑定"}
-
-ANSWERS: dict[str, Callable[[Turn], None]] = {
-    "fee_query": lambda turn: _fees(turn),
-    "status_query": answer_status,
-    "emergency": handle_emergency,
-    "human_handoff": answers.handoff,
-    "enquiry": answers.enquiry,
-    "suggestion": answers.suggestion,
-    "praise": answers.praise,
-    "greet": answers.greet,
-    "thanks": answers.thanks,
-    "goodbye": answers.goodbye,
-    "affirm": answers.acknowledge,
-    "deny": answers.acknowledge,
-    "cancel": answers.acknowledge,
-    "out_of_scope": answers.out_of_scope,
-}
 
 # Hooks that may claim a message before intent routing (callback answers, notice look-ups, ...):
 # each returns True when it handled the message. Later features register here.
@@ -209,14 +163,15 @@ class Engine:
     @staticmethod
     def _draft_intent(turn: Turn) -> str:
         draft = turn.draft or {}
-        return str(draft.get("flow") or next((k for k, v in TITLES.items() if v == draft.get("title")), ""))
+        titled = by_title(str(draft.get("title", "")))
+        return str(draft.get("flow") or (titled.name if titled is not None else ""))
 
     def _resume_draft(self, turn: Turn, draft: dict[str, Any]) -> None:
         flow = FLOWS.get(str(draft.get("flow", "")))
         if flow is not None:
             turn.state.update(draft.get("state") or {})
             turn.stay(flow.name)
-            flow.ask_again(turn, hint=f"好的，我们接着办{TITLES.get(flow.name, '')}：")
+            flow.ask_again(turn, hint=f"好的，我们接着办{spec(flow.name).title}：")
             return
         first = self._as_if_said(turn, str(draft.get("text", "")), draft.get("photos") or ())
         self._start(first)
@@ -232,7 +187,7 @@ class Engine:
             return
         active = FLOWS.get(previous or "")
         if active is not None and self._left_idle(turn, active):
-            drafts.keep_form(turn, active.name, TITLES.get(active.name, ""))
+            drafts.keep_form(turn, active.name, spec(active.name).title)
             turn.state.clear()
             active = None
         if not turn.text and not turn.inbound.photos:
@@ -301,7 +256,7 @@ class Engine:
             return
         turn.state.update(resume.get("state") or {})
         turn.stay(flow.name)
-        title = TITLES.get(flow.name, "")
+        title = spec(flow.name).title
         turn.say(f"好的，没有危险就好。“{turn.text[:30]}”这件事可以在{title}提交后再告诉我。")
         self._carry_on(turn, flow)
 
@@ -327,26 +282,26 @@ class Engine:
         turn.say("照片收到了。请问是要报修还是投诉？请简单描述一下情况。", "我要报修", "我要投诉")
 
     def _interrupt_for_emergency(self, turn: Turn, active: Flow | None) -> None:
-        kept = active is not None and active.name in TITLES and active.name != "binding"
-        if active is not None and kept:
-            drafts.keep_form(turn, active.name, TITLES[active.name], offered=True)  # not now: danger first
+        kept = spec(active.name if active is not None else None)
+        if active is not None and kept.keeps_draft:
+            drafts.keep_form(turn, active.name, kept.title, offered=True)  # not now: danger first
         turn.finish()
         handle_emergency(turn)
-        if active is not None and kept:
-            turn.say(f"您刚才的{TITLES[active.name]}帮您存着，紧急情况处理好后回复“继续”就可以接着办。")
+        if kept.keeps_draft:
+            turn.say(f"您刚才的{kept.title}帮您存着，紧急情况处理好后回复“继续”就可以接着办。")
 
     @staticmethod
     def _carry_on(turn: Turn, flow: Flow) -> None:
         """After an interruption the dialog goes on where it was: its question again."""
-        title = TITLES.get(flow.name) if flow.name != "binding" else None
-        flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：" if title else "")
+        kept = spec(flow.name)
+        flow.ask_again(turn, hint=f"您的{kept.title}还没有提交，我们接着来：" if kept.keeps_draft else "")
 
     def _continue(self, turn: Turn, flow: Flow) -> None:
         if flow.name == change.NAME and flow.resume(turn):  # its own 取消 / 不取消 buttons come first
             return
         if self._is_cancel(turn, flow):
             turn.finish()
-            title = TITLES.get(flow.name)
+            title = spec(flow.name).title
             turn.say(
                 f"好的，已为您取消{title}。还有其他需要随时告诉我。" if title else "好的，那就先不改了。"
             )
@@ -358,11 +313,15 @@ class Engine:
             self._take_new_request(turn, flow, kind)
             return
         if flow.resume(turn):
-            if flow.name == "binding" and turn.next_flow is None and turn.account.resident_id is not None:
+            if (
+                flow.name == binding.FLOW.name
+                and turn.next_flow is None
+                and turn.account.resident_id is not None
+            ):
                 self._continue_pending(turn)
             return
         if self._is_new_request(turn, flow):
-            self._take_new_request(turn, flow, NEW_REQUEST_KINDS.get(turn.parse.intent, "other"))
+            self._take_new_request(turn, flow, spec(turn.parse.intent).aside)
             return
         flow.ask_again(turn)
 
@@ -372,32 +331,33 @@ class Engine:
         asked = turn.state.get(ASKED_AT)
         if not asked or turn.now - datetime.fromisoformat(str(asked)) < drafts.FORM_IDLE:
             return False
-        return flow.name in TITLES and flow.name != "binding" and not flow.takes(turn, turn.parse.intent)
+        return spec(flow.name).keeps_draft and not flow.takes(turn, spec(turn.parse.intent))
 
     @staticmethod
-    def _new_request(turn: Turn, flow: Flow) -> str | None:
-        """What the message is when it is not an answer but another request (see NEW_REQUEST_KINDS)."""
+    def _new_request(turn: Turn, flow: Flow) -> Aside | None:
+        """What the message is when it is not an answer but another request (``FlowSpec.aside``)."""
         intent = turn.parse.intent
-        kind = NEW_REQUEST_KINDS.get(intent)
-        asks = kind == "question" and QUESTION_SHAPE.search(turn.text) is not None
+        asked = spec(intent)
+        kind = asked.aside
+        asks = kind == Aside.QUESTION and QUESTION_SHAPE.search(turn.text) is not None
         needed = QUESTION_CONFIDENCE if asks else SWITCH_CONFIDENCE
-        if flow.name == "binding" or intent == flow.name or turn.parse.confidence < needed:
+        if flow.name == binding.FLOW.name or intent == flow.name or turn.parse.confidence < needed:
             return None
-        if kind is None or flow.takes(turn, intent):
+        if kind is None or flow.takes(turn, asked):
             return None
         return kind
 
-    def _take_new_request(self, turn: Turn, flow: Flow, kind: str) -> None:
-        if kind == "question":
+    def _take_new_request(self, turn: Turn, flow: Flow, kind: Aside | None) -> None:
+        if kind == Aside.QUESTION:
             self._answer_aside(turn, flow)
-        elif kind == "handoff":
+        elif kind == Aside.HANDOFF:
             unfinished = _unfinished(turn, flow)
             turn.finish()
             answers.handoff(turn, unfinished)
-        elif kind == "ticket":
+        elif kind == Aside.TICKET:
             self._ask_which_first(turn, flow)
         else:
-            note = f"（您刚才的{TITLES.get(flow.name, '')}还没有提交，先为您处理这个问题。）"
+            note = f"（您刚才的{spec(flow.name).title}还没有提交，先为您处理这个问题。）"
             turn.finish()
             self._start(turn)
             turn.replies.insert(0, Reply(note))
@@ -405,14 +365,14 @@ class Engine:
     @staticmethod
     def _answer_aside(turn: Turn, flow: Flow) -> None:
         """A question in the middle of a form: answered now, then the form asks its question again."""
-        title = TITLES.get(flow.name, "")
+        title = spec(flow.name).title
         own = turn.parse.intent == "status_query" and title and title in turn.text
         if own and TICKET_NUMBER.search(turn.text) is None and not _has_open(turn, flow.name):
             # "那刚才投诉的事呢" with no complaint on file: this very form
             flow.ask_again(turn, hint=f"您的{title}还没有提交，我们接着来：")
             return
         saved = copy.deepcopy(turn.state)
-        ANSWERS[turn.parse.intent](turn)
+        _answer(turn, turn.parse.intent)
         turn.state.clear()
         turn.state.update(saved)
         turn.stay(flow.name)
@@ -421,7 +381,7 @@ class Engine:
     @staticmethod
     def _ask_which_first(turn: Turn, flow: Flow) -> None:
         """Another ticket-type request during a form: which goes first? The other one is kept."""
-        old, new = TITLES.get(flow.name, ""), TITLES.get(turn.parse.intent, "")
+        old, new = spec(flow.name).title, spec(turn.parse.intent).title
         turn.state[SWITCH] = {"text": turn.text, "photos": list(turn.inbound.photos), "title": new}
         turn.say(
             f"您刚才的{old}还没有提交。要先把{old}办完，还是先办{new}？另一件我帮您记着，办完接着办。",
@@ -433,7 +393,7 @@ class Engine:
     def _answer_switch(self, turn: Turn, flow: Flow) -> bool:
         """The answer to "which goes first?"; False when it picks nothing (a message of its own)."""
         asked = turn.state.pop(SWITCH)
-        old, new = TITLES.get(flow.name, ""), str(asked.get("title", ""))
+        old, new = spec(flow.name).title, str(asked.get("title", ""))
         text = turn.text.strip("。.！!~ ")
         if text == f"先办{new}" or (new in text and old not in text):
             drafts.keep_form(turn, flow.name, old)
@@ -483,14 +443,13 @@ class Engine:
 
     @staticmethod
     def _is_new_request(turn: Turn, flow: Flow) -> bool:
-        parse = turn.parse
-        startable = set(FLOWS) | set(ANSWERS)
-        small_talk = {"affirm", "deny", "cancel", "out_of_scope", "greet", "thanks", "goodbye"}
+        parse, asked = turn.parse, spec(turn.parse.intent)
         return (
-            parse.intent in startable - small_talk
+            asked.starts
+            and not asked.small_talk
             and parse.intent != flow.name
             and parse.confidence >= SWITCH_CONFIDENCE
-            and (flow.name != "binding" or parse.intent not in NEEDS_BINDING)
+            and (flow.name != binding.FLOW.name or not asked.needs_binding)
         )
 
     def _start(self, turn: Turn, *, clarified: bool = False) -> None:
@@ -504,44 +463,46 @@ class Engine:
         if not clarified and (choices := clarify.options(turn.parse)):
             clarify.ask(turn, choices)
             return
-        if intent in NEEDS_BINDING and turn.account.resident_id is None:
-            FLOWS["binding"].start(turn)
+        if spec(intent).needs_binding and turn.account.resident_id is None:
+            binding.FLOW.start(turn)
             return
         if change.wanted(turn) is not None:  # "改到周日", "那个报修取消吧": what exists, not a new one
-            FLOWS[change.NAME].start(turn)
+            change.FLOW.start(turn)
             return
-        flow = FLOWS.get(intent)
+        flow = spec(intent).flow
         if flow is not None:
             flow.start(turn)
             return
-        ANSWERS.get(intent, answers.out_of_scope)(turn)
+        _answer(turn, intent)
 
     def _start_several(self, turn: Turn, requests: list[split.Request]) -> None:
         """Questions answered first, then the first ticket-type request started; a further one kept."""
-        questions = [r for r in requests if r.intent in split.QUESTIONS]
-        tickets = [r for r in requests if r.intent in split.TICKETS]
+        questions = [r for r in requests if spec(r.intent).aside == Aside.QUESTION]
+        tickets = [r for r in requests if spec(r.intent).aside == Aside.TICKET]
         turn.say(f"您说了{len(requests)}件事，我一件一件帮您办。")
         for request in questions:
-            ANSWERS[request.intent](self._as_if_said(turn, request.text, ()))
+            _answer(self._as_if_said(turn, request.text, ()), request.intent)
         if not tickets:
             return
         first = self._as_if_said(turn, tickets[0].text, turn.inbound.photos)
         if questions:
-            turn.say(f"另外，您说的“{tickets[0].text[:30]}”，我来帮您办{TITLES.get(tickets[0].intent, '')}：")
+            turn.say(f"另外，您说的“{tickets[0].text[:30]}”，我来帮您办{spec(tickets[0].intent).title}：")
         self._start(first, clarified=True)
         turn.state, turn.next_flow = first.state, first.next_flow
         for later in tickets[1:2]:
-            drafts.keep_request(turn, later.text, [], TITLES.get(later.intent, ""))
+            drafts.keep_request(turn, later.text, [], spec(later.intent).title)
 
 
-def _has_open(turn: Turn, kind: str) -> bool:
-    return turn.unit is not None and bool(turn.store.open_tickets(turn.unit.id, kind=kind))
+def _answer(turn: Turn, intent: str) -> None:
+    """The single-turn answer of ``intent`` (out of scope for an intent with none)."""
+    (spec(intent).answer or answers.out_of_scope)(turn)
 
 
-def _fees(turn: Turn) -> None:
-    """A payment dispute in any wording ("交了怎么还显示欠费") starts the payment check; else the bills."""
-    if not reminders.answer_paid(turn):
-        answer_fee_query(turn)
+def _has_open(turn: Turn, name: str) -> bool:
+    kind = spec(name).ticket
+    return (
+        turn.unit is not None and kind is not None and bool(turn.store.open_tickets(turn.unit.id, kind=kind))
+    )
 
 
 def _unfinished(turn: Turn, flow: Flow) -> str:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from data.models import Bill
 from flows.contact import office, payment
 from flows.slots import named_unit, spot_unit
+from flows.spec import Aside, FlowSpec
 from flows.turn import Turn
 from nlu.normalize import to_simplified
 from nlu.types import Period
@@ -140,3 +141,14 @@ def _period_words(period: object) -> str:
     if not isinstance(period, Period):
         return ""
     return f" {period.first}" if period.first == period.last else f" {period.first} 至 {period.last}"
+
+
+def answer_fees(turn: Turn) -> None:
+    """A payment dispute in any wording ("交了怎么还显示欠费") starts the payment check; else the bills."""
+    from flows.reminders import answer_paid  # reminders reads this module's fee names: import when used
+
+    if not answer_paid(turn):
+        answer_fee_query(turn)
+
+
+SPEC = FlowSpec("fee_query", answer=answer_fees, needs_binding=True, aside=Aside.QUESTION, topic="fee_item")

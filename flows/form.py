@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.turn import Button, Turn
+
+if TYPE_CHECKING:
+    from flows.spec import FlowSpec
 
 Values = dict[str, Any]
 Question = tuple[str, tuple[Button | str, ...]]
@@ -36,8 +39,6 @@ UNSURE_WORDS = frozenset({"不知道", "不清楚", "不确定", "说不好", "�
 CORRECTION = re.compile(r"(?:改|换|调)(?:成|到|为|在)|(?:改|换)(?:个|一下)?时间|改一下")
 
 
-# The entity that shows a message is about another request, whatever else it holds.
-TOPIC_MARKERS = {"booking": "service", "fee_query": "fee_item", "repair": "category"}
 # "地点是楼上1602", "时间改成周日", "问题：卫生间洗手池漏水": a slot named by its label, then the new value.
 LABEL_CORRECTION = "{label}(?:不对|错了)?[，,\\s]*(?:应该)?(?:是|改成|改为|换成|为|：|:)\\s*(?P<value>.+)"
 
@@ -71,11 +72,6 @@ def _one_word(text: str) -> str:
             if found := [w for w in words if w in vocabulary]:
                 return found[0]
     return text.strip("。.！!~ ，,").lower()
-
-
-def _names_other_topic(turn: Turn, intent: str) -> bool:
-    marker = TOPIC_MARKERS.get(intent)
-    return marker is not None and turn.parse.first(marker) is not None
 
 
 def _label_correction(form: Form, text: str) -> tuple[Slot, str] | None:
@@ -215,10 +211,11 @@ class Form:
         turn.say(hint + text, *buttons)
         turn.stay(self.name)
 
-    def takes(self, turn: Turn, intent: str) -> bool:
-        """Whether the message, which reads as ``intent``, answers the pending question: a time for a
+    def takes(self, turn: Turn, asked: FlowSpec) -> bool:
+        """Whether the message, which asks for ``asked``, answers the pending question: a time for a
         time, a place for a place, a yes for the summary. "周六想约个保洁" holds a time but names a
-        service (``marker``), so it is a new request, not the visit time."""
+        service (the booking's topic), so it is a new request, not the visit time."""
+        intent = asked.name
         values: Values = turn.state.get("values", {})
         asking = turn.state.get("asking")
         if asking in ("confirm", "which"):
@@ -231,7 +228,7 @@ class Form:
             return shaped or intent == self.name or intent in slot.takes_intents
         return (
             slot.answer(turn, values) is not None
-            and not _names_other_topic(turn, intent)
+            and not asked.names_topic(turn.parse)
             and _words_beyond_entities(turn) <= SHORT_ANSWER
         )
 

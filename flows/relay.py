@@ -16,6 +16,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from data.kinds import EventKind
 from data.models import Staff, Ticket
 from data.store import STAFF_RECIPIENT, Store
 from flows.booking import SLOT_PREFIX
@@ -54,7 +55,7 @@ def relay_to_resident(
     ticket.details = {**ticket.details, "relay": {"card": card, "staff": staff.name, "at": now.isoformat()}}
     for account in told:  # the reporter, or every account of the household when none reported it
         account.awaiting_relay = ticket.number
-    store.add_event(ticket, now, f"staff:{staff.id}", "relay_out", mask_contacts(text)[:500])
+    store.add_event(ticket, now, f"staff:{staff.id}", EventKind.RELAY_OUT, mask_contacts(text)[:500])
 
 
 def relay_from_resident(turn: Turn) -> bool:
@@ -130,5 +131,5 @@ def _send_back(turn: Turn, ticket: Ticket) -> None:
         ticket.details = {**ticket.details, "relay": {**relay, "answered_at": turn.now.isoformat()}}
     if answered and turn.account.awaiting_relay == ticket.number:
         turn.account.awaiting_relay = None
-    turn.store.add_event(ticket, turn.now, turn.actor, "relay_in", text[:500])
+    turn.store.add_event(ticket, turn.now, turn.actor, EventKind.RELAY_IN, text[:500])
     turn.say(f"好的，已将您的回复转达给{relay.get('staff') or '工作人员'}，请稍候。")

@@ -58,11 +58,6 @@ FORBIDDEN = (
     "后果自负",
     "限期",
 )
-PAID = re.compile(
-    r"^(?:我|我们|我家)?都?(?:已经|已|早就|早|刚刚|刚|昨天|今天)?(?:缴|交|付)(?:过|完|了)?(?:费|款|钱)?(?:了|啦|的)?$"
-)
-PERFECTIVE = re.compile(r"已|过|完|了|啦|早|刚")  # "缴费" alone asks how to pay; "已缴费" says it is done
-SNOOZE = re.compile(r"(?:再|在)(?:提醒|通知|发|说|催)")
 PAYDAY_WORDS = ("发工资", "发薪", "工资", "开工资", "领工资")
 CN_DIGITS = {
     "一": 1,
@@ -430,8 +425,17 @@ def answer_paid(turn: Turn) -> bool:
     return True
 
 
+PAID = re.compile(
+    r"^(?:我|我们|我家)?都?(?:已经|已|早就|早|刚刚|刚|昨天|今天)?(?:缴|交|付)(?:过|完|了)?(?:费|款|钱)?(?:了|啦|的)?$"
+)
+PERFECTIVE = re.compile(r"已|过|完|了|啦|早|刚")  # "缴费" alone asks how to pay; "已缴费" says it is done
+
+
 def _says_paid(text: str) -> bool:
     return len(text) <= 12 and PAID.match(text) is not None and PERFECTIVE.search(text) is not None
+
+
+SNOOZE = re.compile(r"(?:再|在)(?:提醒|通知|发|说|催)")
 
 
 def answer_snooze(turn: Turn) -> bool:

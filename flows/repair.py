@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from data.kinds import TicketKind, TicketStatus
 from data.models import Ticket
 from flows import slots as s
 from flows.form import Form, Slot, Values
-from flows.tickets import STATUS_NAMES, NewTicket, format_time, merge_repeat, open_ticket
+from flows.spec import Aside, FlowSpec
+from flows.tickets import NewTicket, format_time, merge_repeat, open_ticket
 from flows.turn import Turn
 from nlu.types import FAULT_CATEGORIES
 
@@ -20,10 +22,6 @@ COMMON_WORDS = ("公共", "楼道", "电梯", "车库", "大堂", "小区", "门
 _BUILDING = re.compile(r"\d{1,2}\s*[栋号幢座]")
 # Places that exist in every building: without a building number nobody knows where to go.
 NEEDS_BUILDING = ("楼道", "电梯", "楼梯", "单元门", "走廊", "天台", "楼顶", "消防通道", "过道")
-# How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
-SYMPTOM = re.compile(
-    r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪"
-)
 
 
 def _spot_area(turn: Turn, values: Values) -> str | None:
@@ -114,6 +112,12 @@ def _note_category(turn: Turn, values: Values) -> None:
         values["category"] = found
 
 
+# How a fault shows, for messages whose only fault keyword is a place (电梯坏了, 楼道灯不亮).
+SYMPTOM = re.compile(
+    r"坏|不亮|失灵|故障|没反应|不动|不转|不工作|不能用|用不了|不好用|异响|卡住|卡了|漏|破|松了|掉了|闪"
+)
+
+
 def _glean_description(turn: Turn, values: Values) -> str | None:
     """The message says what is wrong while answering where ("卧室的灯不亮了"), not only a place
     ("3栋2单元电梯": 电梯 names the lift as a place, so it needs a symptom too)."""
@@ -178,8 +182,9 @@ class RepairForm(Form):
             tuple(turn.state.get("photos", ())),
         )
         who = f"，{repeat.assignee.name}负责" if repeat.assignee else ""
+        status = TicketStatus.name_of(repeat.status)
         turn.say(
-            f"您好，这个问题您之前已经报过了（单号 {repeat.number}，{STATUS_NAMES[repeat.status]}{who}），"
+            f"您好，这个问题您之前已经报过了（单号 {repeat.number}，{status}{who}），"
             "我们没有重复登记，已经把您的情况补充到原工单，并再次提醒工作人员尽快处理。让您久等了，非常抱歉！"
         )
         return False
@@ -190,7 +195,9 @@ class RepairForm(Form):
             return None
         since = turn.now - timedelta(days=turn.settings.duplicate_window_days)
         if values.get("area") == "in_home":
-            candidates = turn.store.open_tickets(turn.unit.id, kind="repair", category=category, since=since)
+            candidates = turn.store.open_tickets(
+                turn.unit.id, kind=TicketKind.REPAIR, category=category, since=since
+            )
             said = str(values.get("description", ""))
             return next(
                 (t for t in candidates if t.area == "in_home" and _same_thing(said, t.description)), None
@@ -206,7 +213,7 @@ class RepairForm(Form):
             turn.compound,
             turn.account,
             NewTicket(
-                kind="repair",
+                kind=TicketKind.REPAIR,
                 description=values["description"],
                 category=_category(turn, values),
                 area=values["area"],
@@ -221,6 +228,18 @@ class RepairForm(Form):
             turn.actor,
         )
         turn.say(_promise(turn, ticket, asap))
+
+
+SPEC = FlowSpec(
+    "repair",
+    flow=RepairForm(),
+    title=RepairForm.title,
+    needs_binding=True,
+    keeps_draft=True,
+    aside=Aside.TICKET,
+    topic="category",
+    ticket=TicketKind.REPAIR,
+)
 
 
 # Things of one category that are not one another: the water heater is no repeat of the air-con.

@@ -17,14 +17,6 @@ from nlu.types import Entity, TimeSpan, UnitRef
 ASAP_WORDS = ("尽快", "越快越好", "马上", "现在", "随时", "都可以", "立刻", "赶紧", "快点", "今天就")
 # A date in a time expression (今天, 周六, 3号, 12月, 3天后, 2026-11-28); 白天 is a part of day.
 _DATE_WORDS = re.compile(r"[今明昨周号日月年]|星期|礼拜|听[朝晚]|(?<![白天每])天(?!天)|\d{4}[-/.]\d")
-_MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
-# A time of day said as a description ("晚上黑乎乎的", "成个下昼都冇水") is no visit time: only a
-# date, a clock time, or a time of day followed by coming over counts in a message about something else.
-_CLOCK = re.compile(r"\d|[一二两三四五六七八九十]点|[:：]|点钟|点半")
-# "昨天开始就一直漏水", "洗澡的时候", "从上周起": when the fault began or shows, not when to come.
-_SINCE_BEFORE = re.compile(r"(?:从|自从|打|自)\s*$")
-_SINCE_AFTER = re.compile(r"^\s*(?:开始|以来|起|的时候|时候|那会|之后|以后|一直|就一直|总是|老是|都|就)")
-_VISIT_AFTER = re.compile(r"^\s*(?:再|就|都|也)?(?:来|上门|过来|到|修|弄|处理|吧|可以|方便|有空|在家|有人)")
 MAX_AHEAD = timedelta(days=60)
 ASAP_WITHIN = timedelta(minutes=1)  # 尽快/马上 resolve to the point "now"
 
@@ -79,6 +71,15 @@ def _on_day(entity: Entity, day: TimeSpan) -> Entity:
     if start <= day.end and day.start <= end:  # overlapping: the part both name
         start, end = max(start, day.start), min(end, day.end)
     return Entity(entity.type, TimeSpan(start, end), entity.text, entity.start, entity.end)
+
+
+# A time of day said as a description ("晚上黑乎乎的", "成个下昼都冇水") is no visit time: only a
+# date, a clock time, or a time of day followed by coming over counts in a message about something else.
+_CLOCK = re.compile(r"\d|[一二两三四五六七八九十]点|[:：]|点钟|点半")
+# "昨天开始就一直漏水", "洗澡的时候", "从上周起": when the fault began or shows, not when to come.
+_SINCE_BEFORE = re.compile(r"(?:从|自从|打|自)\s*$")
+_SINCE_AFTER = re.compile(r"^\s*(?:开始|以来|起|的时候|时候|那会|之后|以后|一直|就一直|总是|老是|都|就)")
+_VISIT_AFTER = re.compile(r"^\s*(?:再|就|都|也)?(?:来|上门|过来|到|修|弄|处理|吧|可以|方便|有空|在家|有人)")
 
 
 def spot_visit_time(turn: Turn, values: Values) -> dict[str, Any] | None:
@@ -232,6 +233,9 @@ def find_place(text: str) -> str | None:
 
 
 # -- free text ---------------------------------------------------------------------------------
+_MEANINGFUL = re.compile(r"[\w\u4e00-\u9fff]")
+
+
 def meaningful(text: str, minimum: int = 2) -> bool:
     return len(_MEANINGFUL.findall(text)) >= minimum
 

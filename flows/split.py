@@ -12,13 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flows.complaint import topic_of
+from flows.registry import QUESTIONS, TICKETS, spec
 from nlu.types import Parse
 
-QUESTIONS = frozenset({"fee_query", "status_query", "enquiry"})
-TICKETS = frozenset({"repair", "complaint", "booking"})
 SPLIT_CONFIDENCE = 0.85
 MARKED_CONFIDENCE = 0.6  # ... or this, when the clause names its topic (a service, a fee item, a fault)
-MARKERS = {"booking": "service", "fee_query": "fee_item", "repair": "category"}
 # Pairs that are one story, not two requests: a fault told with the grievance or the follow-up.
 ONE_STORY = (
     frozenset({"repair", "complaint"}),
@@ -90,7 +88,6 @@ def _one_story(requests: list[Request]) -> tuple[frozenset[str], ...]:
 
 
 def _sure(parse: Parse) -> bool:
-    marker = MARKERS.get(parse.intent)
     if parse.confidence >= SPLIT_CONFIDENCE:
         return True
-    return marker is not None and parse.confidence >= MARKED_CONFIDENCE and parse.first(marker) is not None
+    return parse.confidence >= MARKED_CONFIDENCE and spec(parse.intent).names_topic(parse)

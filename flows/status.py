@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from data.kinds import BEFORE_VISIT, TicketKind, TicketStatus
 from data.models import Ticket
-from flows.tickets import KIND_NAMES, STATUS_NAMES, format_time, timeline
+from flows.spec import Aside, FlowSpec
+from flows.tickets import format_time, timeline
 from flows.turn import Turn
 
 TICKET_NUMBER = re.compile(r"\b([a-z]{2})-?(\d{8})-?(\d{4})\b", re.IGNORECASE)
@@ -47,14 +49,21 @@ def _visible(turn: Turn, ticket: Ticket) -> bool:
 
 
 def describe(ticket: Ticket) -> str:
-    lines = [f"{KIND_NAMES.get(ticket.kind, '工单')} {ticket.number}：{ticket.description[:40]}"]
-    status = STATUS_NAMES.get(ticket.status, ticket.status)
-    if ticket.assignee is not None and ticket.status in ("dispatched", "in_progress"):
+    lines = [f"{TicketKind.name_of(ticket.kind, '工单')} {ticket.number}：{ticket.description[:40]}"]
+    status = TicketStatus.name_of(ticket.status)
+    if ticket.assignee is not None and ticket.status in (TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS):
         status += f"，{ticket.assignee.name}负责"
     lines.append(f"当前状态：{status}")
-    if ticket.status in ("received", "dispatched") and ticket.arrive_by is not None:
+    if ticket.status in BEFORE_VISIT and ticket.arrive_by is not None:
         lines.append(f"预计上门：{format_time(ticket.arrive_by)} 前")
-    if ticket.kind == "complaint" and ticket.reply_by is not None and ticket.status != "closed":
+    if (
+        ticket.kind == TicketKind.COMPLAINT
+        and ticket.reply_by is not None
+        and ticket.status != TicketStatus.CLOSED
+    ):
         lines.append(f"答复时限：{format_time(ticket.reply_by)} 前")
     lines.append("进度：" + "；".join(timeline(ticket)))
     return "\n".join(lines)
+
+
+SPEC = FlowSpec("status_query", answer=answer_status, needs_binding=True, aside=Aside.QUESTION)

@@ -12,50 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from data.clock import local
+from data.kinds import OPEN_STATUSES, EventKind, Limits, TicketKind, TicketStatus
 from data.models import LOCATION_LENGTH, ChannelAccount, Compound, Staff, Ticket
 from data.settings import CompoundSettings
-from data.store import OPEN_STATUSES, STAFF_RECIPIENT, Store, workdays_after
+from data.store import STAFF_RECIPIENT, Store, workdays_after
 from flows.errors import ActionError
 
-KIND_NAMES = {
-    "repair": "报修",
-    "complaint": "投诉",
-    "booking": "预约",
-    "emergency": "紧急",
-    "enquiry": "咨询",
-    "handoff": "转人工",
-    "suggestion": "建议",
-    "praise": "表扬",
-}
-STATUS_NAMES = {
-    "received": "已受理",
-    "dispatched": "已派工",
-    "quoted": "待确认报价",
-    "in_progress": "处理中",
-    "done": "已完成",
-    "closed": "已关闭",
-    "cancelled": "已取消",
-}
 AREA_NAMES = {"in_home": "户内", "common": "公共区域"}
-# What each event of a ticket's timeline is called (the desk, `propbot tickets show`).
-EVENT_NAMES = {
-    "received": "受理",
-    "merged": "再次反映",
-    "dispatched": "派工",
-    "reassigned": "转派",
-    "done": "完成",
-    "reopened": "重新打开",
-    "closed": "关闭",
-    "cancelled": "取消",
-    "escalated": "升级",
-    "callback": "回访",
-    "note": "备注",
-    "relay_out": "回复居民",
-    "relay_in": "居民回复",
-    "rescheduled": "改期",
-    "located": "确认位置",
-    "sla_warning": "时限提醒",
-}
 STAFF_BUTTONS = [["认领", "claim"], ["完成", "done"], ["升级", "escalate"], ["转派", "reassign"]]
 
 
@@ -65,7 +28,7 @@ class TicketError(ActionError):
 
 @dataclass(frozen=True)
 class NewTicket:
-    kind: str
+    kind: TicketKind
     description: str
     category: str | None = None
     area: str | None = None
@@ -91,8 +54,8 @@ def open_ticket(
     resident = account.resident if account is not None else None
     urgent = (
         new.urgent
-        or new.kind == "emergency"
-        or (new.kind == "repair" and new.category in settings.urgent_categories)
+        or new.kind == TicketKind.EMERGENCY
+        or (new.kind == TicketKind.REPAIR and new.category in settings.urgent_categories)
     )
     ticket = Ticket(
         number=store.next_ticket_number(new.kind, now),
@@ -111,7 +74,7 @@ def open_ticket(
         contact_phone=new.contact_phone,
         details=new.details or {},
         priority="urgent" if urgent else "normal",
-        status="received",
+        status=TicketStatus.RECEIVED,
         created_at=now,
         updated_at=now,
     )
@@ -119,25 +82,26 @@ def open_ticket(
     if resident is not None and new.area == "common":
         ticket.details = {**ticket.details, "reporter_unit_id": resident.unit_id}
     store.add_ticket(ticket)
-    store.add_event(ticket, now, actor, "received", new.description[:200])
-    card = staff_card(ticket, "新" + KIND_NAMES.get(ticket.kind, "工单"))
+    store.add_event(ticket, now, actor, EventKind.RECEIVED, new.description[:200])
+    card = staff_card(ticket, "新" + TicketKind.name_of(ticket.kind, "工单"))
     notify_staff(store, ticket, now, "new_ticket", card, photos=ticket.photos)
     return ticket
 
 
 def _set_time_limits(ticket: Ticket, settings: CompoundSettings, now: datetime) -> None:
-    if ticket.kind in ("repair", "emergency"):
+    limits = kind.limits if (kind := TicketKind.of(ticket.kind)) is not None else Limits.NONE
+    if limits == Limits.VISIT:
         minutes = settings.arrive_urgent_min if ticket.priority == "urgent" else settings.arrive_normal_min
         arrive = now + timedelta(minutes=minutes)
-        if ticket.kind == "repair" and ticket.preferred_start and ticket.preferred_start > arrive:
+        if ticket.kind == TicketKind.REPAIR and ticket.preferred_start and ticket.preferred_start > arrive:
             # the agreed time: arrive within the window, or within the usual margin of a point in time
             end = ticket.preferred_end or ticket.preferred_start
             arrive = max(end, ticket.preferred_start + timedelta(minutes=settings.arrive_normal_min))
         ticket.arrive_by = arrive
         ticket.fix_by = arrive + timedelta(hours=settings.fix_ordinary_h)
-    elif ticket.kind == "complaint":
+    elif limits == Limits.REPLY_WORKDAYS:
         ticket.reply_by = workdays_after(now, settings.complaint_reply_workdays)
-    elif ticket.kind in ("enquiry", "handoff"):
+    elif limits == Limits.REPLY_DAY:
         ticket.reply_by = now + timedelta(hours=24)
 
 
@@ -148,14 +112,15 @@ def merge_repeat(
     ticket.repeat_count += 1
     if photos:
         ticket.photos = [*ticket.photos, *photos]
-    store.add_event(ticket, now, actor, "merged", text[:500])
+    store.add_event(ticket, now, actor, EventKind.MERGED, text[:500])
     notify_staff(
         store,
         ticket,
         now,
         "repeat",
         f"【催办】{ticket.number} 居民再次反映（第{ticket.repeat_count + 1}次）：{text[:100]}\n"
-        f"当前状态：{STATUS_NAMES[ticket.status]}" + (f"，{ticket.assignee.name}" if ticket.assignee else ""),
+        f"当前状态：{TicketStatus.name_of(ticket.status)}"
+        + (f"，{ticket.assignee.name}" if ticket.assignee else ""),
         photos=photos,  # only the new ones: the earlier ones went with the card
     )
 
@@ -166,12 +131,13 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
     previous = ticket.assignee
     ticket.assignee_id = staff.id
     ticket.assignee = staff
-    if ticket.status == "received":
-        ticket.status = "dispatched"
-    kind = "reassigned" if previous is not None and previous.id != staff.id else "dispatched"
+    if ticket.status == TicketStatus.RECEIVED:
+        ticket.status = TicketStatus.DISPATCHED
+    moved = previous is not None and previous.id != staff.id
+    kind = EventKind.REASSIGNED if moved else EventKind.DISPATCHED
     store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
     when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
-    told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。"
+    told = f"您的{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。"
     notify_resident(store, ticket, now, "dispatched", told)
     return told
 
@@ -179,10 +145,10 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
 def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> str:
     """Done: the resident is asked to confirm (解决了 / 没解决); what they are told."""
     _require_open(ticket)
-    ticket.status = "done"
+    ticket.status = TicketStatus.DONE
     ticket.done_at = now
-    store.add_event(ticket, now, actor, "done", note)
-    told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？"
+    store.add_event(ticket, now, actor, EventKind.DONE, note)
+    told = f"您的{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？"
     buttons = [["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]]
     notify_resident(store, ticket, now, "done", told, buttons=buttons)
     return told
@@ -190,12 +156,14 @@ def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str
 
 def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str = "") -> None:
     """Back to the same technician until the resident is satisfied (直到业主满意为止)."""
-    if ticket.status not in ("done", "closed"):
-        raise TicketError(f"{ticket.number} 还在处理中（{STATUS_NAMES[ticket.status]}），无需重新打开")
-    ticket.status = "dispatched" if ticket.assignee_id else "received"
+    if ticket.status not in (TicketStatus.DONE, TicketStatus.CLOSED):
+        raise TicketError(
+            f"{ticket.number} 还在处理中（{TicketStatus.name_of(ticket.status)}），无需重新打开"
+        )
+    ticket.status = TicketStatus.DISPATCHED if ticket.assignee_id else TicketStatus.RECEIVED
     ticket.done_at = None
     ticket.closed_at = None
-    store.add_event(ticket, now, actor, "reopened", reason)
+    store.add_event(ticket, now, actor, EventKind.REOPENED, reason)
     who = f"，请 {ticket.assignee.name} 跟进" if ticket.assignee else "，请认领"
     notify_staff(
         store,
@@ -207,18 +175,18 @@ def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str 
 
 
 def close(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
-    if ticket.status == "closed":
+    if ticket.status == TicketStatus.CLOSED:
         raise TicketError(f"{ticket.number} 已经关闭")
-    ticket.status = "closed"
+    ticket.status = TicketStatus.CLOSED
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, "closed", note)
+    store.add_event(ticket, now, actor, EventKind.CLOSED, note)
 
 
 def cancel(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
     _require_open(ticket)
-    ticket.status = "cancelled"
+    ticket.status = TicketStatus.CANCELLED
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, "cancelled", note)
+    store.add_event(ticket, now, actor, EventKind.CANCELLED, note)
     notify_staff(store, ticket, now, "cancelled", f"【已取消】{ticket.number}：{note or '居民取消'}")
 
 
@@ -229,16 +197,18 @@ def reschedule(
     _require_open(ticket)
     ticket.preferred_start, ticket.preferred_end = start, end
     ticket.updated_at = now
-    if ticket.kind == "repair":
+    if ticket.kind == TicketKind.REPAIR:
         _set_time_limits(ticket, store.settings(store.compound(ticket.compound_id)), now)
     span = format_span(start, end)
-    store.add_event(ticket, now, actor, "rescheduled", span)
+    store.add_event(ticket, now, actor, EventKind.RESCHEDULED, span)
     notify_staff(store, ticket, now, "rescheduled", f"【改期】{ticket.number} 居民改约时间：{span}")
 
 
 def _require_open(ticket: Ticket) -> None:
     if ticket.status not in OPEN_STATUSES:
-        raise TicketError(f"{ticket.number} 当前状态为“{STATUS_NAMES[ticket.status]}”，不能进行此操作")
+        raise TicketError(
+            f"{ticket.number} 当前状态为“{TicketStatus.name_of(ticket.status)}”，不能进行此操作"
+        )
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -349,22 +319,9 @@ def format_span(start: datetime | None, end: datetime | None) -> str:
 
 def timeline(ticket: Ticket, limit: int = 5) -> list[str]:
     """The latest events, oldest first, in words a resident understands."""
-    words = {
-        "received": "已受理",
-        "merged": "再次反映",
-        "dispatched": "已派工",
-        "reassigned": "已转派",
-        "done": "已完成",
-        "reopened": "重新处理",
-        "closed": "已关闭",
-        "cancelled": "已取消",
-        "escalated": "已升级处理",
-        "callback": "已回访",
-        "note": "备注",
-    }
     events = ticket.events[-limit:]
     return [
-        f"{format_time(e.at)} {words.get(e.kind, e.kind)}"
-        + (f"（{e.note[:40]}）" if e.kind in ("dispatched", "reassigned") and e.note else "")
+        f"{format_time(e.at)} {EventKind.told_of(e.kind)}"
+        + (f"（{e.note[:40]}）" if e.kind in (EventKind.DISPATCHED, EventKind.REASSIGNED) and e.note else "")
         for e in events
     ]

@@ -12,9 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from data.kinds import OPEN_STATUSES
 from data.models import Compound, Ticket
 from data.settings import CompoundSettings
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from flows.outbox import taken
 from flows.services import SCHEDULER, Stage, chain_names, escalate_late, late_stages
 from flows.services.escalation import unclaimed_since, warn_horizon

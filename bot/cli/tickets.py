@@ -19,12 +19,13 @@ from bot.cli import Subparsers
 from bot.cli.run import with_app
 from data.clock import local
 from data.db import unit_of_work
+from data.kinds import OPEN_STATUSES, EventKind, TicketKind, TicketStatus
 from data.models import Resident, Staff, Ticket, TicketEvent
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from flows import services
 from flows.errors import ActionError, NotFound
 from flows.services import OFFICE, Actor, Result
-from flows.tickets import AREA_NAMES, EVENT_NAMES, KIND_NAMES, STATUS_NAMES
+from flows.tickets import AREA_NAMES
 
 
 # -- parser ------------------------------------------------------------------------------------------------
@@ -94,8 +95,8 @@ def _add_list(actions: Subparsers) -> None:
         description="List tickets, newest first. --status open means every "
         f"status still being worked ({', '.join(OPEN_STATUSES)}).",
     )
-    parser.add_argument("--status", choices=("open", *STATUS_NAMES), help="only tickets in this status")
-    parser.add_argument("--kind", choices=tuple(KIND_NAMES), help="only tickets of this kind")
+    parser.add_argument("--status", choices=("open", *TicketStatus), help="only tickets in this status")
+    parser.add_argument("--kind", choices=tuple(TicketKind), help="only tickets of this kind")
     parser.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
     parser.add_argument("--json", action="store_true", help="print a JSON list with every field")
     parser.set_defaults(handler=run_list)
@@ -177,9 +178,9 @@ def ticket_dict(ticket: Ticket) -> dict[str, Any]:
         "number": ticket.number,
         "id": ticket.id,
         "kind": ticket.kind,
-        "kind_name": KIND_NAMES.get(ticket.kind, ticket.kind),
+        "kind_name": TicketKind.name_of(ticket.kind),
         "status": ticket.status,
-        "status_name": STATUS_NAMES.get(ticket.status, ticket.status),
+        "status_name": TicketStatus.name_of(ticket.status),
         "priority": ticket.priority,
         "category": ticket.category,
         "area": ticket.area,
@@ -248,8 +249,8 @@ def _table(tickets: Sequence[Ticket], now: datetime) -> str:
     rows = [
         (
             t.number,
-            KIND_NAMES.get(t.kind, t.kind) + ("!" if t.priority == "urgent" else ""),
-            STATUS_NAMES.get(t.status, t.status),
+            TicketKind.name_of(t.kind) + ("!" if t.priority == "urgent" else ""),
+            TicketStatus.name_of(t.status),
             _place(t),
             t.category or "",
             t.assignee.name if t.assignee else "",
@@ -275,7 +276,7 @@ def _pad(text: str, width: int) -> str:
 
 
 def _details(store: Store, ticket: Ticket, now: datetime) -> list[str]:
-    kind, status = KIND_NAMES.get(ticket.kind, ticket.kind), STATUS_NAMES.get(ticket.status, ticket.status)
+    kind, status = TicketKind.name_of(ticket.kind), TicketStatus.name_of(ticket.status)
     title = f"{ticket.number}  {kind} · {status}"
     fields = [
         ("优先级", "紧急" if ticket.priority == "urgent" else "普通"),
@@ -299,8 +300,7 @@ def _details(store: Store, ticket: Ticket, now: datetime) -> list[str]:
     for event in ticket.events:
         note = f"  {event.note}" if event.note else ""
         lines.append(
-            f"  {_when(event.at)}  {EVENT_NAMES.get(event.kind, event.kind)}  "
-            f"{_actor_name(store, event.actor)}{note}"
+            f"  {_when(event.at)}  {EventKind.name_of(event.kind)}  {_actor_name(store, event.actor)}{note}"
         )
     return lines
 

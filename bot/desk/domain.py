@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from bot.app import App
 from data.clock import local
 from data.db import unit_of_work
+from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, TicketStatus
 from data.models import BindingCode, Resident, Staff, Ticket, TicketEvent, Unit
-from data.store import OPEN_STATUSES, Store
-from data.views import ARRIVING, TicketQuery
+from data.store import Store
+from data.views import TicketQuery
 from flows import binding_codes, relay, services, tickets
 from flows.binding_codes import STATE_NAMES, CodeError
 from flows.booking import SERVICE_NAMES
@@ -27,7 +28,7 @@ from flows.errors import ActionError
 from flows.reports import report as reports
 from flows.reports.kpi import Period
 from flows.services import Actor, Result
-from flows.tickets import AREA_NAMES, EVENT_NAMES, KIND_NAMES, STATUS_NAMES
+from flows.tickets import AREA_NAMES
 
 PAGE = 50
 FAULT_NAMES = {
@@ -42,11 +43,11 @@ FAULT_NAMES = {
     "appliance": "家电",
     "other": "其他",
 }
-CATEGORY_NAMES = {
-    "repair": FAULT_NAMES,
-    "emergency": FAULT_NAMES,
-    "complaint": TOPIC_NAMES,
-    "booking": SERVICE_NAMES,
+CATEGORY_NAMES: dict[str, dict[str, str]] = {
+    TicketKind.REPAIR: FAULT_NAMES,
+    TicketKind.EMERGENCY: FAULT_NAMES,
+    TicketKind.COMPLAINT: TOPIC_NAMES,
+    TicketKind.BOOKING: SERVICE_NAMES,
 }
 ROLE_NAMES = {
     "technician": "维修",
@@ -167,8 +168,10 @@ class UnitHit:
 def inbox(app: App, filters: Filters) -> Inbox:
     now = app.clock.now()
     query = TicketQuery(
-        status=filters.status if filters.status == "open" or filters.status in STATUS_NAMES else None,
-        kind=filters.kind if filters.kind in KIND_NAMES else None,
+        status=filters.status
+        if filters.status == "open" or TicketStatus.of(filters.status) is not None
+        else None,
+        kind=filters.kind if TicketKind.of(filters.kind) is not None else None,
         building=filters.building,
         late_at=now if filters.late else None,
         offset=(max(filters.page, 1) - 1) * PAGE,
@@ -183,7 +186,7 @@ def inbox(app: App, filters: Filters) -> Inbox:
 def is_late(ticket: Ticket, now: datetime) -> bool:
     if ticket.status not in OPEN_STATUSES:
         return False
-    arriving = ticket.arrive_by is not None and ticket.status in ARRIVING
+    arriving = ticket.arrive_by is not None and ticket.status in BEFORE_VISIT
     return (
         (arriving and ticket.arrive_by is not None and ticket.arrive_by < now)
         or (ticket.fix_by is not None and ticket.fix_by < now)
@@ -195,9 +198,9 @@ def _row(ticket: Ticket, now: datetime) -> TicketRow:
     return TicketRow(
         number=ticket.number,
         kind=ticket.kind,
-        kind_name=KIND_NAMES.get(ticket.kind, ticket.kind),
+        kind_name=TicketKind.name_of(ticket.kind),
         status=ticket.status,
-        status_name=STATUS_NAMES.get(ticket.status, ticket.status),
+        status_name=TicketStatus.name_of(ticket.status),
         urgent=ticket.priority == "urgent",
         place=_place(ticket),
         category=_category(ticket),
@@ -266,7 +269,7 @@ def _actions(ticket: Ticket) -> frozenset[str]:
     if ticket.status in OPEN_STATUSES:
         found = {"claim", "assign", "done", "close"}
     else:
-        found = {"reopen"} | ({"close"} if ticket.status == "done" else set())
+        found = {"reopen"} | ({"close"} if ticket.status == TicketStatus.DONE else set())
     if ticket.account_id is not None or ticket.unit_id is not None:
         found.add("reply")
     return frozenset(found)
@@ -278,9 +281,7 @@ def _colleagues(store: Store, compound_id: int) -> Sequence[Staff]:
 
 
 def _event(store: Store, event: TicketEvent) -> Event:
-    return Event(
-        _when(event.at), EVENT_NAMES.get(event.kind, event.kind), _actor(store, event.actor), event.note
-    )
+    return Event(_when(event.at), EventKind.name_of(event.kind), _actor(store, event.actor), event.note)
 
 
 def _actor(store: Store, actor: str) -> str:

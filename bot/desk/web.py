@@ -39,12 +39,12 @@ from bot.desk.reports import ReportCache
 from bot.intake import Intake
 from data.clock import local
 from data.db import unit_of_work
+from data.kinds import TicketKind, TicketStatus
 from flows.binding_codes import STATE_NAMES, deep_link
 from flows.reports import page as report_page
 from flows.reports.charts import CHARTS
 from flows.reports.kpi import Period
 from flows.reports.report import Report
-from flows.tickets import KIND_NAMES, STATUS_NAMES
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -107,7 +107,9 @@ class Desk:
         self._signer: CookieSigner | None = None
         self.reports = ReportCache(app.clock, timedelta(minutes=settings.desk_report_cache_min))
         self.templates = Jinja2Templates(directory=HERE / "templates")
-        self.templates.env.globals.update(kinds=KIND_NAMES, statuses=STATUS_NAMES, code_states=STATE_NAMES)
+        self.templates.env.globals.update(
+            kinds=list(TicketKind), statuses=list(TicketStatus), code_states=STATE_NAMES
+        )
 
     def mount(self) -> Mount:
         page = self._page

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from data.clock import SHANGHAI
+from data.kinds import Limits, TicketKind, TicketStatus
 from data.reporting import BillFact, CallbackFact, TicketFact
 from data.settings import CompoundSettings
 
@@ -25,7 +26,7 @@ RATES = (
     "on_time_fix_rate",
     "reopen_rate",
 )
-TIMED_KINDS = ("repair", "emergency")  # the kinds with arrival and fix deadlines
+TIMED_KINDS = tuple(k for k in TicketKind if k.limits == Limits.VISIT)  # arrival and fix deadlines
 SATISFIED = 4  # a score of 4 or 5 is satisfied
 
 
@@ -158,12 +159,14 @@ def compute(
         collection=(paid, billed),
         collected_to_date=to_date,
         median_close_hours=_median_hours(
-            (t.created_at, t.closed_at) for t in work if t.status == "closed" and period.holds(t.closed_at)
+            (t.created_at, t.closed_at)
+            for t in work
+            if t.status == TicketStatus.CLOSED and period.holds(t.closed_at)
         ),
         median_done_hours=_median_hours(
             (t.created_at, t.dones[0]) for t in work if t.dones and period.holds(t.dones[0])
         ),
-        counts=Counter(t.kind for t in created if t.status != "cancelled"),
+        counts=Counter(t.kind for t in created if t.status != TicketStatus.CANCELLED),
     )
 
 
@@ -207,7 +210,7 @@ def _on_time(
     on_time = counted = 0
     for ticket in created:
         deadline = deadline_of(ticket)
-        if ticket.kind not in TIMED_KINDS or ticket.status == "cancelled" or deadline is None:
+        if ticket.kind not in TIMED_KINDS or ticket.status == TicketStatus.CANCELLED or deadline is None:
             continue
         met = met_at(ticket)
         if met is not None and met > as_of:

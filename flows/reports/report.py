@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from data import reporting
 from data.clock import local
+from data.kinds import TicketKind, TicketStatus
 from data.reporting import BillFact, CallbackFact, TicketFact
 from data.settings import CompoundSettings
 from data.store import Store
@@ -93,7 +94,7 @@ def assemble(
         )
         for number in numbers
     ]
-    created = [t for t in tickets if period.holds(t.created_at) and t.status != "cancelled"]
+    created = [t for t in tickets if period.holds(t.created_at) and t.status != TicketStatus.CANCELLED]
     daily: dict[date, Counter[str]] = {day: Counter() for day in period.days}
     for ticket in created:
         daily[local(ticket.created_at).date()][ticket.kind] += 1
@@ -104,8 +105,10 @@ def assemble(
         kpis=kpis,
         buildings=rows,
         daily=daily,
-        complaint_topics=Counter(t.category or "other" for t in created if t.kind == "complaint"),
-        fault_categories=Counter(t.category or "other" for t in created if t.kind in ("repair", "emergency")),
+        complaint_topics=Counter(t.category or "other" for t in created if t.kind == TicketKind.COMPLAINT),
+        fault_categories=Counter(
+            t.category or "other" for t in created if t.kind in (TicketKind.REPAIR, TicketKind.EMERGENCY)
+        ),
         scores=_scores(tickets, callbacks, period),
     )
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, TicketStatus
 from data.models import Ticket
 from data.settings import CompoundSettings
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from flows.outbox import staff_once
 from flows.services.base import Actor, Result, require_compound
 from flows.sweeps import ticket_event
@@ -59,7 +60,7 @@ def chain_names(store: Store, compound_id: int) -> dict[str, str]:
 
 def next_role(ticket: Ticket) -> str:
     """The role a person's 升级 pages: the lead first, the director after."""
-    level = sum(1 for e in ticket.events if e.kind == "escalated")
+    level = sum(1 for e in ticket.events if e.kind == EventKind.ESCALATED)
     return CHAIN[min(level, len(CHAIN) - 1)]
 
 
@@ -70,7 +71,7 @@ def escalate(store: Store, actor: Actor, ticket: Ticket, now: datetime) -> Resul
         raise TicketError(f"{ticket.number} 已结束，无需升级")
     role = next_role(ticket)
     names = paged(store, ticket.compound_id, role)
-    store.add_event(ticket, now, actor.tag, "escalated", f"升级至 {names}", {"role": role})
+    store.add_event(ticket, now, actor.tag, EventKind.ESCALATED, f"升级至 {names}", {"role": role})
     card = staff_card(ticket, f"升级·请{names}跟进") + f"\n升级人：{actor.name}"
     notify_staff(store, ticket, now, "escalation", card, photos=ticket.photos)  # new eyes see the photos
     return Result(f"已升级至 {names}", status=f"已由 {actor.name} 升级至 {names}")
@@ -108,7 +109,7 @@ def late_stages(ticket: Ticket, settings: CompoundSettings, now: datetime) -> li
     """The highest stage reached for each deadline of the ticket, and for its claim."""
     found = []
     deadlines = []
-    if ticket.arrive_by is not None and ticket.status in ("received", "dispatched"):
+    if ticket.arrive_by is not None and ticket.status in BEFORE_VISIT:
         deadlines.append(("arrive", ticket.arrive_by, timedelta(minutes=settings.arrive_warn_min)))
     if ticket.fix_by is not None:
         deadlines.append(("fix", ticket.fix_by, timedelta(minutes=settings.fix_warn_min)))
@@ -128,9 +129,9 @@ def late_stages(ticket: Ticket, settings: CompoundSettings, now: datetime) -> li
 
 
 def _unclaimed(ticket: Ticket, settings: CompoundSettings, now: datetime) -> Stage | None:
-    if ticket.assignee_id is not None or ticket.status != "received":
+    if ticket.assignee_id is not None or ticket.status != TicketStatus.RECEIVED:
         return None
-    urgent = ticket.priority == "urgent" or ticket.kind == "emergency"
+    urgent = ticket.priority == "urgent" or ticket.kind == TicketKind.EMERGENCY
     wait = timedelta(minutes=settings.unclaimed_urgent_min if urgent else settings.unclaimed_normal_min)
     level = _level(now, None, ticket.created_at + wait, ticket.created_at + wait * UNCLAIMED_DIRECTOR_FACTOR)
     return Stage("claim", level, ticket.created_at + wait) if level is not None else None
@@ -163,7 +164,7 @@ def escalate_late(
         payload=_payload(ticket, stage),
         checked=True,
     )
-    kind = "sla_warning" if stage.level == "warn" else "escalated"
+    kind = EventKind.SLA_WARNING if stage.level == "warn" else EventKind.ESCALATED
     data = {"what": stage.what, "level": stage.level, "deadline": stage.deadline.isoformat()}
     ticket_event(store, ticket, now, kind, text.split("\n")[0][:200], data, actor=actor.tag)
     return Result(text)

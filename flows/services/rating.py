@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from data.kinds import EventKind, TicketStatus
 from data.models import Ticket
 from data.store import Store
 from flows.callbacks import callback_round, record_callback
 from flows.errors import ActionError
 from flows.services.base import Actor, Result, require_compound
-from flows.tickets import STATUS_NAMES, reopen
+from flows.tickets import reopen
 
 PART_WORDS = {"attitude": "态度", "quality": "质量", "speed": "效率"}
 
@@ -31,8 +32,8 @@ def record_rating(store: Store, actor: Actor, ticket: Ticket, rating: Rating, no
     """Record the answer on the ticket's current callback round. A good score closes a done ticket;
     unsolved, or a score of ``reopen_score_max`` or less, reopens it to its technician."""
     require_compound(actor, ticket.compound_id, ticket.number)
-    if ticket.status not in ("done", "closed"):
-        state = STATUS_NAMES.get(ticket.status, ticket.status)
+    if ticket.status not in (TicketStatus.DONE, TicketStatus.CLOSED):
+        state = TicketStatus.name_of(ticket.status)
         raise ActionError(f"{ticket.number} 还在处理中（{state}），完成后再回访。")
     if rating.solved is False:
         return _unsolved(store, actor, ticket, rating, now)
@@ -51,7 +52,7 @@ def record_rating(store: Store, actor: Actor, ticket: Ticket, rating: Rating, no
     head = f"已记录 {ticket.number} 的电话回访：{summary(rating)}。"
     if callback.status == "reopened":
         return Result(head + f"满意度低，工单已重新打开，{_who(ticket)}跟进，直到业主满意为止。")
-    return Result(head + ("工单已关闭，谢谢！" if ticket.status == "closed" else ""))
+    return Result(head + ("工单已关闭，谢谢！" if ticket.status == TicketStatus.CLOSED else ""))
 
 
 def _unsolved(store: Store, actor: Actor, ticket: Ticket, rating: Rating, now: datetime) -> Result:
@@ -63,7 +64,7 @@ def _unsolved(store: Store, actor: Actor, ticket: Ticket, rating: Rating, now: d
     callback.status = "reopened"
     said = summary(rating)
     data = {"solved": False, "score": rating.score, **rating.parts}
-    store.add_event(ticket, now, actor.tag, "callback", f"电话回访：{said}", data)
+    store.add_event(ticket, now, actor.tag, EventKind.CALLBACK, f"电话回访：{said}", data)
     reopen(store, ticket, now, actor.tag, f"电话回访：{said}")
     return Result(
         f"已记录 {ticket.number} 的电话回访：{said}。工单已重新打开，{_who(ticket)}跟进，直到问题解决为止。"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from data.kinds import OPEN_STATUSES, TicketKind, TicketStatus
 from data.models import Staff, Ticket
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from flows import tickets
 from flows.errors import ActionError, NotAllowed
 from flows.services.base import Actor, Result, require_compound, require_staff
-from flows.tickets import KIND_NAMES, STATUS_NAMES
 
 
 def claim(store: Store, actor: Actor, ticket: Ticket, now: datetime) -> Result:
@@ -36,7 +36,7 @@ def assign(store: Store, actor: Actor, ticket: Ticket, to: Staff, now: datetime)
     _check_pair(actor, ticket, to)
     told = tickets.assign(store, ticket, to, now, actor.tag)
     return Result(
-        f"{ticket.number} 已派给 {to.name}（{STATUS_NAMES[ticket.status]}），已通知居民。",
+        f"{ticket.number} 已派给 {to.name}（{TicketStatus.name_of(ticket.status)}），已通知居民。",
         status=f"已由 {actor.name} 派给 {to.name}",
         resident=told,
     )
@@ -70,7 +70,7 @@ def reopen(store: Store, actor: Actor, ticket: Ticket, now: datetime, reason: st
     tickets.reopen(store, ticket, now, actor.tag, reason)
     who = f"，由 {ticket.assignee.name} 跟进" if ticket.assignee else "，待认领"
     return Result(
-        f"{ticket.number} 已重新打开（{STATUS_NAMES[ticket.status]}{who}），已通知员工群。",
+        f"{ticket.number} 已重新打开（{TicketStatus.name_of(ticket.status)}{who}），已通知员工群。",
         status=f"已由 {actor.name} 重新打开",
     )
 
@@ -87,9 +87,8 @@ def cancel(store: Store, actor: Actor, ticket: Ticket, now: datetime, reason: st
     require_compound(actor, ticket.compound_id, ticket.number)
     why = reason or f"{actor.name}取消"
     tickets.cancel(store, ticket, now, actor.tag, why)
-    told = (
-        f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已取消：{why}。如有疑问请联系管理处。"
-    )
+    what = TicketKind.name_of(ticket.kind, "工单")
+    told = f"您的{what}（{ticket.number}）已取消：{why}。如有疑问请联系管理处。"
     tickets.notify_resident(store, ticket, now, "cancelled", told)
     return Result(f"{ticket.number} 已取消。", status=f"已由 {actor.name} 取消", resident=told)
 

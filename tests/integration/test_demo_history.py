@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from data.clock import SHANGHAI
 from data.db import make_engine, make_session_factory, migrate, transaction
 from data.demo import NAMED_RESIDENTS, load_demo
+from data.kinds import OPEN_STATUSES
 from data.models import Bill, OutboxMessage, Ticket, TicketEvent, Unit
 from data.scheduling import Callback
-from data.store import OPEN_STATUSES, Store
+from data.store import Store
 from tests.conftest import BACKENDS, NOW, pg_database, pg_url
 
 
