@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from data.kinds import BEFORE_VISIT, OPEN_STATUSES
-from data.models import Building, Compound, Resident, Ticket, Unit
+from data.models import Building, Compound, Resident, Staff, Ticket, Unit
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class Views(Protocol):
 
     def unit_tickets(self, unit_id: int, limit: int = 20) -> Sequence[Ticket]:
         """The flat's latest tickets, newest first."""
+        ...
+
+    def actor_name(self, actor: str) -> str | None:
+        """Who an event's actor is: ``staff:3`` -> 王师傅, ``resident:12`` -> 李明; None for other
+        actors (``system``, ``staff:cli``) and ids no longer on file."""
         ...
 
 
@@ -106,6 +111,17 @@ class SqlViews:
             select(Ticket).where(Ticket.unit_id == unit_id).order_by(Ticket.created_at.desc()).limit(limit)
         )
         return self._session.scalars(query).unique().all()
+
+    def actor_name(self, actor: str) -> str | None:
+        kind, _, ident = actor.partition(":")
+        if not ident.isdigit():
+            return None
+        found: Staff | Resident | None = None
+        if kind == "staff":
+            found = self._session.get(Staff, int(ident))
+        elif kind == "resident":
+            found = self._session.get(Resident, int(ident))
+        return found.name if found is not None else None
 
 
 def _late(now: datetime) -> ColumnElement[bool]:

@@ -20,7 +20,7 @@ from bot.cli.run import with_app
 from data.clock import local
 from data.db import unit_of_work
 from data.kinds import OPEN_STATUSES, EventKind, TicketKind, TicketStatus
-from data.models import Resident, Staff, Ticket, TicketEvent
+from data.models import Staff, Ticket, TicketEvent
 from data.store import Store
 from flows import services
 from flows.errors import ActionError, NotFound
@@ -307,15 +307,7 @@ def _details(store: Store, ticket: Ticket, now: datetime) -> list[str]:
 
 def _actor_name(store: Store, actor: str) -> str:
     """``staff:3`` -> ``王师傅``; other actors (``staff:cli``, ``system``) as they are."""
-    kind, _, ident = actor.partition(":")
-    if not ident.isdigit():
-        return actor
-    found: Staff | Resident | None = None
-    if kind == "staff":
-        found = store.accounts.staff(int(ident))
-    elif kind == "resident":
-        found = store.accounts.resident(int(ident))
-    return found.name if found is not None else actor
+    return store.views.actor_name(actor) or actor
 
 
 # -- actions -------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from bot.app import App
 from data.clock import local
 from data.db import unit_of_work
 from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, TicketStatus
-from data.models import BindingCode, Resident, Staff, Ticket, TicketEvent, Unit
+from data.models import BindingCode, Staff, Ticket, TicketEvent, Unit
 from data.store import Store
 from data.views import TicketQuery
 from flows import binding_codes, relay, services, tickets
@@ -286,15 +286,7 @@ def _event(store: Store, event: TicketEvent) -> Event:
 
 def _actor(store: Store, actor: str) -> str:
     """``staff:3`` -> 王师傅, ``resident:12`` -> 李明; others (system, staff:cli) as they are."""
-    kind, _, ident = actor.partition(":")
-    if not ident.isdigit():
-        return ACTOR_NAMES.get(actor, actor)
-    found: Staff | Resident | None = None
-    if kind == "staff":
-        found = store.accounts.staff(int(ident))
-    elif kind == "resident":
-        found = store.accounts.resident(int(ident))
-    return found.name if found is not None else actor
+    return store.views.actor_name(actor) or ACTOR_NAMES.get(actor, actor)
 
 
 def _ticket(store: Store, number: str) -> Ticket:
