@@ -22,7 +22,7 @@ from starlette.routing import Route
 from bot.channels.base import STAFF, Channel, Outlet, Wiring
 from bot.channels.photos import PHOTOS, PhotoFetcher
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, Receipt, Sender, TemporaryFailure
-from bot.startup import DOWN, Backoff, ChannelStates, start_or_retry
+from bot.startup import Backoff, ChannelStates, start_or_retry
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -59,15 +59,11 @@ def build_channels(wiring: Wiring, names: Iterable[str] | None = None) -> Channe
 
 @dataclass
 class Channels:
-    """The channels that are on, each ``down`` in ``states`` until it has started."""
+    """The channels that are on; ``states`` has each one's since its first try to start."""
 
     channels: list[Channel]
     photos: PhotoFetcher  # residents' photos, for the staff channels and the desk's ticket pages
     states: ChannelStates = field(default_factory=ChannelStates)
-
-    def __post_init__(self) -> None:
-        for channel in self.channels:
-            self.states.set(channel.name, DOWN)
 
     def __iter__(self) -> Iterator[Channel]:
         return iter(self.channels)
