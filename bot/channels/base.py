@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bot.intake import Intake
 
 STAFF = "staff"  # the staff group's outbox rows: every channel that carries the group takes them
+PHOTOS = "photos"  # the outbox kind of a row that is only photos (an album after its message)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,11 @@ class Terminal:
 @dataclass
 class Wiring:
     """What a channel factory may use. ``photos`` is shared: a channel whose residents send photos
-    lends it its client, the staff channels fetch through it."""
+    lends it its client, the staff channels fetch through it (None where nothing shows photos: the
+    console, which so loads neither Telegram's nor WeChat's library)."""
 
     app: App
     intake: Intake
-    photos: PhotoFetcher
+    photos: PhotoFetcher | None = None
     polling: bool = False  # Telegram: long polling instead of the webhook
     terminal: Terminal | None = None  # the console's; None in the server (no console there)

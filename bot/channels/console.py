@@ -20,7 +20,6 @@ from starlette.routing import Route
 
 from bot.app import App
 from bot.channels.base import STAFF, Outlet, Terminal, Wiring
-from bot.channels.photos import PhotoFetcher
 from bot.channels.registry import build_channels
 from bot.intake import Intake
 from bot.metrics import Metrics
@@ -150,7 +149,7 @@ class ConsoleChat:
         self.account = account
         self._loop = asyncio.Runner()
         self.intake = Intake(app, Metrics())
-        wiring = Wiring(app, self.intake, PhotoFetcher(), terminal=Terminal(account, out, show_staff))
+        wiring = Wiring(app, self.intake, terminal=Terminal(account, out, show_staff))
         self.channels = build_channels(wiring, names=[CHANNEL])
         console = self.channels[CHANNEL]
         assert isinstance(console, ConsoleChannel)

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.channels.base import STAFF, Channel, Outlet, Wiring
-from bot.channels.photos import PHOTOS, PhotoFetcher
+from bot.channels.base import PHOTOS, STAFF, Channel, Outlet, Wiring
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, Receipt, Sender, TemporaryFailure
 from bot.startup import Backoff, ChannelStates, start_or_retry
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from bot.channels.photos import PhotoFetcher
     from bot.dispatcher import Dispatcher
     from data.clock import Clock
 
@@ -62,7 +62,7 @@ class Channels:
     """The channels that are on; ``states`` has each one's since its first try to start."""
 
     channels: list[Channel]
-    photos: PhotoFetcher  # residents' photos, for the staff channels and the desk's ticket pages
+    photos: PhotoFetcher | None  # residents' photos, for the staff channels and the desk's ticket pages
     states: ChannelStates = field(default_factory=ChannelStates)
 
     def __iter__(self) -> Iterator[Channel]:
@@ -92,7 +92,8 @@ class Channels:
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
-        await self.photos.aclose()
+        if self.photos is not None:
+            await self.photos.aclose()
 
     # -- outbound -------------------------------------------------------------------------------
     def outlets(self) -> list[Outlet]:

@@ -537,7 +537,8 @@ def build(wiring: Wiring) -> Telegram | None:
     if not settings.telegram_enabled:
         return None
     bot = make_bot(settings)
-    wiring.photos.bot = bot  # residents' photos by Telegram file id, for the staff channels
+    if wiring.photos is not None:
+        wiring.photos.bot = bot  # residents' photos by Telegram file id, for the staff channels
     outlets = [Outlet(CHANNEL, TelegramSender(bot))]
     group = None
     if settings.telegram_staff_chat_id:

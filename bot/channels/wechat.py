@@ -668,7 +668,8 @@ def build(wiring: Wiring) -> WeChat | None:
         client = SharedTokenClient(
             settings.wechat_app_id, settings.wechat_app_secret, storage, settings.wechat_api_url
         )
-        wiring.photos.wechat = client  # residents' photos by media id, for the staff channels
+        if wiring.photos is not None:
+            wiring.photos.wechat = client  # residents' photos by media id, for the staff channels
         templates = Templates.parse(settings.wechat_templates)
         outlets.append(Outlet(CHANNEL, WeChatSender(client, app.sessions, app.clock, templates)))
     else:
