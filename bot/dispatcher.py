@@ -199,10 +199,13 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         shared: dict[str, str] | None = None,
         owner: str | None = None,
+        only: dict[str, str] | None = None,
     ) -> None:
         """``shared`` maps a channel to another whose rate limiter it uses: two channels that reach
         one peer (the WeCom robot's own ``wecom`` rows and ``staff`` rows) keep to one limit.
-        ``owner`` names this dispatcher's claims (default: this process, ``owner_token``)."""
+        ``owner`` names this dispatcher's claims (default: this process, ``owner_token``). ``only``
+        maps a channel to the one recipient whose rows this dispatcher sends (a console terminal
+        is one account; the others' rows wait for theirs)."""
         self.sessions = sessions
         self.senders = senders
         self.clock = clock
@@ -210,6 +213,7 @@ class Dispatcher:
         self.monotonic = monotonic
         self.sleep = sleep  # tests pass one that moves their clock
         self.owner = owner or owner_token()
+        self.only = only or {}
         chosen = {**DEFAULT_LIMITS, **(limits or {})}
         self.limiters = {c: ChannelLimiter(chosen.get(c, ChannelLimits()), monotonic) for c in senders}
         for channel, peer in (shared or {}).items():
@@ -276,6 +280,8 @@ class Dispatcher:
             quota = _QuotaBook(store, self.limiters, now)
             plan = []
             for row in rows:
+                if self.only.get(row.channel, row.recipient) != row.recipient:
+                    continue
                 if self._hold(row, recipients, now) or quota.defer(row, now):
                     continue
                 plan.append(Planned(_snapshot(row, recipients, now), row.attempts))

@@ -31,12 +31,12 @@ from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 from wechatpy.exceptions import WeChatClientException
 
+from bot.channels.base import PHOTOS
 from bot.outbound import FollowUp, OutboundMessage, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
 TELEGRAM, WECHAT_MEDIA = "telegram:", "wechat-media:"
-PHOTOS = "photos"  # the outbox kind of a row that is only photos (an album after its message)
 CAPTIONED = frozenset({PHOTOS, "relay", "digest"})  # kinds whose words can be the photos' caption
 DATA_URI = "data:image/"
 ALBUM = 10  # photos per Telegram media group

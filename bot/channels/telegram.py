@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from telegram import (
     Bot,
     CallbackQuery,
@@ -37,6 +38,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import Updater
 from telegram.request import HTTPXRequest
 
+from bot.channels.base import STAFF, Outlet, Wiring
 from bot.channels.photos import PhotoFetcher, TelegramAlbums, fits_album
 from bot.channels.web import client_of, read_limited
 from bot.intake import Intake
@@ -500,3 +502,46 @@ def _kind(update: Update) -> str:
         if getattr(update, name, None) is not None:
             return name
     return "unknown"
+
+
+# -- as a registered channel ---------------------------------------------------------------------------
+class Telegram:
+    """Telegram in the registry: ``/telegram`` (residents and the staff group), the residents' sender
+    and, with a staff group, its sender. Up once the Bot API answered ``getMe``."""
+
+    name = CHANNEL
+
+    def __init__(self, inbound: TelegramChannel, outlets: list[Outlet], polling: bool) -> None:
+        self.inbound = inbound
+        self._outlets = outlets
+        self.polling = polling
+
+    def routes(self) -> Sequence[Route]:
+        return [Route("/telegram", self.inbound.webhook, methods=["POST"])]
+
+    def outlets(self) -> Sequence[Outlet]:
+        return self._outlets
+
+    async def start(self) -> None:
+        await self.inbound.start(self.polling)
+
+    async def close(self) -> None:
+        await self.inbound.stop()
+
+
+def build(wiring: Wiring) -> Telegram | None:
+    from bot.channels.staff_group import StaffGroup, TelegramStaffSender  # it imports us
+
+    settings = wiring.app.settings
+    if not settings.telegram_enabled:
+        return None
+    bot = make_bot(settings)
+    if wiring.photos is not None:
+        wiring.photos.bot = bot  # residents' photos by Telegram file id, for the staff channels
+    outlets = [Outlet(CHANNEL, TelegramSender(bot))]
+    group = None
+    if settings.telegram_staff_chat_id:
+        group = StaffGroup(wiring.intake, bot, settings.telegram_staff_chat_id)
+        staff = TelegramStaffSender(bot, settings.telegram_staff_chat_id, wiring.photos)
+        outlets.append(Outlet(STAFF, staff))
+    return Telegram(TelegramChannel(settings, wiring.intake, bot, group), outlets, wiring.polling)

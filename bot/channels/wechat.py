@@ -34,6 +34,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_xml
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import (
@@ -45,8 +46,9 @@ from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from bot.channels.base import Outlet, Wiring
 from bot.channels.web import client_of, read_limited
-from bot.channels.wechat_token import SharedTokenClient
+from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.intake import Intake
 from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings
@@ -620,3 +622,49 @@ def _failure(exc: WeChatClientException) -> TemporaryFailure | PermanentFailure:
     if exc.errcode is None or exc.errcode in TRANSIENT:
         return TemporaryFailure(reason, retry_after=3600 if exc.errcode == 45009 else None)
     return PermanentFailure(reason)  # not following, invalid openid, blocked, template rejected
+
+
+# -- as a registered channel ---------------------------------------------------------------------------
+class WeChat:
+    """The Official Account in the registry: ``/wechat``, and with the app secret its sender (without
+    one WeChat answers only passively). Nothing to start: WeChat calls us."""
+
+    name = CHANNEL
+
+    def __init__(self, inbound: WeChatChannel, outlets: list[Outlet]) -> None:
+        self.inbound = inbound
+        self._outlets = outlets
+
+    def routes(self) -> Sequence[Route]:
+        return [
+            Route("/wechat", self.inbound.verify, methods=["GET"]),
+            Route("/wechat", self.inbound.callback, methods=["POST"]),
+        ]
+
+    def outlets(self) -> Sequence[Outlet]:
+        return self._outlets
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.inbound.stop()
+
+
+def build(wiring: Wiring) -> WeChat | None:
+    app, settings = wiring.app, wiring.app.settings
+    if not settings.wechat_enabled:
+        return None
+    outlets = []
+    if settings.wechat_app_secret:
+        storage = DbTokenStorage(app.sessions, app.clock)
+        client = SharedTokenClient(
+            settings.wechat_app_id, settings.wechat_app_secret, storage, settings.wechat_api_url
+        )
+        if wiring.photos is not None:
+            wiring.photos.wechat = client  # residents' photos by media id, for the staff channels
+        templates = Templates.parse(settings.wechat_templates)
+        outlets.append(Outlet(CHANNEL, WeChatSender(client, app.sessions, app.clock, templates)))
+    else:
+        log.warning("WECHAT_APP_SECRET not set: WeChat replies only as passive replies, nothing proactive")
+    return WeChat(WeChatChannel(settings, wiring.intake), outlets)

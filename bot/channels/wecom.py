@@ -15,11 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from starlette.routing import Route
 
-from bot.channels.photos import FETCH_TRIES, PHOTOS, PhotoFetcher, Unavailable, image_kind, photo_refs
+from bot.channels.base import STAFF, Outlet, Wiring
+from bot.channels.photos import FETCH_TRIES, PhotoFetcher, Unavailable, image_kind, photo_refs
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
 
 log = logging.getLogger(__name__)
@@ -134,27 +137,32 @@ class WeComRobotSender:
         await self.client.aclose()
 
 
-class StaffFanout:
-    """The staff group's outbox rows to the primary channel; mirrors get a best-effort copy.
+# -- as a registered channel ---------------------------------------------------------------------------
+class WeComRobot:
+    """The group robot in the registry: outbound only, a member of the staff group (its image rows
+    paced with its cards: one robot, one limit). Nothing to start."""
 
-    Rows of photos alone (``photos``) were asked for by the primary (its album after a card) and go
-    only to it; a mirror asks for its own photo rows when it takes the card."""
+    name = "wecom_robot"
 
-    channel = "staff"
+    def __init__(self, sender: WeComRobotSender) -> None:
+        self.sender = sender
 
-    def __init__(self, primary: Any, mirrors: list[Any]) -> None:
-        self.primary = primary
-        self.mirrors = mirrors
+    def routes(self) -> Sequence[Route]:
+        return ()
 
-    async def send(self, message: OutboundMessage) -> list[FollowUp]:
-        follow = list(await self.primary.send(message) or ())  # its failure is the row's (retried)
-        if message.kind == PHOTOS:
-            return follow
-        for mirror in self.mirrors:
-            try:
-                follow += await mirror.send(message) or ()
-            except (TemporaryFailure, PermanentFailure) as exc:
-                log.warning(
-                    "staff mirror %s did not take outbox row %s: %s", type(mirror).__name__, message.id, exc
-                )
-        return follow
+    def outlets(self) -> Sequence[Outlet]:
+        return [Outlet(STAFF, self.sender), Outlet(CHANNEL, self.sender, paced_with=STAFF)]
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.sender.aclose()
+
+
+def build(wiring: Wiring) -> WeComRobot | None:
+    settings = wiring.app.settings
+    if not settings.wecom_robot_key:
+        return None
+    sender = WeComRobotSender(settings.wecom_api_url, settings.wecom_robot_key, photos=wiring.photos)
+    return WeComRobot(sender)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,15 +35,17 @@ from typing import Any
 import requests
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route as HttpRoute
 from wechatpy.enterprise import WeChatClient as EnterpriseClient
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 
+from bot.channels.base import STAFF, Outlet, Wiring
 from bot.channels.web import client_of, read_limited
 from bot.channels.wechat import BadCallback, cut, read_fields
-from bot.channels.wechat_token import SharedToken
+from bot.channels.wechat_token import DbTokenStorage, SharedToken
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings, SettingsError
@@ -446,3 +449,50 @@ def _command(user: str, msg_id: str, text: str) -> Arrival:
     if found is None:
         return Arrival(user, msg_id, "help")
     return Arrival(user, msg_id, ACTIONS[found.group(1)], found.group(2).strip())
+
+
+# -- as a registered channel ---------------------------------------------------------------------------
+class WeComApp:
+    """The self-built app in the registry: ``/wecom``, and with its secret and agent id a member of
+    the staff group whose staff rows become its own rows (it never fails the fan-out). Nothing to
+    start: WeCom calls us."""
+
+    name = "wecom"  # its /healthz name
+
+    def __init__(self, inbound: WeComAppChannel, sender: WeComAppSender | None) -> None:
+        self.inbound = inbound
+        self.sender = sender
+
+    def routes(self) -> Sequence[HttpRoute]:
+        return [
+            HttpRoute("/wecom", self.inbound.verify, methods=["GET"]),
+            HttpRoute("/wecom", self.inbound.callback, methods=["POST"]),
+        ]
+
+    def outlets(self) -> Sequence[Outlet]:
+        if self.sender is None:
+            return ()
+        return [Outlet(STAFF, self.sender), Outlet(CHANNEL, self.sender)]
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def build(wiring: Wiring) -> WeComApp | None:
+    app, settings = wiring.app, wiring.app.settings
+    if not settings.wecom_app_enabled:
+        return None
+    routes = parse_routes(settings.wecom_app_chats)
+    sender = None
+    if settings.wecom_app_secret and settings.wecom_agent_id:
+        storage = DbTokenStorage(app.sessions, app.clock)
+        client = WeComTokenClient(
+            settings.wecom_corp_id, settings.wecom_app_secret, storage, settings.wecom_app_api_url
+        )
+        sender = WeComAppSender(client, settings.wecom_agent_id, routes, app.sessions)
+    else:
+        log.warning("WECOM_APP_SECRET or WECOM_AGENT_ID not set: the WeCom app takes commands, sends nothing")
+    return WeComApp(WeComAppChannel(settings, wiring.intake, routes), sender)

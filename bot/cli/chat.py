@@ -54,13 +54,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if app.prepare_store(with_demo=True):
             print("已载入演示小区“阳光花园”。", file=sys.stderr)
-        chat = ConsoleChat(app, args.account, sys.stdout, show_staff=not args.no_staff)
         if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8 become U+FFFD, not a crash
             sys.stdin.reconfigure(errors="replace")
-        if sys.stdin.isatty():
-            return _interactive(chat)
-        chat.run_lines(sys.stdin)
-        return 0
+        with ConsoleChat(app, args.account, sys.stdout, show_staff=not args.no_staff) as chat:
+            if sys.stdin.isatty():
+                return _interactive(chat)
+            chat.run_lines(sys.stdin)
+            return 0
     finally:
         app.close()
 

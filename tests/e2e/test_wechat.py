@@ -35,7 +35,7 @@ def wx(request: pytest.FixtureRequest, propbot: Propbot) -> Callbacks:
     """Both modes, for what depends on the protocol (signatures, bodies, retries). In plain mode
     (明文模式) the server has no AES key, as the Official Account has no EncodingAESKey."""
     if request.param == "plain":
-        propbot.web.state.channels.wechat.crypto = None
+        propbot.web.state.channels["wechat"].inbound.crypto = None
     return Callbacks(aes=request.param == "aes")
 
 
@@ -226,7 +226,7 @@ class SlowEngine:
 def test_a_slow_answer_is_success_now_and_a_customer_service_message_later(
     propbot: Propbot, wx_aes: Callbacks
 ) -> None:
-    channel = propbot.web.state.channels.wechat
+    channel = propbot.web.state.channels["wechat"].inbound
     channel.reply_timeout = 0.3
     propbot.app.__dict__["engine"] = SlowEngine(propbot.app.engine, 1.0)
     li = Resident(propbot, wx_aes)
@@ -439,7 +439,8 @@ def test_the_nonce_record_is_shared_by_every_server_process(
     other.__dict__["nlu"] = server_app.nlu
     try:
         for second in start_propbot(other, fake_telegram, fake_wechat):
-            second.web.state.channels.wechat.crypto = propbot.web.state.channels.wechat.crypto
+            crypto = propbot.web.state.channels["wechat"].inbound.crypto
+            second.web.state.channels["wechat"].inbound.crypto = crypto
             stamp = propbot.wx_now()
             original = message_xml(OPENID, "text", stamp, 51, Content="物业电话多少")
             assert propbot.wx_send(*wx.build(original, timestamp=stamp, nonce="5150")).status_code == 200

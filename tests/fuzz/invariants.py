@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.photos import PHOTOS
+from bot.channels.base import PHOTOS
 from data.models import (
     ChannelAccount,
     Conversation,

@@ -35,14 +35,14 @@ NOW = "2026-11-23T10:00:00+08:00"
 def test_random_lines_each_get_a_reply(app: App, logs: Logs, lines: list[str], account: str) -> None:
     baseline = Baseline.of(app.sessions)
     out = io.StringIO()
-    chat = ConsoleChat(app, account, out)
-    for line in lines:
-        printed = out.tell()
-        replies = chat.send(line)
-        assert replies and all(r.text for r in replies), f"no reply to {line!r}"
-        assert APOLOGY not in [r.text for r in replies], "the engine failed on this line"
-        assert out.getvalue()[printed:].startswith(f"{BOT}: ")
-        assert logs.problems() == []
+    with ConsoleChat(app, account, out) as chat:
+        for line in lines:
+            printed = out.tell()
+            replies = chat.send(line)
+            assert replies and all(r.text for r in replies), f"no reply to {line!r}"
+            assert APOLOGY not in [r.text for r in replies], "the engine failed on this line"
+            assert out.getvalue()[printed:].startswith(f"{BOT}: ")
+            assert logs.problems() == []
     assert store_problems(app.sessions, baseline) == []
 
 
@@ -51,11 +51,11 @@ def test_corpus_texts_in_every_step_of_a_repair(app: App, logs: Logs) -> None:
     baseline = Baseline.of(app.sessions)
     for name, text in corpus_texts().items():
         for lead in ([], ["我要报修"], ["厨房水管漏水了"]):
-            chat = ConsoleChat(app, "demo", io.StringIO())
-            chat.send("算了")  # a fresh start
-            for line in [*lead, text]:
-                replies = chat.send(line)
-                assert replies and APOLOGY not in [r.text for r in replies], f"{name} after {lead}"
+            with ConsoleChat(app, "demo", io.StringIO()) as chat:
+                chat.send("算了")  # a fresh start
+                for line in [*lead, text]:
+                    replies = chat.send(line)
+                    assert replies and APOLOGY not in [r.text for r in replies], f"{name} after {lead}"
             assert logs.problems() == [], f"{name} after {lead}"
     assert store_problems(app.sessions, baseline) == []
 

@@ -143,7 +143,7 @@ def wechat_bot(fuzz_propbot: Propbot) -> Iterator[WeChatBot]:
 @pytest.fixture(params=["plain", "aes"])
 def mode(request: pytest.FixtureRequest, wechat_bot: WeChatBot) -> Iterator[Callbacks]:
     """Plain mode: the server has no AES key (as an Official Account without an EncodingAESKey)."""
-    channel = wechat_bot.propbot.web.state.channels.wechat
+    channel = wechat_bot.propbot.web.state.channels["wechat"].inbound
     crypto = channel.crypto
     if request.param == "plain":
         channel.crypto = None

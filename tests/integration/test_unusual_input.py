@@ -76,14 +76,15 @@ def test_propbot_chat_takes_bytes_that_are_not_utf8(db_url: str) -> None:
 @pytest.mark.parametrize("line", ["\udfff建议", "建议\x00"])
 def test_console_lines_are_made_storable(app: App, line: str) -> None:
     """A suggestion's words are kept in the dialog state: a lone surrogate failed the turn."""
-    chat = ConsoleChat(app, "demo", io.StringIO())
-    chat.send("建议")
-    assert APOLOGY not in [reply.text for reply in chat.send(line)]
+    with ConsoleChat(app, "demo", io.StringIO()) as chat:
+        chat.send("建议")
+        assert APOLOGY not in [reply.text for reply in chat.send(line)]
 
 
 def test_a_snooze_of_a_hundred_million_days_is_the_longest_snooze(app: App) -> None:
     """李明 owes fees, so "N天以后再提醒我" snoozes his reminders: N past a date's range raised."""
-    reply = ConsoleChat(app, "demo", io.StringIO()).send("99999999天以后再提醒我交费")
+    with ConsoleChat(app, "demo", io.StringIO()) as chat:
+        reply = chat.send("99999999天以后再提醒我交费")
     assert [r.text for r in reply] == [reply[0].text] and "1月7日 再提醒您" in reply[0].text  # 45 days
 
 
