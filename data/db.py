@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+Sessions: TypeAlias = sessionmaker[Session]  # what callers outside data/ hold and pass on
 log = logging.getLogger(__name__)
 
 

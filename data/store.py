@@ -7,9 +7,10 @@ message (state, ticket, events, outbox rows, processed id) lands together or not
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, bindparam, delete, func, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
+from data.db import Sessions, transaction
 from data.models import (
     DISPLAY_NAME_LENGTH,
     Bill,
@@ -36,9 +38,14 @@ from data.models import (
     TicketEvent,
     Unit,
 )
+from data.repositories.bookings import BookingsRepository, SqlBookings
+from data.repositories.dialogs import DialogsRepository, SqlDialogs
+from data.repositories.schedules import SchedulesRepository, SqlSchedules
+from data.repositories.tickets import OPEN_STATUSES, SqlTickets, TicketsRepository
+from data.repositories.units import SqlUnits, UnitsRepository
 from data.settings import CompoundSettings
 
-OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")
+__all__ = ["OPEN_STATUSES", "Store", "unit_of_work"]
 STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
 
 TICKET_PREFIX = {
@@ -56,6 +63,31 @@ TICKET_PREFIX = {
 class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    # -- repositories by aggregate (data.repositories) -----------------------------------------
+    @cached_property
+    def tickets(self) -> TicketsRepository:
+        return SqlTickets(self.session)
+
+    @cached_property
+    def units(self) -> UnitsRepository:
+        return SqlUnits(self.session)
+
+    @cached_property
+    def bookings(self) -> BookingsRepository:
+        return SqlBookings(self.session)
+
+    @cached_property
+    def dialogs(self) -> DialogsRepository:
+        return SqlDialogs(self.session)
+
+    @cached_property
+    def schedules(self) -> SchedulesRepository:
+        return SqlSchedules(self.session)
+
+    def flush(self) -> None:
+        """Send what this unit of work changed to the database now (ids, constraints), uncommitted."""
+        self.session.flush()
 
     def _core(self, statement: Executable, parameters: dict[str, Any] | None = None) -> CursorResult[Any]:
         """Run a statement on the session's connection without the ORM's per-statement machinery
@@ -222,18 +254,6 @@ class Store:
         result = self._core(delete(CallbackNonce).where(CallbackNonce.seen_at < before))
         return int(result.rowcount or 0)
 
-    def recorded_replies(self, channel: str, message_id: str) -> list[Any]:
-        """The replies recorded for a message id (empty while its first delivery is still running)."""
-        replies = self.session.scalars(
-            select(InboundMessage.replies).where(
-                InboundMessage.channel == channel, InboundMessage.message_id == message_id
-            )
-        ).first()
-        return list(replies or [])
-
-    def record_replies(self, channel: str, message_id: str, replies: list[Any]) -> None:
-        self._core(_RECORD_REPLIES, {"b_channel": channel, "b_message_id": message_id, "replies": replies})
-
     # -- tickets -------------------------------------------------------------------------------
     def next_ticket_number(self, kind: str, now: datetime) -> str:
         key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
@@ -321,34 +341,6 @@ class Store:
             .limit(10)
         )
         return self.session.scalars(query).unique().all()
-
-    def tickets(
-        self, status: str | None = None, kind: str | None = None, limit: int = 200
-    ) -> Sequence[Ticket]:
-        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
-        if status == "open":
-            query = query.where(Ticket.status.in_(OPEN_STATUSES))
-        elif status is not None:
-            query = query.where(Ticket.status == status)
-        if kind is not None:
-            query = query.where(Ticket.kind == kind)
-        return self.session.scalars(query).unique().all()
-
-    def booking_starts(self, category: str, start: datetime, end: datetime) -> list[datetime]:
-        """Start times of the open bookings of one service in [start, end), one query for a whole range."""
-        return list(
-            at
-            for at in self.session.scalars(
-                select(Ticket.preferred_start).where(
-                    Ticket.kind == "booking",
-                    Ticket.category == category,
-                    Ticket.status.in_(OPEN_STATUSES),
-                    Ticket.preferred_start >= start,
-                    Ticket.preferred_start < end,
-                )
-            ).all()
-            if at is not None  # the range conditions exclude NULL; this tells mypy
-        )
 
     # -- staff ---------------------------------------------------------------------------------
     def staff_member(self, name_or_id: str) -> Staff | None:
@@ -558,14 +550,6 @@ _CHAT = (
 )
 _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
 _SAVE_LAST_INBOUND = update(ChannelAccount).where(ChannelAccount.id == bindparam("b_id"))
-_RECORD_REPLIES = (
-    update(InboundMessage)
-    .where(
-        InboundMessage.channel == bindparam("b_channel"),
-        InboundMessage.message_id == bindparam("b_message_id"),
-    )
-    .values(replies=bindparam("replies", type_=InboundMessage.__table__.c.replies.type))
-)
 
 
 def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
@@ -604,3 +588,10 @@ def _bump_counter_statement(dialect: str) -> Executable:
         .on_conflict_do_update(index_elements=[TicketCounter.key], set_={"value": TicketCounter.value + 1})
         .returning(TicketCounter.value)
     )
+
+
+@contextmanager
+def unit_of_work(sessions: Sessions) -> Iterator[Store]:
+    """One transaction as a ``Store``: committed on success, rolled back on any error."""
+    with transaction(sessions) as session:
+        yield Store(session)

@@ -271,12 +271,7 @@ def notify_resident(
 ) -> list[ChannelAccount]:
     """Tell the account that reported the ticket (or, failing that, every account of the unit);
     the accounts told."""
-    accounts: list[ChannelAccount] = []
-    if ticket.account_id is not None:
-        account = store.session.get(ChannelAccount, ticket.account_id)
-        accounts = [account] if account is not None else []
-    if not accounts and ticket.unit_id is not None:
-        accounts = list(store.accounts_of_unit(ticket.unit_id))
+    accounts = store.tickets.accounts_to_tell(ticket)
     for account in accounts:
         store.enqueue(
             account.channel,
