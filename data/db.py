@@ -12,6 +12,7 @@ from typing import Any, TypeAlias, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,6 +85,13 @@ def once_more_if_disconnected(work: Callable[[], T]) -> T:
             raise
         log.warning("database connection lost (%s); once more on a new connection", type(exc.orig).__name__)
         return work()
+
+
+def insert_for(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -14,12 +14,12 @@ from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
 from data.db import Sessions, transaction
+from data.db import insert_for as _insert
 from data.models import (
     DISPLAY_NAME_LENGTH,
     Bill,
@@ -34,30 +34,17 @@ from data.models import (
     Resident,
     Staff,
     Ticket,
-    TicketCounter,
-    TicketEvent,
     Unit,
 )
 from data.repositories.bookings import BookingsRepository, SqlBookings
 from data.repositories.dialogs import DialogsRepository, SqlDialogs
 from data.repositories.schedules import SchedulesRepository, SqlSchedules
-from data.repositories.tickets import OPEN_STATUSES, SqlTickets, TicketsRepository
+from data.repositories.tickets import OPEN_STATUSES as OPEN_STATUSES  # where callers import it from
+from data.repositories.tickets import SqlTickets, TicketsRepository
 from data.repositories.units import SqlUnits, UnitsRepository
 from data.settings import CompoundSettings
 
-__all__ = ["OPEN_STATUSES", "Store", "unit_of_work"]
 STAFF_RECIPIENT = "staff"  # the staff group, whatever channel carries it
-
-TICKET_PREFIX = {
-    "repair": "BX",  # 报修
-    "complaint": "TS",  # 投诉
-    "booking": "YY",  # 预约
-    "emergency": "JJ",  # 紧急
-    "enquiry": "ZX",  # 咨询
-    "handoff": "RG",  # 人工
-    "suggestion": "JY",  # 建议
-    "praise": "BY",  # 表扬
-}
 
 
 class Store:
@@ -253,94 +240,6 @@ class Store:
         """Forget callbacks seen before ``before`` (out of the replay window): how many."""
         result = self._core(delete(CallbackNonce).where(CallbackNonce.seen_at < before))
         return int(result.rowcount or 0)
-
-    # -- tickets -------------------------------------------------------------------------------
-    def next_ticket_number(self, kind: str, now: datetime) -> str:
-        key = f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
-        bumped = self._core(_bump_counter_statement(self._dialect()), {"key": key}).scalar_one()
-        return f"{key}-{bumped:04d}"
-
-    def add_ticket(self, ticket: Ticket) -> Ticket:
-        self.session.add(ticket)
-        self.session.flush()
-        return ticket
-
-    def add_event(
-        self,
-        ticket: Ticket,
-        at: datetime,
-        actor: str,
-        kind: str,
-        note: str = "",
-        data: dict[str, Any] | None = None,
-    ) -> TicketEvent:
-        event = TicketEvent(ticket=ticket, at=at, actor=actor, kind=kind, note=note, data=data or {})
-        self.session.add(event)
-        ticket.updated_at = at
-        return event
-
-    def ticket(self, number: str) -> Ticket | None:
-        return self.session.scalars(select(Ticket).where(Ticket.number == number.upper())).first()
-
-    def open_tickets(
-        self,
-        unit_id: int,
-        kind: str | None = None,
-        category: str | None = None,
-        since: datetime | None = None,
-    ) -> Sequence[Ticket]:
-        query = select(Ticket).where(Ticket.unit_id == unit_id, Ticket.status.in_(OPEN_STATUSES))
-        if kind is not None:
-            query = query.where(Ticket.kind == kind)
-        if category is not None:
-            query = query.where(Ticket.category == category)
-        if since is not None:
-            query = query.where(Ticket.created_at >= since)
-        return self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all()
-
-    def recent_open_tickets(self, account_id: int, kind: str, since: datetime) -> Sequence[Ticket]:
-        """This account's open tickets of ``kind`` created since ``since``, newest first (at most 10)."""
-        return self.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.account_id == account_id,
-                Ticket.kind == kind,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.created_at >= since,
-            )
-            .order_by(Ticket.created_at.desc())
-            .limit(10)
-        ).all()
-
-    def open_common_ticket(
-        self, compound_id: int, category: str, place: str, since: datetime
-    ) -> Ticket | None:
-        """An open common-area repair of the same kind at the same place (for merging repeats)."""
-        return self.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.compound_id == compound_id,
-                Ticket.kind == "repair",
-                Ticket.area == "common",
-                Ticket.category == category,
-                Ticket.location == place,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.created_at >= since,
-            )
-            .order_by(Ticket.created_at.desc())
-            .limit(1)
-        ).first()
-
-    def recent_tickets(self, unit_id: int, since: datetime) -> Sequence[Ticket]:
-        """Open tickets of the unit and those closed since ``since`` (for status queries)."""
-        query = (
-            select(Ticket)
-            .where(Ticket.unit_id == unit_id)
-            .where(Ticket.status.in_(OPEN_STATUSES) | (Ticket.updated_at >= since))
-            .order_by(Ticket.created_at.desc())
-            .limit(10)
-        )
-        return self.session.scalars(query).unique().all()
 
     # -- staff ---------------------------------------------------------------------------------
     def staff_member(self, name_or_id: str) -> Staff | None:
@@ -552,13 +451,6 @@ _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_
 _SAVE_LAST_INBOUND = update(ChannelAccount).where(ChannelAccount.id == bindparam("b_id"))
 
 
-def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 @cache
 def _new_account_statement(dialect: str) -> Executable:
     return _insert(dialect, ChannelAccount).on_conflict_do_nothing()
@@ -577,17 +469,6 @@ def _claim_statement(dialect: str) -> Executable:
 @cache
 def _nonce_statement(dialect: str) -> Executable:
     return _insert(dialect, CallbackNonce).on_conflict_do_nothing().returning(CallbackNonce.nonce)
-
-
-@cache
-def _bump_counter_statement(dialect: str) -> Executable:
-    """One upsert: the day's first ticket of a kind creates its counter."""
-    return (
-        _insert(dialect, TicketCounter)
-        .values(value=1)
-        .on_conflict_do_update(index_elements=[TicketCounter.key], set_={"value": TicketCounter.value + 1})
-        .returning(TicketCounter.value)
-    )
 
 
 @contextmanager

@@ -180,7 +180,7 @@ def answer_confirmation(turn: Turn) -> bool:
         _reopen(turn, ticket, "居民反馈问题没有解决")
         return True
     callback.confirmed = "solved"
-    turn.store.add_event(ticket, turn.now, turn.actor, "confirmed", "居民确认已解决")
+    turn.store.tickets.add_event(ticket, turn.now, turn.actor, "confirmed", "居民确认已解决")
     turn.say(f"好的，感谢您的确认！{ticket.number} 已记录为已解决。之后如再有问题，随时告诉我。")
     return True
 
@@ -234,7 +234,7 @@ def record_callback(
         return callback  # details added to an earlier answer
     callback.answered_at = now
     settings = store.settings(store.compound(ticket.compound_id))
-    store.add_event(
+    store.tickets.add_event(
         ticket,
         now,
         actor,
@@ -311,7 +311,7 @@ def ticket_accounts(store: Store, ticket: Ticket) -> list[ChannelAccount]:
 
 def _ticket_for(turn: Turn, number: str | None, statuses: Sequence[str], days: int) -> Ticket | None:
     if number:
-        ticket = turn.store.ticket(_normal(number))
+        ticket = turn.store.tickets.by_number(_normal(number))
         return ticket if ticket is not None and _mine(turn, ticket) and ticket.status in statuses else None
     since = turn.now - timedelta(days=days)
     candidates = [t for t in _my_tickets(turn, since) if t.status in statuses]

@@ -534,7 +534,7 @@ class Engine:
 
 
 def _has_open(turn: Turn, kind: str) -> bool:
-    return turn.unit is not None and bool(turn.store.open_tickets(turn.unit.id, kind=kind))
+    return turn.unit is not None and bool(turn.store.tickets.open_of_unit(turn.unit.id, kind=kind))
 
 
 def _fees(turn: Turn) -> None:

@@ -129,7 +129,7 @@ def ticket_event(
     data: dict[str, Any] | None = None,
     actor: str = "system",
 ) -> None:
-    """``Store.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
+    """``store.tickets.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
     store.tickets.append_event(ticket, now, actor, kind, note, data or {})
 
 

@@ -95,7 +95,7 @@ def open_ticket(
         or (new.kind == "repair" and new.category in settings.urgent_categories)
     )
     ticket = Ticket(
-        number=store.next_ticket_number(new.kind, now),
+        number=store.tickets.next_number(new.kind, now),
         compound_id=compound.id,
         unit_id=resident.unit_id if resident is not None and new.area != "common" else None,
         resident_id=resident.id if resident is not None else None,
@@ -118,8 +118,8 @@ def open_ticket(
     _set_time_limits(ticket, settings, now)
     if resident is not None and new.area == "common":
         ticket.details = {**ticket.details, "reporter_unit_id": resident.unit_id}
-    store.add_ticket(ticket)
-    store.add_event(ticket, now, actor, "received", new.description[:200])
+    store.tickets.add(ticket)
+    store.tickets.add_event(ticket, now, actor, "received", new.description[:200])
     card = staff_card(ticket, "新" + KIND_NAMES.get(ticket.kind, "工单"))
     notify_staff(store, ticket, now, "new_ticket", card, photos=ticket.photos)
     return ticket
@@ -148,7 +148,7 @@ def merge_repeat(
     ticket.repeat_count += 1
     if photos:
         ticket.photos = [*ticket.photos, *photos]
-    store.add_event(ticket, now, actor, "merged", text[:500])
+    store.tickets.add_event(ticket, now, actor, "merged", text[:500])
     notify_staff(
         store,
         ticket,
@@ -169,7 +169,7 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
     if ticket.status == "received":
         ticket.status = "dispatched"
     kind = "reassigned" if previous is not None and previous.id != staff.id else "dispatched"
-    store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
+    store.tickets.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
     when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
     told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。"
     notify_resident(store, ticket, now, "dispatched", told)
@@ -181,7 +181,7 @@ def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str
     _require_open(ticket)
     ticket.status = "done"
     ticket.done_at = now
-    store.add_event(ticket, now, actor, "done", note)
+    store.tickets.add_event(ticket, now, actor, "done", note)
     told = f"您的{KIND_NAMES.get(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？"
     buttons = [["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]]
     notify_resident(store, ticket, now, "done", told, buttons=buttons)
@@ -195,7 +195,7 @@ def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str 
     ticket.status = "dispatched" if ticket.assignee_id else "received"
     ticket.done_at = None
     ticket.closed_at = None
-    store.add_event(ticket, now, actor, "reopened", reason)
+    store.tickets.add_event(ticket, now, actor, "reopened", reason)
     who = f"，请 {ticket.assignee.name} 跟进" if ticket.assignee else "，请认领"
     notify_staff(
         store,
@@ -211,14 +211,14 @@ def close(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "
         raise TicketError(f"{ticket.number} 已经关闭")
     ticket.status = "closed"
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, "closed", note)
+    store.tickets.add_event(ticket, now, actor, "closed", note)
 
 
 def cancel(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
     _require_open(ticket)
     ticket.status = "cancelled"
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, "cancelled", note)
+    store.tickets.add_event(ticket, now, actor, "cancelled", note)
     notify_staff(store, ticket, now, "cancelled", f"【已取消】{ticket.number}：{note or '居民取消'}")
 
 
@@ -232,7 +232,7 @@ def reschedule(
     if ticket.kind == "repair":
         _set_time_limits(ticket, store.settings(store.compound(ticket.compound_id)), now)
     span = format_span(start, end)
-    store.add_event(ticket, now, actor, "rescheduled", span)
+    store.tickets.add_event(ticket, now, actor, "rescheduled", span)
     notify_staff(store, ticket, now, "rescheduled", f"【改期】{ticket.number} 居民改约时间：{span}")
 
 

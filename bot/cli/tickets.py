@@ -327,7 +327,7 @@ def run_action(args: argparse.Namespace, action: Action) -> int:
 
 
 def _ticket(store: Store, number: str) -> Ticket:
-    ticket = store.ticket(number.strip())
+    ticket = store.tickets.by_number(number.strip())
     if ticket is None:
         raise NotFound(f"找不到工单 {number}")
     return ticket

@@ -3,21 +3,91 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.orm import Session
 
-from data.models import ChannelAccount, Resident, Ticket, TicketEvent
+from data.clock import local
+from data.db import insert_for
+from data.models import ChannelAccount, Resident, Ticket, TicketCounter, TicketEvent
 
 OPEN_STATUSES = ("received", "dispatched", "quoted", "in_progress")
 
+TICKET_PREFIX = {
+    "repair": "BX",  # 报修
+    "complaint": "TS",  # 投诉
+    "booking": "YY",  # 预约
+    "emergency": "JJ",  # 紧急
+    "enquiry": "ZX",  # 咨询
+    "handoff": "RG",  # 人工
+    "suggestion": "JY",  # 建议
+    "praise": "BY",  # 表扬
+}
+RECENT_LIMIT = 10  # tickets a resident is shown or asked about at most
+
+
+def number_key(kind: str, now: datetime) -> str:
+    """The day's counter key of a kind: ``BX-20261123``; a number is the key and the count."""
+    return f"{TICKET_PREFIX.get(kind, 'GD')}-{local(now):%Y%m%d}"
+
 
 class TicketsRepository(Protocol):
+    def next_number(self, kind: str, now: datetime) -> str:
+        """The next ticket number of the kind and local day: ``BX-20261123-0001``."""
+        ...
+
+    def add(self, ticket: Ticket) -> Ticket:
+        """The new ticket stored, with its id."""
+        ...
+
+    def add_event(
+        self,
+        ticket: Ticket,
+        at: datetime,
+        actor: str,
+        kind: str,
+        note: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> TicketEvent:
+        """An event in the ticket's history (``ticket.events`` includes it); the ticket counts as
+        updated at ``at``."""
+        ...
+
     def append_event(
         self, ticket: Ticket, at: datetime, actor: str, kind: str, note: str, data: dict[str, Any]
     ) -> None:
-        """An event for the ticket without loading its event list (sweeps touch thousands)."""
+        """``add_event`` without loading the ticket's event list (sweeps touch thousands)."""
+        ...
+
+    def by_number(self, number: str) -> Ticket | None:
+        """The ticket of that number, in any letter case."""
+        ...
+
+    def open_of_unit(
+        self,
+        unit_id: int,
+        kind: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Ticket]:
+        """The unit's open tickets (of a kind and category, created since, when given), newest first."""
+        ...
+
+    def recent_open_of_account(self, account_id: int, kind: str, since: datetime) -> list[Ticket]:
+        """The account's open tickets of ``kind`` created since ``since``, newest first (at most 10)."""
+        ...
+
+    def open_common_repair(
+        self, compound_id: int, category: str, place: str, since: datetime
+    ) -> Ticket | None:
+        """The newest open common-area repair of the category at the place created since ``since``
+        (for merging repeats)."""
+        ...
+
+    def recent_of_unit(self, unit_id: int, since: datetime) -> list[Ticket]:
+        """The unit's open tickets and those changed since ``since``, newest first (at most 10)."""
         ...
 
     def accounts_to_tell(self, ticket: Ticket) -> list[ChannelAccount]:
@@ -37,6 +107,34 @@ class SqlTickets:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def next_number(self, kind: str, now: datetime) -> str:
+        key = number_key(kind, now)
+        dialect = self.session.get_bind().dialect.name
+        # Core on the session's connection: no loaded object mirrors the counter row
+        bumped = (
+            self.session.connection().execute(_bump_counter_statement(dialect), {"key": key}).scalar_one()
+        )
+        return f"{key}-{bumped:04d}"
+
+    def add(self, ticket: Ticket) -> Ticket:
+        self.session.add(ticket)
+        self.session.flush()
+        return ticket
+
+    def add_event(
+        self,
+        ticket: Ticket,
+        at: datetime,
+        actor: str,
+        kind: str,
+        note: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> TicketEvent:
+        event = TicketEvent(ticket=ticket, at=at, actor=actor, kind=kind, note=note, data=data or {})
+        self.session.add(event)
+        ticket.updated_at = at
+        return event
+
     def append_event(
         self, ticket: Ticket, at: datetime, actor: str, kind: str, note: str, data: dict[str, Any]
     ) -> None:
@@ -44,6 +142,68 @@ class SqlTickets:
             TicketEvent(ticket_id=ticket.id, at=at, actor=actor, kind=kind, note=note, data=data)
         )
         ticket.updated_at = at
+
+    def by_number(self, number: str) -> Ticket | None:
+        return self.session.scalars(select(Ticket).where(Ticket.number == number.upper())).first()
+
+    def open_of_unit(
+        self,
+        unit_id: int,
+        kind: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Ticket]:
+        query = select(Ticket).where(Ticket.unit_id == unit_id, Ticket.status.in_(OPEN_STATUSES))
+        if kind is not None:
+            query = query.where(Ticket.kind == kind)
+        if category is not None:
+            query = query.where(Ticket.category == category)
+        if since is not None:
+            query = query.where(Ticket.created_at >= since)
+        return list(self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all())
+
+    def recent_open_of_account(self, account_id: int, kind: str, since: datetime) -> list[Ticket]:
+        query = (
+            select(Ticket)
+            .where(
+                Ticket.account_id == account_id,
+                Ticket.kind == kind,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.created_at >= since,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(RECENT_LIMIT)
+        )
+        return list(self.session.scalars(query).all())
+
+    def open_common_repair(
+        self, compound_id: int, category: str, place: str, since: datetime
+    ) -> Ticket | None:
+        query = (
+            select(Ticket)
+            .where(
+                Ticket.compound_id == compound_id,
+                Ticket.kind == "repair",
+                Ticket.area == "common",
+                Ticket.category == category,
+                Ticket.location == place,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.created_at >= since,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(1)
+        )
+        return self.session.scalars(query).first()
+
+    def recent_of_unit(self, unit_id: int, since: datetime) -> list[Ticket]:
+        query = (
+            select(Ticket)
+            .where(Ticket.unit_id == unit_id)
+            .where(Ticket.status.in_(OPEN_STATUSES) | (Ticket.updated_at >= since))
+            .order_by(Ticket.created_at.desc())
+            .limit(RECENT_LIMIT)
+        )
+        return list(self.session.scalars(query).unique().all())
 
     def accounts_to_tell(self, ticket: Ticket) -> list[ChannelAccount]:
         if ticket.account_id is not None:
@@ -82,3 +242,14 @@ class SqlTickets:
         if kind is not None:
             query = query.where(Ticket.kind == kind)
         return list(self.session.scalars(query).unique().all())
+
+
+@cache
+def _bump_counter_statement(dialect: str) -> Executable:
+    """One upsert: the day's first ticket of a kind creates its counter."""
+    return (
+        insert_for(dialect, TicketCounter)
+        .values(value=1)
+        .on_conflict_do_update(index_elements=[TicketCounter.key], set_={"value": TicketCounter.value + 1})
+        .returning(TicketCounter.value)
+    )
