@@ -1,7 +1,9 @@
-"""Repository over one SQLAlchemy session: the only door from flows and bot into the tables.
+"""The unit of work over one SQLAlchemy session: the only door from flows and bot into the tables.
 
-A ``Store`` never commits; the caller's unit of work (``data.db.transaction``) does, so a whole
-message (state, ticket, events, outbox rows, processed id) lands together or not at all.
+``store.tickets``, ``store.units``, ``store.bookings``, ``store.dialogs``, ``store.schedules``: the
+repositories by aggregate (``data.repositories``); the methods still here are the accounts' and the
+outbox's. A ``Store`` never commits; ``data.db.transaction`` (``unit_of_work`` below) does, so a
+whole message (state, ticket, events, outbox rows, processed id) lands together or not at all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from data.db import Sessions, transaction
 from data.db import insert_for as _insert
 from data.models import (
     DISPLAY_NAME_LENGTH,
-    Bill,
     BindingCode,
     Building,
     CallbackNonce,
@@ -266,12 +267,6 @@ class Store:
             select(Staff)
             .where(Staff.compound_id == compound_id, Staff.role == role, Staff.active.is_(True))
             .order_by(Staff.id)
-        ).all()
-
-    # -- bills ---------------------------------------------------------------------------------
-    def bills(self, unit_id: int) -> Sequence[Bill]:
-        return self.session.scalars(
-            select(Bill).where(Bill.unit_id == unit_id).order_by(Bill.period, Bill.item)
         ).all()
 
     # -- outbox --------------------------------------------------------------------------------

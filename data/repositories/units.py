@@ -23,6 +23,10 @@ class UnitsRepository(Protocol):
 
     def building_numbers(self, compound_id: int) -> set[int]: ...
 
+    def bills(self, unit_id: int) -> list[Bill]:
+        """All the unit's bills, by period and item."""
+        ...
+
     def unpaid_bills(
         self,
         compound_id: int | None = None,
@@ -57,6 +61,10 @@ class SqlUnits:
 
     def building_numbers(self, compound_id: int) -> set[int]:
         return set(self.session.scalars(select(Building.number).where(Building.compound_id == compound_id)))
+
+    def bills(self, unit_id: int) -> list[Bill]:
+        query = select(Bill).where(Bill.unit_id == unit_id).order_by(Bill.period, Bill.item)
+        return list(self.session.scalars(query).all())
 
     def unpaid_bills(
         self,

@@ -22,7 +22,7 @@ def test_demo_compound_is_loaded_with_arrears(app: App) -> None:
         store = Store(session)
         unit = store.find_unit(3, 2, "1502")
         assert unit is not None and unit.label == "3栋2单元1502"
-        owed = [b for b in store.bills(unit.id) if b.outstanding > 0]
+        owed = [b for b in store.units.bills(unit.id) if b.outstanding > 0]
         assert {b.period for b in owed} == {"2026-09", "2026-10", "2026-11"}
         assert all(isinstance(b.amount, Decimal) for b in owed)
         assert store.find_unit(3, 2, "9999") is None
