@@ -389,7 +389,7 @@ def _add_ticket(store: Store, story: _Story) -> None:
         story.area = "in_home"  # nothing open in a common area: today's reports would merge into it
         story.location = ""
     ticket = Ticket(
-        number=store.next_ticket_number(story.kind, story.created_at),
+        number=store.tickets.next_number(story.kind, story.created_at),
         compound_id=story.unit.building.compound_id,
         unit_id=story.unit.id if story.area != "common" else None,
         resident_id=story.resident.id if story.resident is not None else None,
@@ -415,7 +415,7 @@ def _add_ticket(store: Store, story: _Story) -> None:
         ticket.fix_by = ticket.arrive_by + timedelta(hours=DEFAULTS.fix_ordinary_h)
     elif story.kind == TicketKind.COMPLAINT:
         ticket.reply_by = workdays_after(story.created_at, DEFAULTS.complaint_reply_workdays)
-    store.add_ticket(ticket)
+    store.tickets.add(ticket)
     store.session.add_all(
         TicketEvent(ticket_id=ticket.id, at=at, actor=actor, kind=kind, note=note, data={})
         for at, actor, kind, note in sorted(story.events, key=lambda e: e[0])

@@ -1,7 +1,9 @@
-"""Repository over one SQLAlchemy session: the only door from flows and bot into the tables.
+"""The unit of work over one SQLAlchemy session: the only door from flows and bot into the tables.
 
-A ``Store`` never commits; the caller's unit of work (``data.db.transaction``) does, so a whole
-message (state, ticket, events, outbox rows, processed id) lands together or not at all.
+``store.tickets``, ``store.units``, ``store.bookings``, ``store.dialogs``, ``store.schedules``: the
+repositories by aggregate (``data.repositories``); the methods still here are the accounts' and the
+outbox's. A ``Store`` never commits; ``data.db.transaction`` (``unit_of_work`` below) does, so a
+whole message (state, ticket, events, outbox rows, processed id) lands together or not at all.
 """
 
 from __future__ import annotations
@@ -14,15 +16,12 @@ from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from data.clock import local
-from data.kinds import OPEN_STATUSES, UNKNOWN_PREFIX, TicketKind
 from data.models import (
     DISPLAY_NAME_LENGTH,
-    Bill,
     BindingCode,
     Building,
     CallbackNonce,
@@ -34,12 +33,16 @@ from data.models import (
     Resident,
     Staff,
     Ticket,
-    TicketCounter,
-    TicketEvent,
     Unit,
 )
+from data.repositories._sql import insert_for as _insert
 from data.repositories.accounts import AccountRepository, SqlAccounts
+from data.repositories.bookings import BookingsRepository, SqlBookings
+from data.repositories.dialogs import DialogsRepository, SqlDialogs
 from data.repositories.outbox import OutboxRepository, SqlOutbox, outbox_row
+from data.repositories.schedules import SchedulesRepository, SqlSchedules
+from data.repositories.tickets import SqlTickets, TicketsRepository
+from data.repositories.units import SqlUnits, UnitsRepository
 from data.settings import CompoundSettings
 from data.views import SqlViews, Views
 
@@ -62,6 +65,26 @@ class Store:
     @cached_property
     def views(self) -> Views:
         return SqlViews(self.session)
+
+    @cached_property
+    def tickets(self) -> TicketsRepository:
+        return SqlTickets(self.session)
+
+    @cached_property
+    def units(self) -> UnitsRepository:
+        return SqlUnits(self.session)
+
+    @cached_property
+    def bookings(self) -> BookingsRepository:
+        return SqlBookings(self.session)
+
+    @cached_property
+    def dialogs(self) -> DialogsRepository:
+        return SqlDialogs(self.session)
+
+    @cached_property
+    def schedules(self) -> SchedulesRepository:
+        return SqlSchedules(self.session)
 
     def flush(self) -> None:
         """Write what is pending now, so that a refused change fails here rather than at commit."""
@@ -238,135 +261,6 @@ class Store:
         result = self._core(delete(CallbackNonce).where(CallbackNonce.seen_at < before))
         return int(result.rowcount or 0)
 
-    def recorded_replies(self, channel: str, message_id: str) -> list[Any]:
-        """The replies recorded for a message id (empty while its first delivery is still running)."""
-        replies = self.session.scalars(
-            select(InboundMessage.replies).where(
-                InboundMessage.channel == channel, InboundMessage.message_id == message_id
-            )
-        ).first()
-        return list(replies or [])
-
-    def record_replies(self, channel: str, message_id: str, replies: list[Any]) -> None:
-        self._core(_RECORD_REPLIES, {"b_channel": channel, "b_message_id": message_id, "replies": replies})
-
-    # -- tickets -------------------------------------------------------------------------------
-    def next_ticket_number(self, kind: str, now: datetime) -> str:
-        known = TicketKind.of(kind)
-        key = f"{known.prefix if known is not None else UNKNOWN_PREFIX}-{local(now):%Y%m%d}"
-        bumped = self._core(_bump_counter_statement(self._dialect()), {"key": key}).scalar_one()
-        return f"{key}-{bumped:04d}"
-
-    def add_ticket(self, ticket: Ticket) -> Ticket:
-        self.session.add(ticket)
-        self.session.flush()
-        return ticket
-
-    def add_event(
-        self,
-        ticket: Ticket,
-        at: datetime,
-        actor: str,
-        kind: str,
-        note: str = "",
-        data: dict[str, Any] | None = None,
-    ) -> TicketEvent:
-        event = TicketEvent(ticket=ticket, at=at, actor=actor, kind=kind, note=note, data=data or {})
-        self.session.add(event)
-        ticket.updated_at = at
-        return event
-
-    def ticket(self, number: str) -> Ticket | None:
-        return self.session.scalars(select(Ticket).where(Ticket.number == number.upper())).first()
-
-    def open_tickets(
-        self,
-        unit_id: int,
-        kind: str | None = None,
-        category: str | None = None,
-        since: datetime | None = None,
-    ) -> Sequence[Ticket]:
-        query = select(Ticket).where(Ticket.unit_id == unit_id, Ticket.status.in_(OPEN_STATUSES))
-        if kind is not None:
-            query = query.where(Ticket.kind == kind)
-        if category is not None:
-            query = query.where(Ticket.category == category)
-        if since is not None:
-            query = query.where(Ticket.created_at >= since)
-        return self.session.scalars(query.order_by(Ticket.created_at.desc())).unique().all()
-
-    def recent_open_tickets(self, account_id: int, kind: str, since: datetime) -> Sequence[Ticket]:
-        """This account's open tickets of ``kind`` created since ``since``, newest first (at most 10)."""
-        return self.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.account_id == account_id,
-                Ticket.kind == kind,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.created_at >= since,
-            )
-            .order_by(Ticket.created_at.desc())
-            .limit(10)
-        ).all()
-
-    def open_common_ticket(
-        self, compound_id: int, category: str, place: str, since: datetime
-    ) -> Ticket | None:
-        """An open common-area repair of the same kind at the same place (for merging repeats)."""
-        return self.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.compound_id == compound_id,
-                Ticket.kind == TicketKind.REPAIR,
-                Ticket.area == "common",
-                Ticket.category == category,
-                Ticket.location == place,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.created_at >= since,
-            )
-            .order_by(Ticket.created_at.desc())
-            .limit(1)
-        ).first()
-
-    def recent_tickets(self, unit_id: int, since: datetime) -> Sequence[Ticket]:
-        """Open tickets of the unit and those closed since ``since`` (for status queries)."""
-        query = (
-            select(Ticket)
-            .where(Ticket.unit_id == unit_id)
-            .where(Ticket.status.in_(OPEN_STATUSES) | (Ticket.updated_at >= since))
-            .order_by(Ticket.created_at.desc())
-            .limit(10)
-        )
-        return self.session.scalars(query).unique().all()
-
-    def tickets(
-        self, status: str | None = None, kind: str | None = None, limit: int = 200
-    ) -> Sequence[Ticket]:
-        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
-        if status == "open":
-            query = query.where(Ticket.status.in_(OPEN_STATUSES))
-        elif status is not None:
-            query = query.where(Ticket.status == status)
-        if kind is not None:
-            query = query.where(Ticket.kind == kind)
-        return self.session.scalars(query).unique().all()
-
-    def booking_starts(self, category: str, start: datetime, end: datetime) -> list[datetime]:
-        """Start times of the open bookings of one service in [start, end), one query for a whole range."""
-        return list(
-            at
-            for at in self.session.scalars(
-                select(Ticket.preferred_start).where(
-                    Ticket.kind == TicketKind.BOOKING,
-                    Ticket.category == category,
-                    Ticket.status.in_(OPEN_STATUSES),
-                    Ticket.preferred_start >= start,
-                    Ticket.preferred_start < end,
-                )
-            ).all()
-            if at is not None  # the range conditions exclude NULL; this tells mypy
-        )
-
     # -- staff ---------------------------------------------------------------------------------
     def staff_member(self, name_or_id: str) -> Staff | None:
         query = select(Staff).where(Staff.active.is_(True))
@@ -392,12 +286,6 @@ class Store:
             select(Staff)
             .where(Staff.compound_id == compound_id, Staff.role == role, Staff.active.is_(True))
             .order_by(Staff.id)
-        ).all()
-
-    # -- bills ---------------------------------------------------------------------------------
-    def bills(self, unit_id: int) -> Sequence[Bill]:
-        return self.session.scalars(
-            select(Bill).where(Bill.unit_id == unit_id).order_by(Bill.period, Bill.item)
         ).all()
 
     # -- outbox --------------------------------------------------------------------------------
@@ -533,21 +421,6 @@ _CHAT = (
 )
 _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
 _SAVE_LAST_INBOUND = update(ChannelAccount).where(ChannelAccount.id == bindparam("b_id"))
-_RECORD_REPLIES = (
-    update(InboundMessage)
-    .where(
-        InboundMessage.channel == bindparam("b_channel"),
-        InboundMessage.message_id == bindparam("b_message_id"),
-    )
-    .values(replies=bindparam("replies", type_=InboundMessage.__table__.c.replies.type))
-)
-
-
-def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 @cache
@@ -568,14 +441,3 @@ def _claim_statement(dialect: str) -> Executable:
 @cache
 def _nonce_statement(dialect: str) -> Executable:
     return _insert(dialect, CallbackNonce).on_conflict_do_nothing().returning(CallbackNonce.nonce)
-
-
-@cache
-def _bump_counter_statement(dialect: str) -> Executable:
-    """One upsert: the day's first ticket of a kind creates its counter."""
-    return (
-        _insert(dialect, TicketCounter)
-        .values(value=1)
-        .on_conflict_do_update(index_elements=[TicketCounter.key], set_={"value": TicketCounter.value + 1})
-        .returning(TicketCounter.value)
-    )

@@ -62,7 +62,7 @@ def service_windows(turn: Turn, day: datetime) -> list[Window]:
 
 def free_windows(turn: Turn, service: str, since: datetime, until: datetime) -> list[Window]:
     """Windows starting in [since, until) that still have room for ``service``."""
-    taken = Counter(turn.store.booking_starts(service, since - timedelta(days=1), until + timedelta(days=1)))
+    taken = Counter(turn.store.bookings.starts(service, since - timedelta(days=1), until + timedelta(days=1)))
     found: list[Window] = []
     day = local(since).replace(hour=0, minute=0, second=0, microsecond=0)
     while day < until and len(found) < 50:
@@ -273,7 +273,7 @@ def check_time(turn: Turn, values: Values, raw: dict[str, Any]) -> str | None:
         return error
     start, end = s.span_from_json(raw)
     if (
-        len(turn.store.booking_starts(values.get("service", ""), start, end))
+        len(turn.store.bookings.starts(values.get("service", ""), start, end))
         >= turn.settings.booking_slot_capacity
     ):
         return "抱歉，这个时段刚刚约满了，请换一个时段。"

@@ -16,12 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import CursorResult, Select, select, update
 
 from data.clock import local
-from data.models import Building, ChannelAccount, Compound, OutboxMessage, Resident, Unit
+from data.models import ChannelAccount, Compound, Unit
 from data.scheduling import Notice, Subscription
 from data.store import Store
 from flows.contact import office, office_details
@@ -132,8 +129,7 @@ def create_notice(
         created_by=actor,
         recipients=0,
     )
-    store.session.add(notice)
-    store.session.flush()
+    store.schedules.add_notice(notice)
     accounts = audience_accounts(store, compound, notice)
     due = send_at if request.urgent else next_allowed(store.settings(compound), send_at)
     kind = "greeting" if request.kind == "greeting" else "notice"
@@ -222,27 +218,14 @@ def where_words(request: NoticeRequest) -> str:
 
 def audience_accounts(store: Store, compound: Compound, notice: Notice) -> list[ChannelAccount]:
     """Bound chat accounts in the notice's buildings / unit ranges (greetings: opted-in only)."""
-    query = (
-        select(ChannelAccount, Building.number, Unit.unit_no, Unit.room)
-        .join(Resident, ChannelAccount.resident_id == Resident.id)
-        .join(Unit, Resident.unit_id == Unit.id)
-        .join(Building, Unit.building_id == Building.id)
-        .where(Building.compound_id == compound.id)
-        .order_by(ChannelAccount.id)
-    )
-    if notice.kind == "greeting":
-        query = query.join(Subscription, Subscription.account_id == ChannelAccount.id).where(
-            Subscription.topic == GREETINGS
-        )
     buildings = set(notice.audience.get("buildings") or [])
     ranges = [UnitRange(b, u, first, last) for b, u, first, last in notice.audience.get("units") or []]
-    if buildings and not ranges:
-        query = query.where(Building.number.in_(buildings))
-    found = []
-    for account, building, unit_no, room in store.session.execute(query).unique():
-        if _reaches(buildings, ranges, building, unit_no, room):
-            found.append(account)
-    return found
+    addressees = store.schedules.addressees(
+        compound.id,
+        buildings if buildings and not ranges else None,
+        GREETINGS if notice.kind == "greeting" else None,
+    )
+    return [a.account for a in addressees if _reaches(buildings, ranges, a.building, a.unit_no, a.room)]
 
 
 def _reaches(
@@ -255,22 +238,15 @@ def _reaches(
 
 def cancel_notice(store: Store, notice_id: int, now: datetime, actor: str) -> int:
     """Cancel a notice; the number of messages taken back (those not sent yet)."""
-    notice = store.session.get(Notice, notice_id)
+    notice = store.schedules.notice(notice_id)
     if notice is None:
         raise NoticeError(f"没有编号为 {notice_id} 的通知")
     notice.cancelled_at = now
-    result: CursorResult[Any] = store.session.execute(  # type: ignore[assignment]
-        update(OutboxMessage)
-        .where(OutboxMessage.dedupe_key.like(f"notice:{notice_id}:%"), OutboxMessage.status == "pending")
-        .values(status="cancelled", last_error=f"通知已由 {actor} 取消")
-    )
-    return int(result.rowcount or 0)
+    return store.schedules.take_back_notice(notice_id, f"通知已由 {actor} 取消")
 
 
 def notices(store: Store, compound: Compound, limit: int = 20) -> Sequence[Notice]:
-    return store.session.scalars(
-        select(Notice).where(Notice.compound_id == compound.id).order_by(Notice.id.desc()).limit(limit)
-    ).all()
+    return store.schedules.notices(compound.id, limit)
 
 
 # -- answers from residents --------------------------------------------------------------------------
@@ -300,18 +276,7 @@ def answer_outage(turn: Turn) -> bool:
 def active_outage(
     store: Store, compound: Compound, utilities: Sequence[str], unit: Unit | None, now: datetime
 ) -> Notice | None:
-    candidates = store.session.scalars(
-        select(Notice)
-        .where(
-            Notice.compound_id == compound.id,
-            Notice.kind == "outage",
-            Notice.utility.in_(list(utilities)),
-            Notice.cancelled_at.is_(None),
-            Notice.starts_at <= now + OUTAGE_LEAD,
-            Notice.send_at <= now,
-        )
-        .order_by(Notice.starts_at.desc())
-    ).all()
+    candidates = store.schedules.outages(compound.id, utilities, now + OUTAGE_LEAD, now)
     for notice in candidates:
         over = notice.ends_at is not None and now > notice.ends_at + OUTAGE_TAIL
         if not over and _notice_covers(notice, unit):
@@ -335,24 +300,16 @@ UNSUBSCRIBE = re.compile(r"^(?:退订|取消订阅|取消|不要|不用|别再?�
 
 def answer_subscription(turn: Turn) -> bool:
     text = turn.text.strip(" 。.!！")
+    schedules = turn.store.schedules
     if UNSUBSCRIBE.match(text):
-        found = turn.store.session.scalars(
-            select(Subscription).where(
-                Subscription.account_id == turn.account.id, Subscription.topic == GREETINGS
-            )
-        ).first()
+        found = schedules.subscription(turn.account.id, GREETINGS)
         if found is not None:
-            turn.store.session.delete(found)
+            schedules.remove_subscription(found)
         turn.say("好的，已为您取消节日问候。缴费、维修等服务消息不受影响。")
         return True
     if SUBSCRIBE.match(text):
-        exists = turn.store.session.scalars(
-            select(Subscription).where(
-                Subscription.account_id == turn.account.id, Subscription.topic == GREETINGS
-            )
-        ).first()
-        if exists is None:
-            turn.store.session.add(
+        if schedules.subscription(turn.account.id, GREETINGS) is None:
+            schedules.add_subscription(
                 Subscription(account_id=turn.account.id, topic=GREETINGS, created_at=turn.now)
             )
         turn.say("好的，已为您开通节日问候，逢年过节我们会给您送上祝福。回复“退订节日问候”可随时取消。")
@@ -364,7 +321,7 @@ def answer_subscription(turn: Turn) -> bool:
 def sweep(store: Store, now: datetime) -> list[Action]:
     """Birthday greetings (opted in, from 09:00) and the welcome for new residents."""
     actions: list[Action] = []
-    for compound in store.session.scalars(select(Compound).order_by(Compound.id)):
+    for compound in store.units.compounds():
         settings = store.settings(compound)
         actions += _welcomes(store, compound, now)
         if local(now).hour >= 9 and not settings.in_quiet_hours(local(now).time()):
@@ -372,27 +329,9 @@ def sweep(store: Store, now: datetime) -> list[Action]:
     return actions
 
 
-def _residents(store: Store, compound: Compound) -> Select[ChannelAccount, Resident]:
-    return (
-        select(ChannelAccount, Resident)
-        .join(Resident, ChannelAccount.resident_id == Resident.id)
-        .join(Unit, Resident.unit_id == Unit.id)
-        .join(Building, Unit.building_id == Building.id)
-        .where(Building.compound_id == compound.id)
-    )
-
-
 def _welcomes(store: Store, compound: Compound, now: datetime) -> list[Action]:
     today = local(now).date()
-    rows = (
-        store.session.execute(
-            _residents(store, compound).where(
-                Resident.moved_in >= today - timedelta(days=WELCOME_DAYS), Resident.moved_in <= today
-            )
-        )
-        .unique()
-        .all()
-    )
+    rows = store.schedules.residents_moved_in(compound.id, today - timedelta(days=WELCOME_DAYS), today)
     keys = [f"welcome:{account.id}" for account, _ in rows]
     done = taken(store, keys)
     settings = store.settings(compound)
@@ -436,15 +375,7 @@ def _born_on(birthday: date | None, day: date) -> bool:
 
 def _birthdays(store: Store, compound: Compound, now: datetime) -> list[Action]:
     today = local(now).date()
-    rows = (
-        store.session.execute(
-            _residents(store, compound)
-            .join(Subscription, Subscription.account_id == ChannelAccount.id)
-            .where(Subscription.topic == GREETINGS, Resident.birthday.is_not(None))
-        )
-        .unique()
-        .all()
-    )
+    rows = store.schedules.subscribers_with_birthday(compound.id, GREETINGS)
     born_today = [(a, r) for a, r in rows if _born_on(r.birthday, today)]
     keys = [f"birthday:{account.id}:{today.year}" for account, _ in born_today]
     done = taken(store, keys)

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select
-
 from data.kinds import EventKind, TicketKind, TicketStatus
 from data.models import ChannelAccount, Compound, Ticket
 from data.scheduling import Callback
@@ -55,7 +53,7 @@ ANSWER_WINDOW = timedelta(days=7)  # a late answer still counts, up to a week af
 # -- the sweep -------------------------------------------------------------------------------------
 def sweep(store: Store, now: datetime) -> list[Action]:
     actions: list[Action] = []
-    for compound in store.session.scalars(select(Compound).order_by(Compound.id)):
+    for compound in store.units.compounds():
         settings = store.settings(compound)
         actions += _ask_actions(store, compound, settings, now)
         actions += _task_actions(store, compound, settings, now)
@@ -63,24 +61,8 @@ def sweep(store: Store, now: datetime) -> list[Action]:
 
 
 def _ask_actions(store: Store, compound: Compound, settings: CompoundSettings, now: datetime) -> list[Action]:
-    already = exists().where(
-        and_(Callback.ticket_id == Ticket.id, Callback.done_at == Ticket.done_at, Callback.status != "open")
-    )
-    tickets = (
-        store.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.compound_id == compound.id,
-                Ticket.status == TicketStatus.DONE,
-                Ticket.kind.in_(settings.callback_kinds),
-                Ticket.done_at <= now - timedelta(hours=settings.callback_after_h),
-                ~already,
-            )
-            .order_by(Ticket.done_at)
-        )
-        .unique()
-        .all()
-    )
+    done_by = now - timedelta(hours=settings.callback_after_h)
+    tickets = store.schedules.tickets_to_call_back(compound.id, settings.callback_kinds, done_by)
     return [_ask(store, compound, settings, ticket, now) for ticket in tickets]
 
 
@@ -139,16 +121,8 @@ def _question(compound: Compound, ticket: Ticket) -> str:
 def _task_actions(
     store: Store, compound: Compound, settings: CompoundSettings, now: datetime
 ) -> list[Action]:
-    stale = (
-        store.session.scalars(
-            select(Callback).where(
-                Callback.compound_id == compound.id,
-                Callback.status == "asked",
-                Callback.asked_at <= now - timedelta(hours=settings.callback_answer_h),
-            )
-        )
-        .unique()
-        .all()
+    stale = store.schedules.unanswered_callbacks(
+        compound.id, now - timedelta(hours=settings.callback_answer_h)
     )
     actions = []
     for callback in stale:
@@ -206,7 +180,7 @@ def answer_confirmation(turn: Turn) -> bool:
         _reopen(turn, ticket, "居民反馈问题没有解决")
         return True
     callback.confirmed = "solved"
-    turn.store.add_event(ticket, turn.now, turn.actor, EventKind.CONFIRMED, "居民确认已解决")
+    turn.store.tickets.add_event(ticket, turn.now, turn.actor, EventKind.CONFIRMED, "居民确认已解决")
     turn.say(f"好的，感谢您的确认！{ticket.number} 已记录为已解决。之后如再有问题，随时告诉我。")
     return True
 
@@ -263,7 +237,7 @@ def record_callback(
         return callback  # details added to an earlier answer
     callback.answered_at = now
     settings = store.settings(store.compound(ticket.compound_id))
-    store.add_event(
+    store.tickets.add_event(
         ticket,
         now,
         actor,
@@ -318,9 +292,7 @@ def _unknown_ticket(turn: Turn, number: str) -> bool:
 def callback_round(store: Store, ticket: Ticket) -> Callback:
     """The callback for the ticket's current "done" (created on first use)."""
     done_at = ticket.done_at or ticket.closed_at or ticket.updated_at  # done_at is cleared on reopen
-    found = store.session.scalars(
-        select(Callback).where(Callback.ticket_id == ticket.id, Callback.done_at == done_at)
-    ).first()
+    found = store.schedules.callback_round(ticket.id, done_at)
     if found is None:
         found = Callback(
             ticket=ticket,
@@ -331,25 +303,18 @@ def callback_round(store: Store, ticket: Ticket) -> Callback:
             comment="",
             via="",
         )
-        store.session.add(found)
-        store.session.flush()
+        store.schedules.add_callback(found)
     return found
 
 
 def ticket_accounts(store: Store, ticket: Ticket) -> list[ChannelAccount]:
     """Who to ask: the reporting account, else the unit's accounts (household members)."""
-    if ticket.account_id is not None:
-        account = store.session.get(ChannelAccount, ticket.account_id)
-        if account is not None:
-            return [account]
-    if ticket.unit_id is not None:
-        return list(store.accounts_of_unit(ticket.unit_id))
-    return []
+    return store.tickets.accounts_to_tell(ticket)
 
 
 def _ticket_for(turn: Turn, number: str | None, statuses: Sequence[str], days: int) -> Ticket | None:
     if number:
-        ticket = turn.store.ticket(_normal(number))
+        ticket = turn.store.tickets.by_number(_normal(number))
         return ticket if ticket is not None and _mine(turn, ticket) and ticket.status in statuses else None
     since = turn.now - timedelta(days=days)
     candidates = [t for t in _my_tickets(turn, since) if t.status in statuses]
@@ -359,18 +324,9 @@ def _ticket_for(turn: Turn, number: str | None, statuses: Sequence[str], days: i
 def _open_callback(turn: Turn, number: str | None) -> Callback | None:
     """The callback this message answers: asked (or turned into a staff task) recently, or just
     answered (for details sent afterwards)."""
-    since = turn.now - ANSWER_WINDOW
-    query = (
-        select(Callback)
-        .join(Ticket, Callback.ticket_id == Ticket.id)
-        .where(
-            Callback.status.in_(("asked", "staff_task", "answered", "reopened")), Callback.asked_at >= since
-        )
-        .order_by(Callback.asked_at.desc())
-    )
-    if number:
-        query = query.where(Ticket.number == _normal(number))
-    for callback in turn.store.session.scalars(query.limit(20)).unique():
+    statuses = ("asked", "staff_task", "answered", "reopened")
+    wanted = _normal(number) if number else None
+    for callback in turn.store.schedules.callbacks_to_answer(statuses, turn.now - ANSWER_WINDOW, wanted, 20):
         if not _mine(turn, callback.ticket):
             continue
         if callback.status in ("answered", "reopened") and not number:
@@ -381,16 +337,8 @@ def _open_callback(turn: Turn, number: str | None) -> Callback | None:
 
 
 def _my_tickets(turn: Turn, since: datetime) -> list[Ticket]:
-    mine = Ticket.account_id == turn.account.id
-    if turn.unit is not None:
-        mine = mine | (Ticket.unit_id == turn.unit.id)
-    return list(
-        turn.store.session.scalars(
-            select(Ticket)
-            .where(mine, Ticket.updated_at >= since)
-            .order_by(Ticket.done_at.desc(), Ticket.id.desc())
-        ).unique()
-    )
+    unit_id = turn.unit.id if turn.unit is not None else None
+    return turn.store.tickets.of_account_or_unit(turn.account.id, unit_id, since)
 
 
 def _mine(turn: Turn, ticket: Ticket) -> bool:
@@ -459,18 +407,10 @@ def report(store: Store, since: datetime, until: datetime, compound_id: int | No
     """Callback rate and satisfaction for jobs done in [since, until)."""
     compound = store.compound(compound_id)
     kinds = store.settings(compound).callback_kinds
-    query = select(Callback).where(
-        Callback.compound_id == compound.id, Callback.done_at >= since, Callback.done_at < until
-    )
-    rounds = list(store.session.scalars(query).unique())
+    rounds = store.schedules.callbacks_of_period(compound.id, since, until)
     seen = {(c.ticket_id, c.done_at) for c in rounds}
-    done = select(Ticket).where(
-        Ticket.compound_id == compound.id,
-        Ticket.kind.in_(kinds),
-        Ticket.done_at >= since,
-        Ticket.done_at < until,
-    )
-    pending = [t for t in store.session.scalars(done).unique() if (t.id, t.done_at) not in seen]
+    done = store.schedules.tickets_done_between(compound.id, kinds, since, until)
+    pending = [t for t in done if (t.id, t.done_at) not in seen]
     scored = [c for c in rounds if c.score is not None]
 
     def mean(values: list[int | None]) -> float | None:

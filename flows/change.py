@@ -75,7 +75,7 @@ class ChangeFlow:
                 return False
             self._act(turn, ticket)
             return True
-        ticket = turn.store.ticket(str(chosen))
+        ticket = turn.store.tickets.by_number(str(chosen))
         if ticket is None:
             turn.finish()
             return False
@@ -90,7 +90,7 @@ class ChangeFlow:
 
     def ask_again(self, turn: Turn, hint: str = "抱歉，我没太明白。") -> None:
         chosen = turn.state.get("chosen")
-        ticket = turn.store.ticket(str(chosen)) if chosen is not None else None
+        ticket = turn.store.tickets.by_number(str(chosen)) if chosen is not None else None
         if ticket is not None and turn.state.get("action") == "cancel":
             self._ask_cancel(turn, ticket, hint)
             return
@@ -98,7 +98,7 @@ class ChangeFlow:
             turn.say(hint + "请问改到什么时间？", *slots.visit_time_question(turn, {})[1][1:])
             turn.stay(self.name)
             return
-        tickets = [t for n in turn.state.get("candidates", []) if (t := turn.store.ticket(str(n)))]
+        tickets = [t for n in turn.state.get("candidates", []) if (t := turn.store.tickets.by_number(str(n)))]
         self._ask_which(turn, tickets, hint)
 
     # -- internals -------------------------------------------------------------------------------
@@ -113,9 +113,11 @@ class ChangeFlow:
         text = turn.text.strip().upper()
         number = next((n for n in numbers if n in text), None)
         if number is not None:
-            return turn.store.ticket(number)
+            return turn.store.tickets.by_number(number)
         kind = _named_kind(turn.text)
-        fitting = [t for n in numbers if (t := turn.store.ticket(n)) is not None and t.kind == kind]
+        fitting = [
+            t for n in numbers if (t := turn.store.tickets.by_number(n)) is not None and t.kind == kind
+        ]
         return fitting[0] if len(fitting) == 1 else None
 
     def _act(self, turn: Turn, ticket: Ticket) -> None:
@@ -191,7 +193,7 @@ def _candidates(turn: Turn, action: str) -> list[Ticket]:
     if turn.unit is None:
         return []
     kinds = (TicketKind.REPAIR, TicketKind.BOOKING) if action == "reschedule" else CHANGEABLE
-    found = [t for t in turn.store.open_tickets(turn.unit.id) if t.kind in kinds]
+    found = [t for t in turn.store.tickets.open_of_unit(turn.unit.id) if t.kind in kinds]
     if action == "reschedule":
         found = [t for t in found if t.preferred_start is not None or t.kind == TicketKind.REPAIR]
     named = _named_kind(turn.text)

@@ -71,7 +71,7 @@ def _open_emergency(turn: Turn) -> Ticket | None:
     again, no new ticket. Only the same hazard at the same place is the same emergency: a gas leak at
     home while a stairwell burns is a second emergency with its own ticket, time limit and page."""
     hazard, place = hazards(turn.text), place_of(turn.text)
-    for earlier in turn.store.recent_open_tickets(
+    for earlier in turn.store.tickets.recent_open_of_account(
         turn.account.id, TicketKind.EMERGENCY, turn.now - REPEAT_WINDOW
     ):
         if _same_hazard(hazard, hazards(earlier.description)) and place in (
@@ -111,12 +111,14 @@ def locate_after_binding(turn: Turn) -> None:
     unit = turn.unit
     if unit is None:
         return
-    recent = turn.store.recent_open_tickets(turn.account.id, TicketKind.EMERGENCY, turn.now - LOCATE_WITHIN)
+    recent = turn.store.tickets.recent_open_of_account(
+        turn.account.id, TicketKind.EMERGENCY, turn.now - LOCATE_WITHIN
+    )
     for ticket in recent:
         if ticket.unit_id is not None or ticket.location != UNKNOWN_PLACE:
             continue
         ticket.unit_id, ticket.location, ticket.updated_at = unit.id, unit.label, turn.now
-        turn.store.add_event(ticket, turn.now, turn.actor, EventKind.LOCATED, unit.label)
+        turn.store.tickets.add_event(ticket, turn.now, turn.actor, EventKind.LOCATED, unit.label)
         notify_staff(
             turn.store,
             ticket,

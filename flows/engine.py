@@ -14,9 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from data.db import once_more_if_disconnected, transaction
+from data.db import Sessions, once_more_if_disconnected, unit_of_work
 from data.models import ChannelAccount, Compound, Conversation
 from data.store import Store
 from flows import answers, binding, change, clarify, drafts, split
@@ -58,7 +56,7 @@ INTERRUPTS: list[Callable[[Turn], bool]] = []
 
 
 class Engine:
-    def __init__(self, sessions: sessionmaker[Session], nlu: NLUBackend) -> None:
+    def __init__(self, sessions: Sessions, nlu: NLUBackend) -> None:
         self.sessions = sessions
         self.nlu = nlu
 
@@ -74,8 +72,7 @@ class Engine:
 
     def _handle(self, inbound: Inbound) -> list[Reply]:
         parse = self.nlu.parse(inbound.clean_text, inbound.received_at)
-        with transaction(self.sessions) as session:
-            store = Store(session)
+        with unit_of_work(self.sessions) as store:
             if inbound.message_id and not store.claim_inbound(
                 inbound.channel, inbound.message_id, inbound.external_id, inbound.received_at
             ):
@@ -89,7 +86,9 @@ class Engine:
             self._route(turn)
             self._save(store, conversation, turn)
             if inbound.message_id:
-                store.record_replies(inbound.channel, inbound.message_id, [r.to_json() for r in turn.replies])
+                store.dialogs.record_replies(
+                    inbound.channel, inbound.message_id, [r.to_json() for r in turn.replies]
+                )
             return turn.replies
 
     @staticmethod
@@ -97,7 +96,7 @@ class Engine:
         """A retry gets the recorded replies, or nothing when they already went out late (outbox)."""
         if store.has_outbox(reply_key(channel, message_id, "late")):
             return []
-        return [Reply.from_json(r) for r in store.recorded_replies(channel, message_id)]
+        return [Reply.from_json(r) for r in store.dialogs.recorded_replies(channel, message_id)]
 
     def _turn(
         self,
@@ -501,7 +500,9 @@ def _answer(turn: Turn, intent: str) -> None:
 def _has_open(turn: Turn, name: str) -> bool:
     kind = spec(name).ticket
     return (
-        turn.unit is not None and kind is not None and bool(turn.store.open_tickets(turn.unit.id, kind=kind))
+        turn.unit is not None
+        and kind is not None
+        and bool(turn.store.tickets.open_of_unit(turn.unit.id, kind=kind))
     )
 
 

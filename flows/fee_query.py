@@ -79,7 +79,7 @@ def answer_fee_query(turn: Turn) -> None:
             "如您还有疑问，欢迎到物业服务中心查看收费公示。"
         )
         return
-    turn.say(_bill_summary(turn, list(turn.store.bills(unit.id))))
+    turn.say(_bill_summary(turn, turn.store.units.bills(unit.id)))
     if turn.resident is not None and turn.resident.role == "tenant":
         turn.say("温馨提示：按规定物业费由业主承担；如您与业主约定由您缴纳，也可以直接缴费。")
 

@@ -55,7 +55,7 @@ def relay_to_resident(
     ticket.details = {**ticket.details, "relay": {"card": card, "staff": staff.name, "at": now.isoformat()}}
     for account in told:  # the reporter, or every account of the household when none reported it
         account.awaiting_relay = ticket.number
-    store.add_event(ticket, now, f"staff:{staff.id}", EventKind.RELAY_OUT, mask_contacts(text)[:500])
+    store.tickets.add_event(ticket, now, f"staff:{staff.id}", EventKind.RELAY_OUT, mask_contacts(text)[:500])
 
 
 def relay_from_resident(turn: Turn) -> bool:
@@ -75,7 +75,7 @@ def _replied_to(turn: Turn) -> Ticket | None:
     found = RELAYED.match(turn.inbound.reply_to)
     if found is None:
         return None
-    ticket = turn.store.ticket(found.group(1))
+    ticket = turn.store.tickets.by_number(found.group(1))
     return ticket if ticket is not None and _household(turn, ticket) else None
 
 
@@ -84,7 +84,7 @@ def _awaiting_answer(turn: Turn) -> Ticket | None:
     number = turn.account.awaiting_relay
     if number is None:
         return None  # the usual case: no look-up at all
-    ticket = turn.store.ticket(number)
+    ticket = turn.store.tickets.by_number(number)
     relay = _pending(ticket, turn.now) if ticket is not None and _household(turn, ticket) else None
     if ticket is None or relay is None:
         turn.account.awaiting_relay = None  # answered from another account of the household, or stale
@@ -131,5 +131,5 @@ def _send_back(turn: Turn, ticket: Ticket) -> None:
         ticket.details = {**ticket.details, "relay": {**relay, "answered_at": turn.now.isoformat()}}
     if answered and turn.account.awaiting_relay == ticket.number:
         turn.account.awaiting_relay = None
-    turn.store.add_event(ticket, turn.now, turn.actor, EventKind.RELAY_IN, text[:500])
+    turn.store.tickets.add_event(ticket, turn.now, turn.actor, EventKind.RELAY_IN, text[:500])
     turn.say(f"好的，已将您的回复转达给{relay.get('staff') or '工作人员'}，请稍候。")

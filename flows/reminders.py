@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
-
 from data.clock import local
-from data.models import Bill, Building, ChannelAccount, Compound, Resident, Unit
+from data.models import Bill, ChannelAccount, Compound
 from data.scheduling import PaymentReminder
 from data.settings import CompoundSettings
 from data.store import Store
@@ -77,7 +75,7 @@ CN_DIGITS = {
 # -- bill notices --------------------------------------------------------------------------------------
 def billing_sweep(store: Store, now: datetime) -> list[Action]:
     actions: list[Action] = []
-    for compound in _compounds(store):
+    for compound in store.units.compounds():
         settings = store.settings(compound)
         actions += _bad_bill_actions(store, compound, now)
         moment = billing_moment(settings, now)
@@ -85,7 +83,7 @@ def billing_sweep(store: Store, now: datetime) -> list[Action]:
             continue
         period = f"{moment:%Y-%m}"
         owed = outstanding(store, compound, period=period)
-        accounts = _accounts(store, owed)
+        accounts = store.units.accounts_by_unit(owed)
         keys = {u: [f"bill:{u}:{period}:{a.id}" for a in accounts.get(u, [])] for u in owed}
         done = taken(store, [k for ks in keys.values() for k in ks])
         for unit_id, bills in owed.items():
@@ -179,12 +177,12 @@ class _Case:
 def arrears_sweep(store: Store, now: datetime) -> list[Action]:
     actions: list[Action] = []
     today = local(now).date()
-    for compound in _compounds(store):
+    for compound in store.units.compounds():
         settings = store.settings(compound)
         cases = _cases(store, compound, today)
         due_cases = [(c, step) for c in cases if (step := _next_step(c, settings, now, today)) is not None]
         owed = outstanding(store, compound, units=[c.unit_id for c, _ in due_cases], before=today)
-        accounts = _accounts(store, owed)
+        accounts = store.units.accounts_by_unit(owed)
         for case, step in due_cases:
             if case.unit_id in owed:
                 actions.append(
@@ -204,20 +202,9 @@ def arrears_sweep(store: Store, now: datetime) -> list[Action]:
 
 
 def _cases(store: Store, compound: Compound, today: date) -> list[_Case]:
-    rows = store.session.execute(
-        select(Bill.unit_id, func.min(Bill.due_date))
-        .join(Unit, Bill.unit_id == Unit.id)
-        .join(Building, Unit.building_id == Building.id)
-        .where(
-            Building.compound_id == compound.id,
-            Bill.amount > 0,
-            Bill.paid_amount < Bill.amount,
-            Bill.due_date < today,
-        )
-        .group_by(Bill.unit_id)
-    ).all()
-    states = _states(store, [unit_id for unit_id, _ in rows])
-    return [_Case(unit_id, since, states.get(unit_id)) for unit_id, since in rows]
+    overdue = store.units.overdue_since(compound.id, today)
+    states = store.schedules.reminder_states(overdue)
+    return [_Case(unit_id, since, states.get(unit_id)) for unit_id, since in overdue.items()]
 
 
 def _next_step(case: _Case, settings: CompoundSettings, now: datetime, today: date) -> int | None:
@@ -332,26 +319,11 @@ def arrears_call_text(label: str, bills: Sequence[Bill], total: Decimal, reachab
 
 def _reset_actions(store: Store, compound: Compound, now: datetime) -> list[Action]:
     """Units that paid everything: their reminder state goes, so the next arrears start afresh."""
-    unpaid = (
-        select(Bill.id)
-        .where(Bill.unit_id == PaymentReminder.unit_id, Bill.amount > 0, Bill.paid_amount < Bill.amount)
-        .exists()
-    )
-    states = (
-        store.session.scalars(
-            select(PaymentReminder)
-            .join(Unit, PaymentReminder.unit_id == Unit.id)
-            .join(Building, Unit.building_id == Building.id)
-            .where(Building.compound_id == compound.id, ~unpaid)
-        )
-        .unique()
-        .all()
-    )
     actions = []
-    for state in states:
+    for state in store.schedules.settled_reminder_states(compound.id):
 
         def apply(state: PaymentReminder = state) -> None:
-            store.session.delete(state)
+            store.schedules.remove_reminder_state(state)
 
         actions.append(
             Action(
@@ -368,16 +340,7 @@ def _reset_actions(store: Store, compound: Compound, now: datetime) -> list[Acti
 
 # -- bad data ----------------------------------------------------------------------------------------
 def _bad_bill_actions(store: Store, compound: Compound, now: datetime) -> list[Action]:
-    bad = (
-        store.session.scalars(
-            select(Bill)
-            .join(Unit, Bill.unit_id == Unit.id)
-            .join(Building, Unit.building_id == Building.id)
-            .where(Building.compound_id == compound.id, or_(Bill.amount.is_(None), Bill.amount < 0))
-        )
-        .unique()
-        .all()
-    )
+    bad = store.units.bad_bills(compound.id)
     done = taken(store, [f"bad_bill:{b.id}" for b in bad])
     actions = []
     for bill in bad:
@@ -499,10 +462,6 @@ def _span_date(span: object, today: date) -> date | None:
 
 
 # -- shared look-ups -----------------------------------------------------------------------------------
-def _compounds(store: Store) -> Sequence[Compound]:
-    return store.session.scalars(select(Compound).order_by(Compound.id)).all()
-
-
 def outstanding(
     store: Store,
     compound: Compound | None,
@@ -512,63 +471,15 @@ def outstanding(
     before: date | None = None,
 ) -> dict[int, list[Bill]]:
     """Unpaid bills with a positive amount, by unit (oldest first)."""
-    query = select(Bill).where(Bill.amount > 0, Bill.paid_amount < Bill.amount)
-    if compound is not None:
-        query = (
-            query.join(Unit, Bill.unit_id == Unit.id)
-            .join(Building, Unit.building_id == Building.id)
-            .where(Building.compound_id == compound.id)
-        )
-    if period is not None:
-        query = query.where(Bill.period == period)
-    if before is not None:
-        query = query.where(Bill.due_date < before)
-    found: dict[int, list[Bill]] = defaultdict(list)
-    chunks: list[list[int] | None] = [None]
-    if units is not None:
-        wanted = list(units)
-        chunks = [wanted[i : i + 500] for i in range(0, len(wanted), 500)]
-    for chunk in chunks:
-        part = query if chunk is None else query.where(Bill.unit_id.in_(chunk))
-        for bill in store.session.scalars(part.order_by(Bill.unit_id, Bill.period, Bill.item)).unique():
-            found[bill.unit_id].append(bill)
-    return dict(found)
-
-
-def _accounts(store: Store, units: Iterable[int]) -> dict[int, list[ChannelAccount]]:
-    wanted = list(units)
-    found: dict[int, list[ChannelAccount]] = defaultdict(list)
-    for start in range(0, len(wanted), 500):
-        rows = (
-            store.session.execute(
-                select(ChannelAccount, Resident.unit_id)
-                .join(Resident, ChannelAccount.resident_id == Resident.id)
-                .where(Resident.unit_id.in_(wanted[start : start + 500]))
-                .order_by(ChannelAccount.id)
-            )
-            .unique()
-            .all()
-        )
-        for account, unit_id in rows:
-            found[unit_id].append(account)
-    return dict(found)
-
-
-def _states(store: Store, units: list[int]) -> dict[int, PaymentReminder]:
-    found: dict[int, PaymentReminder] = {}
-    for start in range(0, len(units), 500):
-        for state in store.session.scalars(
-            select(PaymentReminder).where(PaymentReminder.unit_id.in_(units[start : start + 500]))
-        ).unique():
-            found[state.unit_id] = state
-    return found
+    compound_id = compound.id if compound is not None else None
+    return store.units.unpaid_bills(compound_id, period=period, units=units, due_before=before)
 
 
 def reminder_state(store: Store, unit_id: int, since: date, now: datetime) -> PaymentReminder:
-    state = store.session.scalars(select(PaymentReminder).where(PaymentReminder.unit_id == unit_id)).first()
+    state = store.schedules.reminder_state(unit_id)
     if state is None:
         state = PaymentReminder(unit_id=unit_id, stage=0, since=since, updated_at=now)
-        store.session.add(state)
+        store.schedules.add_reminder_state(state)
     elif state.since < since:  # last round's arrears were paid: start again
         state.stage, state.since, state.last_at = 0, since, None
         state.snoozed_until = state.paid_claimed_at = None

@@ -195,14 +195,16 @@ class RepairForm(Form):
             return None
         since = turn.now - timedelta(days=turn.settings.duplicate_window_days)
         if values.get("area") == "in_home":
-            candidates = turn.store.open_tickets(
+            candidates = turn.store.tickets.open_of_unit(
                 turn.unit.id, kind=TicketKind.REPAIR, category=category, since=since
             )
             said = str(values.get("description", ""))
             return next(
                 (t for t in candidates if t.area == "in_home" and _same_thing(said, t.description)), None
             )
-        return turn.store.open_common_ticket(turn.compound.id, category, values.get("place", ""), since)
+        return turn.store.tickets.open_common_repair(
+            turn.compound.id, category, values.get("place", ""), since
+        )
 
     def submit(self, turn: Turn, values: Values) -> None:
         start, end = s.span_from_json(values["visit"]) if "visit" in values else (None, None)

@@ -156,7 +156,7 @@ def _score(value: str, what: str) -> int:
 
 
 def phone_callback(store: Store, staff: Staff, result: CallbackResult, now: datetime) -> str:
-    ticket = store.ticket(result.number)
+    ticket = store.tickets.by_number(result.number)
     if ticket is None or ticket.compound_id != staff.compound_id:  # another compound's: not ours to show
         raise NotFound(f"没有找到工单 {result.number}，请核对单号。")
     return services.record_rating(store, Actor.of(staff), ticket, result, now).text

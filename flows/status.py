@@ -24,7 +24,7 @@ def answer_status(turn: Turn) -> None:
     if number is not None:
         _answer_one(turn, "-".join(number.groups()).upper())
         return
-    tickets = [t for t in turn.store.recent_tickets(unit.id, turn.now - RECENT) if _visible(turn, t)]
+    tickets = [t for t in turn.store.tickets.recent_of_unit(unit.id, turn.now - RECENT) if _visible(turn, t)]
     category = turn.parse.value("category")
     if category is not None:
         tickets = [t for t in tickets if t.category == category] or tickets
@@ -35,7 +35,7 @@ def answer_status(turn: Turn) -> None:
 
 
 def _answer_one(turn: Turn, number: str) -> None:
-    ticket = turn.store.ticket(number)
+    ticket = turn.store.tickets.by_number(number)
     if ticket is None or not _visible(turn, ticket):
         turn.say(f"没有查到您家的工单 {number}，请核对单号。只能查询本户的工单哦。")
         return

@@ -10,16 +10,13 @@ sends nothing twice.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-
 from data.clock import local
-from data.models import Ticket, TicketEvent
+from data.models import Ticket
 from data.scheduling import JobRun
 from data.store import Store
 from flows.outbox import staff_once
@@ -90,14 +87,14 @@ def run(
     names = list(jobs) if jobs is not None else list(registry())
     actions: list[Action] = []
     for name in names:
-        if not _lock(store, name):
+        if not store.schedules.lock_job(name):  # one process at a time per sweep
             log.info("sweep %s is running in another process; skipped", name)
             continue
         check_clock(store, name, now)
         found = due(store, now, [name])[:limit]
         for action in found:
             action.apply()
-        store.session.flush()
+        store.flush()
         _record_run(store, name, now, len(found))
         actions.extend(found)
     return actions
@@ -108,7 +105,7 @@ def check_clock(store: Store, job: str, now: datetime) -> bool:
 
     The sweep still runs: its actions are keyed by business facts, not by time, so an earlier
     ``now`` can only find less to do, never do something twice."""
-    last = store.session.get(JobRun, job)
+    last = store.schedules.job_run(job)
     if last is None or last.last_now - now <= CLOCK_SKEW:
         return True
     log.error("clock went backwards for sweep %s: %s -> %s", job, last.last_now, now)
@@ -132,25 +129,14 @@ def ticket_event(
     data: dict[str, Any] | None = None,
     actor: str = "system",
 ) -> None:
-    """``Store.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
-    store.session.add(
-        TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, note=note, data=data or {})
-    )
-    ticket.updated_at = now
-
-
-def _lock(store: Store, job: str) -> bool:
-    """One process at a time per sweep on PostgreSQL; SQLite's writer lock already serialises."""
-    if store.session.get_bind().dialect.name != "postgresql":
-        return True
-    key = zlib.crc32(f"propbot:sweep:{job}".encode())
-    return bool(store.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+    """``store.tickets.add_event`` without loading the ticket's whole event list (sweeps touch thousands)."""
+    store.tickets.append_event(ticket, now, actor, kind, note, data or {})
 
 
 def _record_run(store: Store, job: str, now: datetime, count: int) -> None:
-    found = store.session.get(JobRun, job)
+    found = store.schedules.job_run(job)
     if found is None:
-        store.session.add(JobRun(name=job, last_now=now, runs=1, last_actions=count))
+        store.schedules.add_job_run(JobRun(name=job, last_now=now, runs=1, last_actions=count))
         return
     found.last_now = max(found.last_now, now)  # keep the high-water mark across a backward jump
     found.runs += 1

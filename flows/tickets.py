@@ -58,7 +58,7 @@ def open_ticket(
         or (new.kind == TicketKind.REPAIR and new.category in settings.urgent_categories)
     )
     ticket = Ticket(
-        number=store.next_ticket_number(new.kind, now),
+        number=store.tickets.next_number(new.kind, now),
         compound_id=compound.id,
         unit_id=resident.unit_id if resident is not None and new.area != "common" else None,
         resident_id=resident.id if resident is not None else None,
@@ -81,8 +81,8 @@ def open_ticket(
     _set_time_limits(ticket, settings, now)
     if resident is not None and new.area == "common":
         ticket.details = {**ticket.details, "reporter_unit_id": resident.unit_id}
-    store.add_ticket(ticket)
-    store.add_event(ticket, now, actor, EventKind.RECEIVED, new.description[:200])
+    store.tickets.add(ticket)
+    store.tickets.add_event(ticket, now, actor, EventKind.RECEIVED, new.description[:200])
     card = staff_card(ticket, "新" + TicketKind.name_of(ticket.kind, "工单"))
     notify_staff(store, ticket, now, "new_ticket", card, photos=ticket.photos)
     return ticket
@@ -112,7 +112,7 @@ def merge_repeat(
     ticket.repeat_count += 1
     if photos:
         ticket.photos = [*ticket.photos, *photos]
-    store.add_event(ticket, now, actor, EventKind.MERGED, text[:500])
+    store.tickets.add_event(ticket, now, actor, EventKind.MERGED, text[:500])
     notify_staff(
         store,
         ticket,
@@ -135,7 +135,7 @@ def assign(store: Store, ticket: Ticket, staff: Staff, now: datetime, actor: str
         ticket.status = TicketStatus.DISPATCHED
     moved = previous is not None and previous.id != staff.id
     kind = EventKind.REASSIGNED if moved else EventKind.DISPATCHED
-    store.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
+    store.tickets.add_event(ticket, now, actor, kind, f"{staff.name}", {"staff_id": staff.id})
     when = f"，预计 {format_time(ticket.arrive_by)} 前上门" if ticket.arrive_by else ""
     told = f"您的{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}）已由 {staff.name} 接单{when}。"
     notify_resident(store, ticket, now, "dispatched", told)
@@ -147,7 +147,7 @@ def mark_done(store: Store, ticket: Ticket, now: datetime, actor: str, note: str
     _require_open(ticket)
     ticket.status = TicketStatus.DONE
     ticket.done_at = now
-    store.add_event(ticket, now, actor, EventKind.DONE, note)
+    store.tickets.add_event(ticket, now, actor, EventKind.DONE, note)
     told = f"您的{TicketKind.name_of(ticket.kind, '工单')}（{ticket.number}）已处理完成。请问问题解决了吗？"
     buttons = [["解决了", f"解决了 {ticket.number}"], ["没解决", f"没解决 {ticket.number}"]]
     notify_resident(store, ticket, now, "done", told, buttons=buttons)
@@ -163,7 +163,7 @@ def reopen(store: Store, ticket: Ticket, now: datetime, actor: str, reason: str 
     ticket.status = TicketStatus.DISPATCHED if ticket.assignee_id else TicketStatus.RECEIVED
     ticket.done_at = None
     ticket.closed_at = None
-    store.add_event(ticket, now, actor, EventKind.REOPENED, reason)
+    store.tickets.add_event(ticket, now, actor, EventKind.REOPENED, reason)
     who = f"，请 {ticket.assignee.name} 跟进" if ticket.assignee else "，请认领"
     notify_staff(
         store,
@@ -179,14 +179,14 @@ def close(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "
         raise TicketError(f"{ticket.number} 已经关闭")
     ticket.status = TicketStatus.CLOSED
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, EventKind.CLOSED, note)
+    store.tickets.add_event(ticket, now, actor, EventKind.CLOSED, note)
 
 
 def cancel(store: Store, ticket: Ticket, now: datetime, actor: str, note: str = "") -> None:
     _require_open(ticket)
     ticket.status = TicketStatus.CANCELLED
     ticket.closed_at = now
-    store.add_event(ticket, now, actor, EventKind.CANCELLED, note)
+    store.tickets.add_event(ticket, now, actor, EventKind.CANCELLED, note)
     notify_staff(store, ticket, now, "cancelled", f"【已取消】{ticket.number}：{note or '居民取消'}")
 
 
@@ -200,7 +200,7 @@ def reschedule(
     if ticket.kind == TicketKind.REPAIR:
         _set_time_limits(ticket, store.settings(store.compound(ticket.compound_id)), now)
     span = format_span(start, end)
-    store.add_event(ticket, now, actor, EventKind.RESCHEDULED, span)
+    store.tickets.add_event(ticket, now, actor, EventKind.RESCHEDULED, span)
     notify_staff(store, ticket, now, "rescheduled", f"【改期】{ticket.number} 居民改约时间：{span}")
 
 
@@ -241,12 +241,7 @@ def notify_resident(
 ) -> list[ChannelAccount]:
     """Tell the account that reported the ticket (or, failing that, every account of the unit);
     the accounts told."""
-    accounts: list[ChannelAccount] = []
-    if ticket.account_id is not None:
-        account = store.session.get(ChannelAccount, ticket.account_id)
-        accounts = [account] if account is not None else []
-    if not accounts and ticket.unit_id is not None:
-        accounts = list(store.accounts_of_unit(ticket.unit_id))
+    accounts = store.tickets.accounts_to_tell(ticket)
     for account in accounts:
         store.enqueue(
             account.channel,

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
-
-from data.kinds import OPEN_STATUSES
 from data.models import Compound, Ticket
 from data.settings import CompoundSettings
 from data.store import Store
@@ -24,7 +21,7 @@ from flows.sweeps import Action
 
 def sweep(store: Store, now: datetime) -> list[Action]:
     actions: list[Action] = []
-    for compound in store.session.scalars(select(Compound).order_by(Compound.id)):
+    for compound in store.units.compounds():
         settings = store.settings(compound)
         candidates = _candidates(store, compound, settings, now)
         stages = [(ticket, stage) for ticket in candidates for stage in late_stages(ticket, settings, now)]
@@ -40,22 +37,8 @@ def sweep(store: Store, now: datetime) -> list[Action]:
 
 def _candidates(store: Store, compound: Compound, settings: CompoundSettings, now: datetime) -> list[Ticket]:
     """Open tickets with a deadline inside the warning horizon, or waiting to be claimed."""
-    horizon = warn_horizon(settings, now)
-    return list(
-        store.session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.compound_id == compound.id,
-                Ticket.status.in_(OPEN_STATUSES),
-                or_(
-                    Ticket.arrive_by <= horizon,
-                    Ticket.fix_by <= horizon,
-                    Ticket.reply_by <= horizon,
-                    (Ticket.assignee_id.is_(None)) & (Ticket.created_at <= unclaimed_since(settings, now)),
-                ),
-            )
-            .order_by(Ticket.id)
-        ).unique()
+    return store.schedules.tickets_near_deadline(
+        compound.id, warn_horizon(settings, now), unclaimed_since(settings, now)
     )
 
 

@@ -24,11 +24,10 @@ from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, Receipt, S
 from bot.startup import Backoff, ChannelStates, start_or_retry
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
     from bot.channels.photos import PhotoFetcher
     from bot.dispatcher import Dispatcher
     from data.clock import Clock
+    from data.db import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class Channels:
             senders[STAFF] = staff[0] if len(staff) == 1 else StaffFanout(staff[0], staff[1:])
         return senders
 
-    def dispatcher(self, sessions: sessionmaker[Session], clock: Clock) -> Dispatcher:
+    def dispatcher(self, sessions: Sessions, clock: Clock) -> Dispatcher:
         """The outbox dispatcher for these channels' senders, limits and recipients."""
         from bot.dispatcher import Dispatcher  # sqlalchemy-heavy, only where one runs
 

@@ -149,7 +149,7 @@ class StaffGroup:
             if staff is None:
                 log.info("staff group: button %s pressed by unregistered user", action)
                 return Outcome(NOT_STAFF, alert=True)
-            ticket = store.ticket(number)
+            ticket = store.tickets.by_number(number)
             if ticket is None:
                 return Outcome(f"没有找到工单 {number}", alert=True)
             if not store.claim_inbound(CHANNEL, f"cb:{query_id}", user_id, now):
@@ -227,7 +227,7 @@ class StaffGroup:
             staff = store.staff_by_telegram(user_id)
             if staff is None:
                 return "抱歉，只有登记在册的工作人员的回复才会转达给居民。"
-            ticket = store.ticket(number)
+            ticket = store.tickets.by_number(number)
             if ticket is None or (ticket.account_id is None and ticket.unit_id is None):
                 return f"工单 {number} 没有可联系的居民账号，请电话联系。"
             if not store.claim_inbound(CHANNEL, message_id, user_id, now):

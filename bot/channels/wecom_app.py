@@ -372,7 +372,7 @@ class WeComAppChannel:
         if found is None:
             return "请写上工单号，例如：认领 BX-20261203-0001\n\n" + HELP
         number = "-".join(found.groups()).upper()
-        ticket = store.ticket(number)
+        ticket = store.tickets.by_number(number)
         if ticket is None or ticket.compound_id != staff.compound_id:  # another compound's: not shown
             raise NotFound(f"没有找到工单 {number}，请核对单号。")
         if arrival.action == "reply":

@@ -140,7 +140,7 @@ def _add_action(
 # -- reading -------------------------------------------------------------------------------------------------
 def run_list(args: argparse.Namespace) -> int:
     def work(store: Store, now: datetime) -> str:
-        tickets = store.tickets(status=args.status, kind=args.kind, limit=args.limit)
+        tickets = store.tickets.listed(status=args.status, kind=args.kind, limit=args.limit)
         if args.json:
             return json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2)
         return _table(tickets, now) if tickets else "没有符合条件的工单。"
@@ -319,7 +319,7 @@ def run_action(args: argparse.Namespace, action: Action) -> int:
 
 
 def _ticket(store: Store, number: str) -> Ticket:
-    ticket = store.ticket(number.strip())
+    ticket = store.tickets.by_number(number.strip())
     if ticket is None:
         raise NotFound(f"找不到工单 {number}")
     return ticket

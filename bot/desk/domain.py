@@ -290,7 +290,7 @@ def _actor(store: Store, actor: str) -> str:
 
 
 def _ticket(store: Store, number: str) -> Ticket:
-    ticket = store.ticket(number)
+    ticket = store.tickets.by_number(number)
     if ticket is None:
         raise DeskError(f"没有工单 {number}")
     return ticket
@@ -298,7 +298,7 @@ def _ticket(store: Store, number: str) -> Ticket:
 
 def photo_ref(app: App, number: str, index: int) -> str | None:
     with unit_of_work(app.sessions) as store:
-        ticket = store.ticket(number)
+        ticket = store.tickets.by_number(number)
         photos = list(ticket.photos) if ticket is not None else []
         return str(photos[index]) if 0 <= index < len(photos) else None
 

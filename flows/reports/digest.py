@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
-
 from data.clock import SHANGHAI, local
 from data.models import Compound
 from data.settings import CompoundSettings
@@ -49,13 +47,11 @@ class Plan:
 
 
 def sweep(store: Store, now: datetime) -> list[Action]:
-    plans = [plan for compound in _compounds(store) for plan in _due(compound, store.settings(compound), now)]
+    plans = [
+        plan for compound in store.units.compounds() for plan in _due(compound, store.settings(compound), now)
+    ]
     done = taken(store, [plan.key for plan in plans])
     return [_action(store, plan, now) for plan in plans if plan.key not in done]
-
-
-def _compounds(store: Store) -> list[Compound]:
-    return list(store.session.scalars(select(Compound).order_by(Compound.id)))
 
 
 def _due(compound: Compound, settings: CompoundSettings, now: datetime) -> list[Plan]:

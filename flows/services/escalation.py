@@ -71,7 +71,7 @@ def escalate(store: Store, actor: Actor, ticket: Ticket, now: datetime) -> Resul
         raise TicketError(f"{ticket.number} 已结束，无需升级")
     role = next_role(ticket)
     names = paged(store, ticket.compound_id, role)
-    store.add_event(ticket, now, actor.tag, EventKind.ESCALATED, f"升级至 {names}", {"role": role})
+    store.tickets.add_event(ticket, now, actor.tag, EventKind.ESCALATED, f"升级至 {names}", {"role": role})
     card = staff_card(ticket, f"升级·请{names}跟进") + f"\n升级人：{actor.name}"
     notify_staff(store, ticket, now, "escalation", card, photos=ticket.photos)  # new eyes see the photos
     return Result(f"已升级至 {names}", status=f"已由 {actor.name} 升级至 {names}")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
-from data.models import Building, Compound
-from data.scheduling import Notice
+from data.models import Compound
 from data.store import Store
 from flows import broadcasts
 from flows.broadcasts import NoticeRequest, where_words
@@ -42,7 +39,7 @@ def send_notice(
 def cancel_notice(store: Store, actor: Actor, compound: Compound, notice_id: int, now: datetime) -> Result:
     """Take a notice back: what has not gone yet stays unsent; what has gone cannot be recalled."""
     require_compound(actor, compound.id, compound.name)
-    notice = store.session.get(Notice, notice_id)
+    notice = store.schedules.notice(notice_id)
     if notice is None or notice.compound_id != compound.id:
         raise NotFound(f"没有编号为 {notice_id} 的通知。")
     if notice.cancelled_at is not None:
@@ -57,7 +54,6 @@ def cancel_notice(store: Store, actor: Actor, compound: Compound, notice_id: int
 
 def _check_buildings(store: Store, compound: Compound, request: NoticeRequest) -> None:
     named = set(request.buildings) | {u.building for u in request.units}
-    known = set(store.session.scalars(select(Building.number).where(Building.compound_id == compound.id)))
-    unknown = sorted(named - known)
+    unknown = sorted(named - store.units.building_numbers(compound.id))
     if unknown:
         raise NotFound(f"本小区没有 {'、'.join(f'{n}栋' for n in unknown)}，请核对。")

@@ -64,7 +64,7 @@ def _unsolved(store: Store, actor: Actor, ticket: Ticket, rating: Rating, now: d
     callback.status = "reopened"
     said = summary(rating)
     data = {"solved": False, "score": rating.score, **rating.parts}
-    store.add_event(ticket, now, actor.tag, EventKind.CALLBACK, f"电话回访：{said}", data)
+    store.tickets.add_event(ticket, now, actor.tag, EventKind.CALLBACK, f"电话回访：{said}", data)
     reopen(store, ticket, now, actor.tag, f"电话回访：{said}")
     return Result(
         f"已记录 {ticket.number} 的电话回访：{said}。工单已重新打开，{_who(ticket)}跟进，直到问题解决为止。"

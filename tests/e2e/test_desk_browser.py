@@ -68,7 +68,7 @@ def seed(desk: Propbot) -> str:
     number = open_repair(app, ("telegram", str(RESIDENT)), "厨房水管漏水，地上都是水")
     with transaction(app.sessions) as session:
         store = Store(session)
-        ticket = store.ticket(number)
+        ticket = store.tickets.by_number(number)
         assert ticket is not None
         ticket.photos = ["telegram:AgAC-pipe"]
         compound, now = store.compound(), app.clock.now()

@@ -90,7 +90,7 @@ def test_the_ticket_page_shows_the_timeline_and_the_photos(desk: Propbot, clerk:
     desk.telegram.files["AgAC-leak"] = picture
     number = open_repair(desk.app, description="卫生间漏水，见照片")
     with transaction(desk.app.sessions) as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         ticket.photos = ["telegram:AgAC-leak", "telegram:AgAC-gone"]
     assert clerk.post(f"/desk/tickets/{number}/claim").status_code == 303

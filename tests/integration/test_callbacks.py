@@ -48,7 +48,7 @@ def _ticket(app: App, number: str):  # type: ignore[no-untyped-def]
     """A read-only look; events and assignee loaded before the session closes (on SQLite an open
     session would hold the writer lock)."""
     with app.sessions() as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         _ = ticket.events, ticket.assignee
         return ticket
@@ -56,7 +56,7 @@ def _ticket(app: App, number: str):  # type: ignore[no-untyped-def]
 
 def _callback(app: App, number: str) -> Callback:
     with app.sessions() as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         return session.scalars(select(Callback).where(Callback.ticket_id == ticket.id)).one()
 
@@ -182,7 +182,7 @@ def test_phone_callback_recorded_by_staff_and_the_report(app: App, clock: FixedC
     chat.say(f"评分1 {second}")
     with transaction(app.sessions) as session:
         store = Store(session)
-        ticket = store.ticket(third)
+        ticket = store.tickets.by_number(third)
         assert ticket is not None
         callbacks.record_callback(
             store, ticket, clock.now(), "staff:1", score=4, attitude=5, comment="电话回访"

@@ -107,7 +107,7 @@ def test_the_named_flats_and_common_areas_have_nothing_open(history: Session) ->
     assert history.scalar(open_common) == 0
     li_ming = Store(history).find_unit(3, 2, "1502")
     assert li_ming is not None
-    owed = sum(b.outstanding for b in Store(history).bills(li_ming.id))
+    owed = sum(b.outstanding for b in Store(history).units.bills(li_ming.id))
     assert str(owed) == "2016.90"  # what the fee-query tests see, history or not
 
 

@@ -458,7 +458,7 @@ def test_cli_imports_the_sample_files(
     with transaction(store_app.sessions) as session:
         unit = unit_of(session, 7, 1, "101")
         assert {r.name for r in Store(session).residents_of_unit(unit.id)} == {"张伟", "张小雨"}
-        assert len(Store(session).bills(unit.id)) == 2
+        assert len(Store(session).units.bills(unit.id)) == 2
 
 
 def test_cli_text_report_dry_run_and_fatal_exit_codes(

@@ -35,7 +35,7 @@ def report_leak(chat: Chat) -> None:
 def staff_asks(app: App, number: str, text: str, card: int = CARD) -> None:
     with transaction(app.sessions) as session:
         store = Store(session)
-        ticket = store.ticket(number)
+        ticket = store.tickets.by_number(number)
         staff = store.staff_member("王师傅")
         assert ticket is not None and staff is not None
         relay_to_resident(store, ticket, staff, text, card, app.clock.now())

@@ -287,7 +287,7 @@ def test_a_notice_to_a_building_that_does_not_exist_is_refused(store: Store, clo
 def test_mark_paid_settles_the_bills_asked_for(store: Store, clock: FixedClock) -> None:
     unit = store.find_unit(3, 2, "1502")  # three months owed in the demo
     assert unit is not None
-    owed = [b for b in store.bills(unit.id) if b.outstanding > 0]
+    owed = [b for b in store.units.bills(unit.id) if b.outstanding > 0]
     first = min(b.period for b in owed)
     part = services.mark_paid(store, OFFICE, unit, clock.now(), period=first)
     assert part.text.startswith("3栋2单元1502 已登记缴费") and "仍待缴" in part.text

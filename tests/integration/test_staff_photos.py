@@ -49,7 +49,7 @@ def ask_resident(app: App, ticket: Ticket, card: int = 41) -> None:
     with transaction(app.sessions) as session:
         store = Store(session)
         staff = session.scalars(select(Staff).where(Staff.name == "王师傅")).one()
-        found = store.ticket(ticket.number)
+        found = store.tickets.by_number(ticket.number)
         assert found is not None
         relay_to_resident(store, found, staff, "请问漏水点在哪？", card, app.clock.now())
 

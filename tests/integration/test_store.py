@@ -22,7 +22,7 @@ def test_demo_compound_is_loaded_with_arrears(app: App) -> None:
         store = Store(session)
         unit = store.find_unit(3, 2, "1502")
         assert unit is not None and unit.label == "3栋2单元1502"
-        owed = [b for b in store.bills(unit.id) if b.outstanding > 0]
+        owed = [b for b in store.units.bills(unit.id) if b.outstanding > 0]
         assert {b.period for b in owed} == {"2026-09", "2026-10", "2026-11"}
         assert all(isinstance(b.amount, Decimal) for b in owed)
         assert store.find_unit(3, 2, "9999") is None
@@ -31,10 +31,10 @@ def test_demo_compound_is_loaded_with_arrears(app: App) -> None:
 def test_ticket_numbers_are_sequential_per_day_and_prefix(app: App) -> None:
     with transaction(app.sessions) as session:
         store = Store(session)
-        first = store.next_ticket_number("repair", NOW)
-        second = store.next_ticket_number("repair", NOW)
-        complaint = store.next_ticket_number("complaint", NOW)
-        tomorrow = store.next_ticket_number("repair", NOW + timedelta(days=1))
+        first = store.tickets.next_number("repair", NOW)
+        second = store.tickets.next_number("repair", NOW)
+        complaint = store.tickets.next_number("complaint", NOW)
+        tomorrow = store.tickets.next_number("repair", NOW + timedelta(days=1))
     assert (first, second) == ("BX-20261123-0001", "BX-20261123-0002")
     assert complaint == "TS-20261123-0001"
     assert tomorrow == "BX-20261124-0001"
@@ -167,7 +167,7 @@ def test_times_come_back_aware_in_utc(app: App) -> None:
 def test_failed_transaction_leaves_nothing(app: App) -> None:
     try:
         with transaction(app.sessions) as session:
-            Store(session).next_ticket_number("repair", NOW)
+            Store(session).tickets.next_number("repair", NOW)
             session.add(
                 Bill(unit_id=1, item="water", period="2026-11", amount=Decimal(1), due_date=NOW.date())
             )
@@ -175,4 +175,4 @@ def test_failed_transaction_leaves_nothing(app: App) -> None:
     except Exception:
         pass
     with transaction(app.sessions) as session:
-        assert Store(session).next_ticket_number("repair", NOW) == "BX-20261123-0001"
+        assert Store(session).tickets.next_number("repair", NOW) == "BX-20261123-0001"

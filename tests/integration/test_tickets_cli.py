@@ -69,7 +69,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def ticket(app: App, number: str) -> Ticket:
     with app.sessions() as session:
-        found = Store(session).ticket(number)
+        found = Store(session).tickets.by_number(number)
         assert found is not None
         _ = [e.kind for e in found.events]  # load before the session closes
         return found
@@ -78,7 +78,7 @@ def ticket(app: App, number: str) -> Ticket:
 def outbox(app: App, number: str) -> list[tuple[str, str, str, str]]:
     """(channel, recipient, kind, text) of the ticket's outbox rows, oldest first."""
     with app.sessions() as session:
-        found = Store(session).ticket(number)
+        found = Store(session).tickets.by_number(number)
         assert found is not None
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.ticket_id == found.id).order_by(OutboxMessage.id)

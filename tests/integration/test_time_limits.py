@@ -52,7 +52,7 @@ def test_arrival_warning_then_lead_then_director_each_once(app: App, clock: Fixe
     assert all("13900139" not in t for t in _escalations(app))  # no staff phone numbers either
 
     with app.sessions() as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         kinds = [e.kind for e in ticket.events]
     assert kinds.count("sla_warning") == 1 and kinds.count("escalated") == 2
@@ -69,7 +69,7 @@ def test_a_late_sweep_sends_only_the_highest_stage(app: App, clock: FixedClock) 
 def test_fix_deadline_escalates_after_arrival(app: App, clock: FixedClock) -> None:
     number = make_ticket(app, assignee="张师傅")
     with transaction(app.sessions) as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         ticket.status = "in_progress"  # on site in time: the arrival limit no longer applies
     clock.advance(minutes=150)  # arrive 30 min + fix 2 h
@@ -115,7 +115,7 @@ def test_a_rescheduled_visit_is_watched_afresh(app: App, clock: FixedClock) -> N
     clock.advance(minutes=30)
     run_sweeps(app, "time_limits")
     with transaction(app.sessions) as session:
-        ticket = Store(session).ticket(number)
+        ticket = Store(session).tickets.by_number(number)
         assert ticket is not None
         ticket.arrive_by = clock.now() + timedelta(minutes=60)
         ticket.fix_by = ticket.arrive_by + timedelta(minutes=120)

@@ -97,4 +97,4 @@ def test_a_place_longer_than_the_column_is_cut(app: App) -> None:
         new = NewTicket("complaint", "太吵了", category="noise", area="common", location="楼" * 300)
         number = open_ticket(store, compound, account, new, NOW, "resident").number
     with app.sessions() as session:
-        assert Store(session).ticket(number).location == "楼" * 200
+        assert Store(session).tickets.by_number(number).location == "楼" * 200
