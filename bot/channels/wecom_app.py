@@ -23,12 +23,11 @@ live on the duty member's card, and staff type commands to the app itself.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -43,7 +42,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 
 from bot.channels.web import client_of, read_limited
-from bot.channels.wechat import BadCallback, cut, read_fields
+from bot.channels.wechat import BadCallback, CallbackGuard, cut, read_fields
 from bot.channels.wechat_token import SharedToken
 from bot.intake import Intake
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
@@ -60,8 +59,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "wecom_app"
 MAX_BODY = 64 * 1024
-REPLAY_WINDOW = 300  # seconds
-MAX_NONCE = 64
 MAX_USERID = 64
 MAX_TEXT_BYTES = 2048  # text and markdown content limit
 FREQUENCY = {45009, 45033, 45047, -1}  # API / per-user / per-app frequency, busy: later
@@ -265,12 +262,12 @@ class WeComAppChannel:
             settings.wecom_app_token, settings.wecom_app_aes_key, settings.wecom_corp_id
         )
         self.routes = routes
-        self._purged_at: datetime | None = None
+        self.guard = CallbackGuard(CHANNEL, intake.app.sessions)
 
     async def verify(self, request: Request) -> Response:
         """GET: WeCom's check of the callback URL; the decrypted ``echostr`` if signed and fresh."""
         query = request.query_params
-        if not self._fresh(request):
+        if not self.guard.fresh(request.query_params, self.intake.app.clock.now()):
             return self._refuse(request, "stale", 403)
         try:
             echo = self.crypto.check_signature(
@@ -283,7 +280,7 @@ class WeComAppChannel:
         return PlainTextResponse(str(echo))
 
     async def callback(self, request: Request) -> Response:
-        if not self._fresh(request):
+        if not self.guard.fresh(request.query_params, self.intake.app.clock.now()):
             return self._refuse(request, "stale", 403)
         body = await read_limited(request, MAX_BODY)
         if body is None:
@@ -295,29 +292,13 @@ class WeComAppChannel:
             return self._refuse(request, "msg_signature", 403)
         except BadCallback as exc:
             return self._refuse(request, "malformed", 400, str(exc))
-        if not await self.intake.run(self._remember, query["timestamp"], query["nonce"], body):
+        if not await self.intake.run(
+            self.guard.remember, query["timestamp"], query["nonce"], body, self.intake.app.clock.now()
+        ):
             return self._refuse(request, "replay", 403, "timestamp and nonce seen with another body")
         if arrival.action is not None:
             await self.intake.run(self._handle, arrival, self.intake.app.clock.now())
         return PlainTextResponse("")  # no passive reply: answers go through the outbox
-
-    def _fresh(self, request: Request) -> bool:
-        query = request.query_params
-        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not 0 < len(nonce) <= MAX_NONCE:
-            return False
-        return abs(self.intake.app.clock.now().timestamp() - int(stamp)) <= REPLAY_WINDOW
-
-    def _remember(self, timestamp: str, nonce: str, body: bytes) -> bool:
-        """The (timestamp, nonce) pair with the body's hash, as ``/wechat`` records it: the same body
-        again is WeCom's retry (done once by MsgId), another body under a seen pair is a replay."""
-        now = self.intake.app.clock.now()
-        with transaction(self.intake.app.sessions) as session:
-            store = Store(session)
-            if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
-                store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
-                self._purged_at = now
-            return store.claim_callback(CHANNEL, timestamp, nonce, hashlib.sha256(body).hexdigest(), now)
 
     def _read(self, body: bytes, signature: str, timestamp: str, nonce: str) -> Arrival:
         outer = read_fields(body)  # defusedxml: no DTD, no entities, flat
