@@ -30,7 +30,13 @@ from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.channels.wecom import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom import StaffFanout, WeComRobotSender
 from bot.channels.wecom_app import CHANNEL as APP_CHANNEL
-from bot.channels.wecom_app import WeComAppChannel, WeComAppSender, WeComTokenClient, parse_routes
+from bot.channels.wecom_app import (
+    WeComAppChannel,
+    WeComAppSender,
+    WeComTokenClient,
+    card_style,
+    parse_routes,
+)
 from bot.desk.web import Desk
 from bot.intake import Intake
 from bot.metrics import Metrics
@@ -92,7 +98,7 @@ def build_channels(app: App, intake: Intake) -> Channels:
             client = WeComTokenClient(
                 settings.wecom_corp_id, settings.wecom_app_secret, storage, settings.wecom_app_api_url
             )
-            sender = WeComAppSender(client, settings.wecom_agent_id, routes, app.sessions)
+            sender = WeComAppSender(client, settings.wecom_agent_id, routes, app.sessions, card_style(app))
             staff.append(sender)  # its staff rows become its own rows: never fails the fan-out
             built.senders[APP_CHANNEL] = sender
         else:

@@ -442,6 +442,20 @@ class Store:
             is not None
         )
 
+    def staff_cards(self, ticket_id: int, channel: str = STAFF_RECIPIENT) -> Sequence[OutboxMessage]:
+        """The ticket's delivered rows of ``channel`` that the channel named (``sent_ref``), newest
+        first: its cards in the staff group, to edit when the ticket changes elsewhere."""
+        return self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.ticket_id == ticket_id,
+                OutboxMessage.status == "sent",
+                OutboxMessage.sent_ref.is_not(None),
+            )
+            .order_by(OutboxMessage.id.desc())
+        ).all()
+
     def pending_outbox(
         self, channels: Sequence[str], now: datetime, limit: int = 100
     ) -> Sequence[OutboxMessage]:
