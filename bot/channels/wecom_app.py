@@ -331,7 +331,10 @@ class WeComAppSender:
             "response_code": code,
             "button": {"replace_name": payload["replace_name"]},
         }
-        _call(self.client.post, "message/update_template_card", data=body)
+        try:
+            _call(self.client.post, "message/update_template_card", data=body)
+        except PermanentFailure as exc:  # a spent or expired code: the card stays as it is
+            log.warning("WeCom card of %s not updated: %s", payload.get("card") or "a ticket", exc)
         if not payload.get("response_code"):
             self.client.session.delete(key)
 
@@ -465,7 +468,14 @@ class WeComAppChannel:
             value = fields.get(name)
             if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 20):
                 raise BadCallback(f"{name} is not a number")
-        return to_arrival(parse_message(plain), fields)
+        kind = fields.get("MsgType") or ""
+        if not kind or (kind.lower() == "event" and not fields.get("Event")):
+            raise BadCallback("MsgType or Event missing")  # wechatpy's parser fails on these (fuzzing)
+        try:
+            message = parse_message(plain)
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise BadCallback(f"not a WeCom message: {type(exc).__name__}") from exc
+        return to_arrival(message, fields)
 
     def _refuse(self, request: Request, reason: str, status: int, detail: str = "") -> Response:
         log.warning(
@@ -540,7 +550,8 @@ class WeComAppChannel:
         no name, the choices as a card."""
         actor = Actor.of(staff)
         if arrival.action == "to":
-            chosen = store.staff_member(words.lstrip(":"))
+            target = words.lstrip(":")  # a staff id: the choices card's keys carry nothing else
+            chosen = store.staff_member(target) if target.isascii() and target.isdigit() else None
             if chosen is None:
                 raise NotFound("这位同事已不在岗，请重新选择。")
             return services.reassign(store, actor, ticket, chosen, now)

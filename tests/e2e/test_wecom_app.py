@@ -177,6 +177,18 @@ def test_forged_stale_and_replayed_callbacks_are_refused_and_change_nothing(
     assert ticket_now(wc, ticket.number).assignee_id is None
 
 
+def test_a_callback_without_its_type_or_event_is_refused_not_a_crash(wc: Propbot, wecom: WeCom) -> None:
+    """Found by the fuzz tier: wechatpy's parser fails on these; they are 400s that change nothing."""
+    before = wc.footprint()
+    no_type = f"<xml><ToUserName>{wecom_api.CORP_ID}</ToUserName><FromUserName>{WANG}</FromUserName></xml>"
+    assert wecom.post(no_type).status_code == 400
+    no_event = card_event_xml(WANG, "claim:BX-20261123-0001", wecom.now(), "t", "c").replace(
+        "<Event>template_card_event</Event>", "<Event></Event>"
+    )
+    assert wecom.post(no_event).status_code == 400
+    assert wc.footprint() == before
+
+
 def test_a_retried_message_is_done_and_answered_once(wc: Propbot, wecom: WeCom) -> None:
     ticket = wechat_repair(wc)
     xml = text_xml(WANG, f"认领 {ticket.number}", wecom.now(), 42)

@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import App
 from data.db import transaction
-from data.models import Compound, InboundMessage, OutboxMessage, Staff, Ticket
+from data.models import Compound, InboundMessage, OutboxMessage, Staff
 from tests.conftest import BACKENDS, NOW, pg_database, pg_url
 from tests.e2e.conftest import Propbot, RunningClock, channel_settings, start_propbot
+from tests.e2e.desk_support import bind, open_repair
 from tests.fakes import wecom_api
 from tests.fakes.serve import served
 from tests.fakes.telegram_api import FakeTelegram
@@ -49,6 +50,7 @@ OK_STATUSES = {200, 400, 403, 413}
 COMMANDS = ("认领", "接单", "完成", "升级", "转派", "回复", "帮助", "")
 PRESSES = ("claim", "done", "escalate", "reassign", "to", "unknown", "")
 _ids = itertools.count(52000000000000000)
+RESIDENT = "5550001"  # a Telegram chat id
 
 
 # -- the server -----------------------------------------------------------------------------------------
@@ -101,8 +103,8 @@ def _link_staff(app: App) -> list[str]:
             session.scalars(select(Staff).where(Staff.name == name)).one().wecom_user_id = user
         other = Compound(code="riverside", name="江畔花园", duty_phone="", office_phone="")
         session.add(Staff(compound=other, name="刘强", role="technician", wecom_user_id=OUTSIDERS[0]))
-        numbers = list(session.scalars(select(Ticket.number).order_by(Ticket.id).limit(5)))
-    return numbers
+    bind(app, "telegram", RESIDENT, "李明")  # Telegram: no 48-hour window for what the resident is told
+    return [open_repair(app, ("telegram", RESIDENT), f"厨房水管漏水{n}") for n in range(4)]
 
 
 # -- callbacks ------------------------------------------------------------------------------------------
@@ -122,9 +124,8 @@ def callback(draw: st.DrawFn, numbers: list[str]) -> Fields:
         content = f"{draw(st.sampled_from(COMMANDS))} {number} {text}"
         return fields(user, "text", Content=content)
     if kind == "press":
-        key = (
-            f"{draw(st.sampled_from(PRESSES))}:{number}:{draw(st.one_of(st.sampled_from(['1', '3']), text))}"
-        )
+        target = draw(st.sampled_from(["1", "3", text]))
+        key = f"{draw(st.sampled_from(PRESSES))}:{number}:{target}"
         return fields(
             user,
             "event",
