@@ -324,7 +324,8 @@ class WeComAppSender:
             if not kept:
                 log.info("WeCom card of %s not updated: no card code left", payload.get("card"))
                 return
-            user, code = json.loads(kept)["user"], json.loads(kept)["code"]
+            card = json.loads(kept)
+            user, code = card["user"], card["code"]
         body = {
             "userids": [user],
             "agentid": self.agent_id,
