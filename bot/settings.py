@@ -46,6 +46,9 @@ class Settings:
     wecom_app_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
     # JSON: compound code -> {"chat": app group chatid, "duty": userid of the duty member}
     wecom_app_chats: str = ""
+    # "template": interactive cards (buttons); "textcard": a card linking to the desk, for accounts
+    # that take no template cards (also chosen on its own when WeCom refuses them)
+    wecom_app_cards: str = "template"
     engine_threads: int = 0  # threads handling messages; 0: 1 on SQLite, 2 on PostgreSQL (bot.intake)
     workers: int = 1  # server processes (propbot serve --workers)
     host: str = "127.0.0.1"
@@ -57,6 +60,8 @@ class Settings:
     desk_lockout_attempts: int = 5  # failed logins of one account inside the window that lock it
     desk_lockout_window_min: int = 15
     desk_lockout_min: int = 15  # how long it stays locked
+    desk_url: str = ""  # the server's public address (https://...): links to the desk from cards
+    desk_link_hours: int = 72  # how long such a link holds
     desk_report_cache_min: int = 10  # how long the report page's figures and charts are kept
     telegram_bot_username: str = ""  # for binding-code QR codes: https://t.me/NAME?start=CODE
 

@@ -28,6 +28,7 @@ from data.store import Store
 from flows import relay, services, staff_commands
 from flows.errors import ActionError
 from flows.services import Actor, Result
+from flows.services.cards import CARD_STATE, show_state
 from flows.tickets import STAFF_BUTTONS
 from flows.turn import Button
 
@@ -60,6 +61,9 @@ class TelegramStaffSender:
         self.albums = TelegramAlbums(bot, photos or PhotoFetcher(bot))
 
     async def send(self, message: OutboundMessage) -> list[FollowUp | Receipt] | None:
+        if message.kind == CARD_STATE:
+            await self._edit_card(message)
+            return None
         try:
             if fits_album(message):  # a resident's photos with a few words: one album, words as caption
                 await self.albums.send(self.chat_id, message)
@@ -70,6 +74,23 @@ class TelegramStaffSender:
         # the card stays one message with its buttons; its photos follow as a reply to it
         photos = album_follow_ups(message, sent.message_id) if photo_refs(message.payload) else []
         return [*photos, Receipt(str(sent.message_id))]
+
+    async def _edit_card(self, message: OutboundMessage) -> None:
+        """The ticket was worked in another staff channel: its last card here shows it."""
+        edit = message.payload.get("edit")
+        if message.payload.get("origin") == CHANNEL or not isinstance(edit, dict):
+            return  # done here (the press edited the card), or no card of it here
+        number = str(message.payload["ticket"])
+        text = f"{edit['text']}\n· {message.payload['status']}"
+        markup = card_keyboard(number, list(buttons_of(message.payload)))
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=self.chat_id, message_id=int(edit["message_id"]), reply_markup=markup
+            )
+        except BadRequest as exc:  # "message is not modified", or too old to edit
+            log.info("staff group: card of %s not edited: %s", number, exc)
+        except TelegramError as exc:
+            raise failure(exc) from exc
 
     async def _text(self, message: OutboundMessage) -> Message:
         number = str(message.payload.get("ticket") or "")
@@ -155,9 +176,12 @@ class StaffGroup:
             if not store.claim_inbound(CHANNEL, f"cb:{query_id}", user_id, now):
                 return Outcome("已处理")  # Telegram re-delivered the same press
             try:
-                return self._do(store, action, ticket, staff, target, now)
+                outcome = self._do(store, action, ticket, staff, target, now)
             except ActionError as exc:
                 return Outcome(str(exc), alert=True)
+            if outcome.status is not None:  # the other staff channels' cards show it too
+                show_state(store, ticket, outcome.status, CHANNEL, f"{CHANNEL}:cb:{query_id}:state", now)
+            return outcome
 
     def _do(
         self, store: Store, action: str, ticket: Ticket, staff: Staff, target: str, now: datetime

@@ -5,7 +5,7 @@ of the clock); with an AES key only safe-mode requests with a valid ``msg_signat
 (plaintext only with ``WECHAT_ALLOW_PLAINTEXT``). The body is size-limited and refused if it has a DTD
 or entities (defusedxml); every field must be one plain text element, numbers must be numbers, and the
 query's ``openid`` must be the sender. Each (timestamp, nonce) is remembered in the store for the
-window: the same pair with another body is a replay and refused (see ``_remember``). The engine's
+window: the same pair with another body is a replay and refused (see ``CallbackGuard``). The engine's
 replies go back as the passive reply when they are ready within WeChat's 5-second limit; otherwise
 WeChat gets "success" at once and the replies follow as customer-service messages through the outbox.
 Retries are de-duplicated by MsgId (events by sender + time + event).
@@ -23,7 +23,7 @@ import html
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,6 +196,44 @@ def pack(replies: Sequence[Reply]) -> tuple[str, list[str]]:
 
 
 # -- the callback endpoint --------------------------------------------------------------------------
+class CallbackGuard:
+    """The replay defence ``/wechat`` and ``/wecom`` share: a signed timestamp within
+    ``REPLAY_WINDOW`` of the clock, and each (timestamp, nonce) pair taken with one body only.
+
+    WeChat's plaintext ``signature`` covers only token, timestamp and nonce, not the body, so a signed
+    query seen in any log could carry a body of the attacker's choosing: a second body under the
+    same pair is refused. The very same body again is let through, because WeChat and WeCom retry a
+    callback they got no answer for within 5 s (up to three times) and a retry must still get the
+    recorded answer (the MsgId claim answers it and creates nothing). What this leaves open: an
+    exact copy of a request, within the five minutes, gets the same answer as the original. In
+    safe mode that answer is encrypted; in plain mode it is readable by whoever holds the request,
+    which is why plaintext is refused once an AES key is set (docs/channels.md).
+    Pairs are kept for twice the window (shared by every server process): a pair cannot pass the
+    timestamp check after that."""
+
+    def __init__(self, channel: str, sessions: Sessions) -> None:
+        self.channel = channel
+        self.sessions = sessions
+        self._purged_at: datetime | None = None
+
+    @staticmethod
+    def fresh(query: Mapping[str, str], now: datetime) -> bool:
+        """The query's timestamp is a number within ``REPLAY_WINDOW`` of ``now``; its nonce usable."""
+        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not 0 < len(nonce) <= MAX_NONCE:
+            return False
+        return abs(now.timestamp() - int(stamp)) <= REPLAY_WINDOW
+
+    def remember(self, timestamp: str, nonce: str, body: bytes, now: datetime) -> bool:
+        """Record the pair with a hash of the body; False if it came before with another body."""
+        digest = hashlib.sha256(body).hexdigest()
+        with unit_of_work(self.sessions) as store:
+            if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
+                store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
+                self._purged_at = now
+            return store.claim_callback(self.channel, timestamp, nonce, digest, now)
+
+
 @dataclass
 class _Pending:
     gave_up: bool = False  # the HTTP answer went out without the replies
@@ -219,20 +257,20 @@ class WeChatChannel:
             )
         self.reply_timeout = REPLY_TIMEOUT
         self._late: set[asyncio.Task[Any]] = set()
-        self._purged_at: datetime | None = None
+        self.guard = CallbackGuard(CHANNEL, intake.app.sessions)
 
     async def verify(self, request: Request) -> Response:
         """GET: WeChat's server-configuration check, echo ``echostr`` if the signature holds."""
         if not self._signed(request):
             return self._refuse(request, "signature", 403)
-        if not self._fresh(request):
+        if not self.guard.fresh(request.query_params, self.intake.app.clock.now()):
             return self._refuse(request, "stale", 403)
         return PlainTextResponse(request.query_params.get("echostr", ""))
 
     async def callback(self, request: Request) -> Response:
         if not self._signed(request):
             return self._refuse(request, "signature", 403)
-        if not self._fresh(request):
+        if not self.guard.fresh(request.query_params, self.intake.app.clock.now()):
             return self._refuse(request, "stale", 403)
         query = request.query_params
         encrypted = query.get("encrypt_type", "").lower() == "aes"
@@ -252,7 +290,9 @@ class WeChatChannel:
             return self._refuse(request, "openid", 403, str(exc))
         except BadCallback as exc:
             return self._refuse(request, "malformed", 400, str(exc))
-        if not await self.intake.run(self._remember, query["timestamp"], query["nonce"], body):
+        if not await self.intake.run(
+            self.guard.remember, query["timestamp"], query["nonce"], body, self.intake.app.clock.now()
+        ):
             return self._refuse(request, "replay", 403, "timestamp and nonce seen with another body")
         if arrived is None:
             return PlainTextResponse(EMPTY)
@@ -279,35 +319,6 @@ class WeChatChannel:
         except InvalidSignatureException:
             return False
         return True
-
-    def _fresh(self, request: Request) -> bool:
-        """The signed timestamp is within ``REPLAY_WINDOW`` of our clock and the nonce is usable."""
-        query = request.query_params
-        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not 0 < len(nonce) <= MAX_NONCE:
-            return False
-        return abs(self.intake.app.clock.now().timestamp() - int(stamp)) <= REPLAY_WINDOW
-
-    def _remember(self, timestamp: str, nonce: str, body: bytes) -> bool:
-        """Record this callback's (timestamp, nonce) with a hash of its body, shared by every server
-        process; False if the pair came before with another body.
-
-        The plaintext ``signature`` covers only token, timestamp and nonce, not the body, so a signed
-        query seen in any log could carry a body of the attacker's choosing: a second body under the
-        same pair is refused. The very same body again is let through, because WeChat retries a
-        callback it got no answer for within 5 s (up to three times) and a retry must still get the
-        recorded answer (the MsgId claim answers it and creates nothing). What this leaves open: an
-        exact copy of a request, within the five minutes, gets the same answer as the original. In
-        safe mode that answer is encrypted; in plain mode it is readable by whoever holds the request,
-        which is why plaintext is refused once an AES key is set (docs/channels.md).
-        Rows are kept for twice the window: a pair cannot pass the timestamp check after that."""
-        now = self.intake.app.clock.now()
-        digest = hashlib.sha256(body).hexdigest()
-        with unit_of_work(self.intake.app.sessions) as store:
-            if self._purged_at is None or (now - self._purged_at).total_seconds() > REPLAY_WINDOW:
-                store.purge_callbacks(now - timedelta(seconds=2 * REPLAY_WINDOW))
-                self._purged_at = now
-            return store.claim_callback(CHANNEL, timestamp, nonce, digest, now)
 
     def _parse(self, body: bytes, request: Request, encrypted: bool) -> BaseMessage:
         fields = read_fields(body)

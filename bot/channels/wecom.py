@@ -24,6 +24,7 @@ from starlette.routing import Route
 from bot.channels.base import STAFF, Outlet, Wiring
 from bot.channels.photos import FETCH_TRIES, PhotoFetcher, Unavailable, image_kind, photo_refs
 from bot.outbound import FollowUp, OutboundMessage, PermanentFailure, TemporaryFailure
+from flows.services.cards import CARD_STATE
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class WeComRobotSender:
         self.photos = photos
 
     async def send(self, message: OutboundMessage) -> list[FollowUp] | None:
+        if message.kind == CARD_STATE:
+            return None  # one-way notices: no cards to bring up to date
         if message.kind == PHOTO and message.channel == CHANNEL:
             await self._image(message)
             return None

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import App
 from bot.channels.photos import PhotoFetcher, Unavailable, image_kind
-from bot.desk import accounts, domain
+from bot.desk import accounts, domain, links
 from bot.desk.accounts import CookieSigner, Policy, Refused
 from bot.desk.domain import DeskError, Filters
 from bot.desk.qr import qr_png
@@ -118,6 +118,7 @@ class Desk:
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", page(self.logout), methods=["POST"]),
+            Route("/go/{number}", self.go, methods=["GET"]),
             Route("/tickets", page(self.inbox)),
             Route("/tickets/{number}", page(self.ticket)),
             Route("/tickets/{number}/photos/{index:int}", page(self.photo, flash=False)),
@@ -279,6 +280,17 @@ class Desk:
         return response
 
     # -- pages ------------------------------------------------------------------------------------
+    async def go(self, request: Request) -> Response:
+        """A signed link from outside the desk (bot.desk.links): on to the ticket's page, which asks
+        for a login as every page does; a tampered or expired link is refused with a page."""
+        number, query = request.path_params["number"], request.query_params
+        key = await self.intake.run(accounts.signing_key, self.app.sessions, self.app.settings.desk_secret)
+        why = links.refusal(key, number, query.get("exp", ""), query.get("sig", ""), self.app.clock.now())
+        if why is not None:
+            log.warning("desk: a link to a ticket refused (%s)", why)
+            return self.render(request, "error.html", None, 403, message=why)
+        return RedirectResponse(f"/desk/tickets/{number}", status_code=303)
+
     async def home(self, request: Request, visitor: Visitor, form: FormData | None) -> Response:
         return RedirectResponse("/desk/tickets", status_code=303)
 

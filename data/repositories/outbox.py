@@ -35,6 +35,11 @@ class OutboxRepository(Protocol):
         """Pending rows of ``channels`` due by ``now``, oldest first (no claim: one reader only)."""
         ...
 
+    def staff_cards(self, ticket_id: int, channel: str) -> Sequence[OutboxMessage]:
+        """The ticket's delivered rows of ``channel`` that the channel named (``sent_ref``), newest
+        first: its cards in the staff group, to edit when the ticket changes elsewhere."""
+        ...
+
     def claimable(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxMessage]:
         """Due rows of ``channels`` a dispatcher could claim now, urgent first then oldest; locked
         for this transaction where the database can skip rows another dispatcher locked."""
@@ -104,6 +109,19 @@ class SqlOutbox:
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
+        )
+        return self._session.scalars(query).all()
+
+    def staff_cards(self, ticket_id: int, channel: str) -> Sequence[OutboxMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.ticket_id == ticket_id,
+                OutboxMessage.status == "sent",
+                OutboxMessage.sent_ref.is_not(None),
+            )
+            .order_by(OutboxMessage.id.desc())
         )
         return self._session.scalars(query).all()
 

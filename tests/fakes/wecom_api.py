@@ -1,7 +1,10 @@
 """A fake WeCom (企业微信) app API (``gettoken``, ``message/send``, ``appchat/send``,
 ``message/update_template_card``) answering like the real one, errcodes included, with failure
-injection; plus a helper that builds callbacks signed and AES-encrypted as WeCom posts them
-(wechatpy's enterprise crypto)."""
+injection. ``message/send`` gives a template card a ``response_code`` (one update of it), answers
+40008 to template cards when ``templates`` is off (an account that takes none), and holds each member
+to ``PER_MEMBER`` messages a minute (the real API drops the rest silently; this one answers 45009,
+so a test sees any send past the limit). Plus a helper that builds callbacks signed and
+AES-encrypted as WeCom posts them (wechatpy's enterprise crypto)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj"  # 43 characters, as WeC
 CHAT = "wrkSFfCgAAsunshine"  # the compound's app group chat (appchat/create)
 DUTY = "wangshifu"  # the duty member's userid
 PATHS = ("gettoken", "message/send", "appchat/send", "message/update_template_card")
+PER_MEMBER = 30  # messages a minute from one app to one member (docs: 访问频率限制)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class FakeWeCom(FakeServer):
         self._errors: dict[str, list[int]] = {}
         self.tokens: list[str] = []
         self.codes_used: set[str] = set()  # response codes spent: each updates its card once
+        self.templates = True  # False: template cards refused (40008), as where they are not allowed
+        self.per_member = PER_MEMBER
+        self._sent_at: dict[str, list[float]] = {}  # member -> times of messages in the last minute
+        self._codes = itertools.count(1)
         self.app = Starlette(
             routes=[
                 Route("/cgi-bin/gettoken", self._token, methods=["GET"]),
@@ -79,6 +87,13 @@ class FakeWeCom(FakeServer):
             if c.body.get("touser") == user and c.body.get("msgtype") == "template_card"
         ]
 
+    def textcards_to(self, user: str) -> list[dict[str, Any]]:
+        return [
+            c.body["textcard"]
+            for c in self.calls("message/send")
+            if c.body.get("touser") == user and c.body.get("msgtype") == "textcard"
+        ]
+
     def group_posts(self, chat: str = CHAT) -> list[str]:
         return [c.body["markdown"]["content"] for c in self.calls("appchat/send") if c.body["chatid"] == chat]
 
@@ -106,14 +121,30 @@ class FakeWeCom(FakeServer):
         with self._lock:
             if request.query_params.get("access_token") not in self.tokens:
                 return JSONResponse({"errcode": 40014, "errmsg": "invalid access_token"})
-            errcode = self._error(path) or _refusal(path, body, self.codes_used)
+            errcode = self._error(path) or _refusal(path, body, self.codes_used) or self._limits(path, body)
+            answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "msgid": f"msg{len(self._calls) + 1}"}
             if errcode is None:
                 self._calls.append(ApiCall(path, body))
                 if path == "message/update_template_card":
                     self.codes_used.add(body["response_code"])
+                if body.get("msgtype") == "template_card":
+                    answer["response_code"] = f"SENT-CODE-{next(self._codes)}"
         if errcode is not None:
             return JSONResponse({"errcode": errcode, "errmsg": f"error {errcode}"})
-        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": f"msg{len(self._calls)}"})
+        return JSONResponse(answer)
+
+    def _limits(self, path: str, body: dict[str, Any]) -> int | None:
+        """Template cards where none are allowed; a member's messages past the minute's limit."""
+        if path != "message/send":
+            return None
+        if body.get("msgtype") == "template_card" and not self.templates:
+            return 40008
+        now = time.monotonic()
+        sent = [t for t in self._sent_at.get(body["touser"], []) if now - t < 60]
+        if len(sent) >= self.per_member:
+            return 45009
+        self._sent_at[body["touser"]] = [*sent, now]
+        return None
 
 
 def _refusal(path: str, body: dict[str, Any], used: set[str]) -> int | None:
@@ -121,6 +152,12 @@ def _refusal(path: str, body: dict[str, Any], used: set[str]) -> int | None:
     if path == "message/send":
         if body.get("agentid") != AGENT_ID or not body.get("touser"):
             return 40056 if body.get("agentid") != AGENT_ID else 40031
+        if body.get("msgtype") == "textcard":
+            card = body["textcard"]
+            if not card.get("title") or not card.get("description") or not card.get("url"):
+                return 40058
+            if len(card["title"].encode()) > 128 or len(card["description"].encode()) > 512:
+                return 40058
         if body.get("msgtype") == "template_card":
             card = body["template_card"]
             if card.get("card_type") != "button_interaction" or not card.get("task_id"):

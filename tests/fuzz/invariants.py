@@ -80,8 +80,8 @@ def store_problems(sessions: sessionmaker[Session], since: Baseline) -> list[str
             if not events:
                 problems.append(f"ticket {ticket.number} has no events")
         for message in session.scalars(select(InboundMessage).where(InboundMessage.id > since.inbound)):
-            if message.channel == "staff":
-                continue  # staff presses and commands: the staff member has no chat account
+            if message.channel in ("staff", "wecom_app"):
+                continue  # staff presses and commands (Telegram group, WeCom app): no chat account
             if (message.channel, message.external_id) not in chats:
                 problems.append(f"inbound {message.channel}:{message.message_id} has no chat account")
             if (message.channel, message.external_id) not in dialogs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.ratelimit import ChannelLimiter, ChannelLimits, Gcra, Rate, is_group
+from bot.ratelimit import DEFAULT_LIMITS, ChannelLimiter, ChannelLimits, Gcra, Rate, is_group
 
 
 class Ticker:
@@ -89,3 +89,21 @@ def test_an_album_costs_its_photos() -> None:
     assert limiter.reserve("staff", max_wait=10.0) is None  # nothing taken: it goes back to the outbox
     tick.t += 24.0
     assert limiter.reserve("staff", max_wait=10.0) == 0.0
+
+
+def test_the_wecom_member_rate_keeps_to_30_a_minute_and_1000_an_hour() -> None:
+    """WeCom drops, without an error, an app's messages to one member past 30 a minute or 1000 an
+    hour: sending as fast as the limiter lets, no minute and no hour holds more."""
+    tick = Ticker()
+    limiter = ChannelLimiter(DEFAULT_LIMITS["wecom_app"], tick)
+    start, sent = tick.t, []
+    while tick.t < start + 7200:
+        wait = limiter.reserve("wangshifu", max_wait=3600.0)
+        assert wait is not None
+        tick.t += wait
+        sent.append(tick.t)
+    for i, at in enumerate(sent):
+        assert len([t for t in sent[i:] if t <= at + 60]) <= 29  # a minute, its ends included
+        assert len([t for t in sent[i:] if t <= at + 3600]) <= 1000
+    assert len([t for t in sent if t <= start + 60]) == 29  # close to the minute's allowance
+    assert limiter.reserve("zhaozhuguan", max_wait=0.0) == 0.0  # another member is not held up
