@@ -44,7 +44,7 @@ from data.models import (  # noqa: E402
     Unit,
 )
 from data.store import Store  # noqa: E402
-from flows import sweeps  # noqa: E402
+from flows.jobs import sweeps  # noqa: E402
 from tests.fakes.serve import ServerThread  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, Limits  # noqa: E402
 

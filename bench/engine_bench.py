@@ -25,7 +25,7 @@ from bot.settings import Settings  # noqa: E402
 from data.clock import SHANGHAI, FixedClock  # noqa: E402
 from data.db import transaction  # noqa: E402
 from data.models import ChannelAccount, Resident  # noqa: E402
-from flows.turn import Inbound  # noqa: E402
+from flows.dialog.turn import Inbound  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 

@@ -358,7 +358,7 @@ def two_servers_one_postgres() -> dict[str, Any]:
 
 def overdue_tickets(outbox: Outbox, count: int) -> None:
     """Repairs reported two days ago that nobody took: past every time limit."""
-    from flows.tickets import NewTicket, open_ticket
+    from flows.domain.tickets import NewTicket, open_ticket
 
     then = SystemClock().now() - timedelta(days=2)
     with transaction(outbox.sessions) as session:

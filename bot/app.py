@@ -11,8 +11,8 @@ from bot.settings import Settings, load_settings
 from data import demo
 from data.clock import Clock, SystemClock
 from data.db import DbEngine, Sessions, make_engine, make_session_factory, migrate, unit_of_work
-from flows import hooks
-from flows.engine import Engine
+from flows.dialog import hooks
+from flows.dialog.engine import Engine
 from nlu.types import NLUBackend
 
 log = logging.getLogger(__name__)

@@ -79,8 +79,8 @@ from data.models import OutboxMessage
 from data.repositories.outbox import STAFF_CHANNELS
 from data.settings import DEFAULTS, CompoundSettings
 from data.store import Store, day_start
-from flows.outbox import enqueue_once, staff_once
-from flows.quiet import next_allowed
+from flows.domain.outbox import enqueue_once, staff_once
+from flows.domain.quiet import next_allowed
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from bot.app import App
 from bot.metrics import Metrics
-from flows.turn import Inbound, Reply
+from flows.dialog.turn import Inbound, Reply
 
 T = TypeVar("T")
 # Engine threads (ENGINE_THREADS overrides). Handling a message is mostly Python (the ORM, the flows),

@@ -1,4 +1,4 @@
-"""The scheduler: APScheduler 3.x running the sweeps of ``flows.sweeps`` at intervals.
+"""The scheduler: APScheduler 3.x running the sweeps of ``flows.jobs.sweeps`` at intervals.
 
 No per-ticket job objects that could be lost: each job asks the store what is due *now* (the
 injected clock's now), so a restart, a missed run or a second process changes nothing. Jobs
@@ -26,14 +26,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.app import App
 from data.clock import SHANGHAI, Clock
 from data.db import Sessions, unit_of_work
-from flows import sweeps
+from flows.jobs import sweeps
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Job:
-    name: str  # a sweep in flows.sweeps.registry()
+    name: str  # a sweep in flows.jobs.sweeps.registry()
     every: int  # seconds
     grace: int  # misfire grace time, seconds
 

@@ -310,7 +310,7 @@ def _work(rng: random.Random, story: _Story, worker: Staff, claim: datetime, now
 
 
 def _arrive_by(story: _Story) -> datetime:
-    """As ``flows.tickets`` sets it: within the minutes of the priority, or the agreed window."""
+    """As ``flows.domain.tickets`` sets it: within the minutes of the priority, or the agreed window."""
     minutes = DEFAULTS.arrive_urgent_min if story.priority == "urgent" else DEFAULTS.arrive_normal_min
     arrive = story.created_at + timedelta(minutes=minutes)
     if story.kind == TicketKind.REPAIR and story.preferred and story.preferred[0] > arrive:

@@ -163,7 +163,7 @@ class ChannelAccount(Base):
     bound_at: Mapped[datetime | None]
     last_inbound_at: Mapped[datetime | None]  # WeChat's 48-hour customer-service window
     failed_binding_attempts: Mapped[int] = mapped_column(default=0)
-    # The ticket whose staff question (flows.relay) waits for this account's next message: loaded
+    # The ticket whose staff question (flows.domain.relay) waits for this account's next message: loaded
     # with the account, so a message with nothing pending costs no look-up at all.
     awaiting_relay: Mapped[str | None] = mapped_column(String(32))
     resident: Mapped[Resident | None] = relationship(lazy="joined")

@@ -24,7 +24,7 @@ from data.clock import SHANGHAI, FixedClock
 from data.db import make_engine, make_session_factory, migrate, transaction
 from data.demo import load_demo
 from data.store import Store
-from flows.turn import Inbound
+from flows.dialog.turn import Inbound
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday morning
 PG_ADMIN = os.environ.get("PROPBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -27,7 +27,7 @@ from bot.outbound import OutboundMessage
 from bot.ratelimit import ChannelLimits
 from data.db import unit_of_work
 from data.store import STAFF_RECIPIENT, storable_text
-from flows.turn import Button, Inbound, Reply
+from flows.dialog.turn import Button, Inbound, Reply
 
 CHANNEL = "console"
 BOT = "物业"

@@ -25,12 +25,13 @@ from bot.outbound import FollowUp, OutboundMessage, Receipt
 from data.db import unit_of_work
 from data.models import Staff, Ticket
 from data.store import Store
-from flows import relay, services, staff_commands
-from flows.errors import ActionError
-from flows.services import Actor, Result
+from flows import services
+from flows.dialog.turn import Button
+from flows.domain import relay
+from flows.domain.errors import ActionError
+from flows.domain.tickets import STAFF_BUTTONS
+from flows.services import Actor, Result, staff_commands
 from flows.services.cards import CARD_STATE, show_state
-from flows.tickets import STAFF_BUTTONS
-from flows.turn import Button
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ class StaffGroup:
             relay.relay_to_resident(store, ticket, staff, text, card, now)
             return f"已转达给居民（{number}），居民的回复会出现在这张卡片下。"
 
-    # -- commands typed in the group: /huifang, /notice, /help (flows/staff_commands.py) ------------
+    # -- commands typed in the group: /huifang, /notice, /help (flows/services/staff_commands.py) ------------
     async def _command(self, message: Message) -> bool:
         """Answer a command; False when the message is not one (chatter, or a reply to relay)."""
         if not (message.text or "").startswith("/") or message.from_user is None:

@@ -46,7 +46,7 @@ from bot.outbound import OutboundMessage, PermanentFailure, Receipt, TemporaryFa
 from bot.settings import Settings
 from data.db import unit_of_work
 from data.store import storable_text
-from flows.turn import Button, Inbound, Reply
+from flows.dialog.turn import Button, Inbound, Reply
 
 if TYPE_CHECKING:
     from bot.channels.staff_group import StaffGroup

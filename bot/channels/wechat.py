@@ -54,8 +54,8 @@ from bot.outbound import OutboundMessage, PermanentFailure, TemporaryFailure
 from bot.settings import Settings
 from data.clock import Clock, local
 from data.db import Sessions, reading, unit_of_work
-from flows.outbox import reply_key
-from flows.turn import Inbound, Reply
+from flows.dialog.turn import Inbound, Reply
+from flows.domain.outbox import reply_key
 
 log = logging.getLogger(__name__)
 

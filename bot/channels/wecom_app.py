@@ -61,11 +61,12 @@ from data.clock import Clock
 from data.db import Sessions, reading, unit_of_work
 from data.models import Staff, Ticket
 from data.store import Store
-from flows import relay, services
-from flows.errors import ActionError, NotFound
+from flows import services
+from flows.domain import relay
+from flows.domain.errors import ActionError, NotFound
 from flows.services import Actor, Result
 from flows.services.cards import CARD_STATE, show_state
-from flows.staff_commands import TICKET
+from flows.services.staff_commands import TICKET
 
 log = logging.getLogger(__name__)
 

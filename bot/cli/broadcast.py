@@ -13,10 +13,10 @@ from data.clock import FixedClock
 from data.db import unit_of_work
 from data.store import Store
 from flows import services
-from flows.broadcasts import KINDS, NoticeError, NoticeRequest, UnitRange, notices
-from flows.errors import ActionError
+from flows.domain.errors import ActionError
+from flows.domain.tickets import format_time
+from flows.jobs.broadcasts import KINDS, NoticeError, NoticeRequest, UnitRange, notices
 from flows.services import Actor
-from flows.tickets import format_time
 
 
 def register(subparsers: Subparsers) -> None:

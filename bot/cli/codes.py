@@ -1,4 +1,4 @@
-"""``propbot codes issue|list|revoke``: binding codes from the office (flows.binding_codes).
+"""``propbot codes issue|list|revoke``: binding codes from the office (flows.domain.binding_codes).
 
 ``issue`` prints the printable line and, with ``--qr FILE``, writes the QR code as a PNG (the
 Telegram deep link when ``TELEGRAM_BOT_USERNAME`` is set, else the code itself).
@@ -18,8 +18,8 @@ from bot.desk.qr import qr_png
 from data.clock import local
 from data.db import unit_of_work
 from data.models import BindingCode
-from flows import binding_codes
-from flows.binding_codes import STATE_NAMES, CodeError
+from flows.domain import binding_codes
+from flows.domain.binding_codes import STATE_NAMES, CodeError
 
 CLI_ACTOR = "staff:cli"
 

@@ -2,7 +2,7 @@
 
 A compound created by ``propbot import`` has none of these yet, and residents are answered with them
 (the duty phone in every emergency), so the office sets them here. Phone numbers are checked and
-stored in a standard form (``flows.contact.check_phone``).
+stored in a standard form (``flows.intents.contact.check_phone``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.cli import Subparsers
 from data.db import unit_of_work
 from data.models import Compound
 from data.store import Store
-from flows.contact import PhoneError, check_phone, missing
+from flows.intents.contact import PhoneError, check_phone, missing
 
 # option -> (Compound attribute, label, longest value the column holds, checker)
 FIELDS: dict[str, tuple[str, str, int, Callable[[str], str] | None]] = {

@@ -12,7 +12,7 @@ from bot.app import bootstrap
 from bot.cli import Subparsers
 from data.clock import SHANGHAI, FixedClock, local
 from data.db import reading, unit_of_work
-from flows import sweeps
+from flows.jobs import sweeps
 
 
 def register(subparsers: Subparsers) -> None:

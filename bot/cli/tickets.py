@@ -23,9 +23,9 @@ from data.kinds import OPEN_STATUSES, EventKind, TicketKind, TicketStatus
 from data.models import Staff, Ticket, TicketEvent
 from data.store import Store
 from flows import services
-from flows.errors import ActionError, NotFound
+from flows.domain.errors import ActionError, NotFound
+from flows.domain.tickets import AREA_NAMES
 from flows.services import OFFICE, Actor, Result
-from flows.tickets import AREA_NAMES
 
 
 # -- parser ------------------------------------------------------------------------------------------------

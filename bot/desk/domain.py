@@ -3,7 +3,7 @@ views (no ORM object leaves this module, so templates never touch a closed sessi
 
 The ticket actions (claim, assign, done, reopen, close) are the service layer's handlers
 (flows.services), the same the staff group's buttons and ``propbot tickets`` call; a reply goes
-through the relay (flows.relay), binding codes through flows.binding_codes. Each function is one
+through the relay (flows.domain.relay), binding codes through flows.domain.binding_codes. Each function is one
 transaction; a refused step raises ``DeskError`` and leaves nothing.
 """
 
@@ -20,15 +20,16 @@ from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, Ticke
 from data.models import BindingCode, Staff, Ticket, TicketEvent, Unit
 from data.store import Store
 from data.views import TicketQuery
-from flows import binding_codes, relay, services, tickets
-from flows.binding_codes import STATE_NAMES, CodeError
-from flows.booking import SERVICE_NAMES
-from flows.complaint import TOPIC_NAMES
-from flows.errors import ActionError
+from flows import services
+from flows.domain import binding_codes, relay, tickets
+from flows.domain.binding_codes import STATE_NAMES, CodeError
+from flows.domain.errors import ActionError
+from flows.domain.tickets import AREA_NAMES
+from flows.intents.booking import SERVICE_NAMES
+from flows.intents.complaint import TOPIC_NAMES
 from flows.reports import report as reports
 from flows.reports.kpi import Period
 from flows.services import Actor, Result
-from flows.tickets import AREA_NAMES
 
 PAGE = 50
 FAULT_NAMES = {

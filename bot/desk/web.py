@@ -40,7 +40,7 @@ from bot.intake import Intake
 from data.clock import local
 from data.db import unit_of_work
 from data.kinds import TicketKind, TicketStatus
-from flows.binding_codes import STATE_NAMES, deep_link
+from flows.domain.binding_codes import STATE_NAMES, deep_link
 from flows.reports import page as report_page
 from flows.reports.charts import CHARTS
 from flows.reports.kpi import Period

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from flows.complaint import TOPIC_NAMES
+from flows.intents.complaint import TOPIC_NAMES
 from flows.reports.fonts import cjk_family
 from flows.reports.report import FAULT_NAMES, KIND_LABELS, Report
 

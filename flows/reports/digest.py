@@ -1,6 +1,6 @@
 """The staff digests: the week's figures to the staff group, the month's to the manager.
 
-A sweep (``flows.sweeps``, job ``digests``): on the compound's ``digest_weekday`` at
+A sweep (``flows.jobs.sweeps``, job ``digests``): on the compound's ``digest_weekday`` at
 ``digest_hour`` the staff group gets the seven days before in a few lines with one chart (tickets per
 day); on ``digest_monthly_day`` at ``digest_monthly_hour`` the manager (staff of
 ``digest_manager_roles`` with a Telegram account, else the staff group naming them) gets last month
@@ -24,12 +24,12 @@ from data.clock import SHANGHAI, local
 from data.models import Compound
 from data.settings import CompoundSettings
 from data.store import Store
-from flows.complaint import TOPIC_NAMES
-from flows.outbox import enqueue_once, staff_once, taken
+from flows.domain.outbox import enqueue_once, staff_once, taken
+from flows.intents.complaint import TOPIC_NAMES
+from flows.jobs.sweeps import Action
 from flows.reports import report
 from flows.reports.kpi import Period, Ratio
 from flows.reports.report import KIND_LABELS, Report, money, percent
-from flows.sweeps import Action
 
 JOB = "digests"
 KIND = "digest"

@@ -1,7 +1,7 @@
 """The service layer: one handler per thing staff or the office do, whoever asks.
 
-The staff group (``bot/channels/staff_group.py``, ``flows/staff_commands.py``), ``propbot tickets``
-and ``propbot broadcast``, the scheduler's sweeps (``flows/time_limits.py``) and the web desk call
+The staff group (``bot/channels/staff_group.py``, ``flows/services/staff_commands.py``), ``propbot tickets``
+and ``propbot broadcast``, the scheduler's sweeps (``flows/jobs/time_limits.py``) and the web desk call
 these and nothing below them. Every handler has the same shape::
 
     handler(store, actor, <ticket | unit | compound>, ..., now) -> Result
@@ -13,7 +13,7 @@ these and nothing below them. Every handler has the same shape::
 * ``now``: the injected clock's time.
 * returns a ``Result``: ``text`` for whoever acted, ``status`` for the ticket's card in the staff
   group, ``resident`` for what the resident was told (already in the outbox).
-* raises ``flows.errors.ActionError`` (``NotFound``, ``NotAllowed``; ``TicketError``,
+* raises ``flows.domain.errors.ActionError`` (``NotFound``, ``NotAllowed``; ``TicketError``,
   ``NoticeError``) with a Chinese message to show as it is.
 
 Handlers: tickets ``claim``, ``assign``, ``reassign`` (``reassign_choices``), ``done``, ``escalate``,
@@ -24,7 +24,7 @@ Handlers: tickets ``claim``, ``assign``, ``reassign`` (``reassign_choices``), ``
 
 from __future__ import annotations
 
-from flows.errors import ActionError, NotAllowed, NotFound
+from flows.domain.errors import ActionError, NotAllowed, NotFound
 from flows.services.base import OFFICE, SCHEDULER, Actor, Result
 from flows.services.escalation import (
     Stage,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from data.models import Staff
 from data.scheduling import Notice
-from flows.errors import NotAllowed
+from flows.domain.errors import NotAllowed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from data.kinds import OPEN_STATUSES
 from data.models import Ticket
 from data.store import STAFF_RECIPIENT, Store
-from flows.tickets import STAFF_BUTTONS
+from flows.domain.tickets import STAFF_BUTTONS
 
 CARD_STATE = "card_state"
 

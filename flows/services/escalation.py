@@ -5,7 +5,7 @@ pages the next one up; with nobody at all, the message names the role.
 
 * **A person presses 升级** (``escalate``): the first escalation pages the lead, every later one the
   director (escalations by the time limits count too).
-* **The time limits** (``late_stages``, run by ``flows.time_limits``): for each deadline of an open
+* **The time limits** (``late_stages``, run by ``flows.jobs.time_limits``): for each deadline of an open
   ticket (arrive on site while not yet in progress, fix, reply to complaints and enquiries)::
 
       deadline - warn         -> 【即将超时】 to the assignee
@@ -27,10 +27,10 @@ from data.kinds import BEFORE_VISIT, OPEN_STATUSES, EventKind, TicketKind, Ticke
 from data.models import Ticket
 from data.settings import CompoundSettings
 from data.store import Store
-from flows.outbox import staff_once
+from flows.domain.outbox import staff_once
+from flows.domain.tickets import TicketError, format_time, notify_staff, staff_card
+from flows.jobs.sweeps import ticket_event
 from flows.services.base import Actor, Result, require_compound
-from flows.sweeps import ticket_event
-from flows.tickets import TicketError, format_time, notify_staff, staff_card
 
 CHAIN = ("lead", "director")  # who is paged, in order
 TITLES = {"lead": "班组长", "director": "管理处主任"}

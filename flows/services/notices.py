@@ -6,18 +6,18 @@ from datetime import datetime
 
 from data.models import Compound
 from data.store import Store
-from flows import broadcasts
-from flows.broadcasts import NoticeRequest, where_words
-from flows.errors import NotFound
-from flows.quiet import next_allowed
+from flows.domain.errors import NotFound
+from flows.domain.quiet import next_allowed
+from flows.domain.tickets import format_time
+from flows.jobs import broadcasts
+from flows.jobs.broadcasts import NoticeRequest, where_words
 from flows.services.base import Actor, Result, require_compound
-from flows.tickets import format_time
 
 
 def send_notice(
     store: Store, actor: Actor, compound: Compound, request: NoticeRequest, now: datetime
 ) -> Result:
-    """Queue the notice, one message per bound account of its audience (``flows.broadcasts``).
+    """Queue the notice, one message per bound account of its audience (``flows.jobs.broadcasts``).
     Buildings the compound does not have are refused rather than sent to nobody."""
     require_compound(actor, compound.id, compound.name)
     _check_buildings(store, compound, request)

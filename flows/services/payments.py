@@ -8,8 +8,8 @@ from decimal import Decimal
 from data.clock import local
 from data.models import Unit
 from data.store import Store
-from flows.errors import ActionError
-from flows.reminders import items_line, outstanding, snooze_reminders
+from flows.domain.errors import ActionError
+from flows.jobs.reminders import items_line, outstanding, snooze_reminders
 from flows.services.base import Actor, Result, require_compound
 
 

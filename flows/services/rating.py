@@ -8,10 +8,10 @@ from datetime import datetime
 from data.kinds import EventKind, TicketStatus
 from data.models import Ticket
 from data.store import Store
-from flows.callbacks import callback_round, record_callback
-from flows.errors import ActionError
+from flows.domain.errors import ActionError
+from flows.domain.tickets import reopen
+from flows.jobs.callbacks import callback_round, record_callback
 from flows.services.base import Actor, Result, require_compound
-from flows.tickets import reopen
 
 PART_WORDS = {"attitude": "态度", "quality": "质量", "speed": "效率"}
 

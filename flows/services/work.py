@@ -1,6 +1,6 @@
 """Working a ticket: claim, assign, reassign, done, reopen, close, cancel.
 
-Each handler checks who may do it, applies the life-cycle step of ``flows.tickets`` (the state
+Each handler checks who may do it, applies the life-cycle step of ``flows.domain.tickets`` (the state
 change, its event and its outbox messages, in the caller's transaction) and says what happened.
 """
 
@@ -11,8 +11,8 @@ from datetime import datetime
 from data.kinds import OPEN_STATUSES, TicketKind, TicketStatus
 from data.models import Staff, Ticket
 from data.store import Store
-from flows import tickets
-from flows.errors import ActionError, NotAllowed
+from flows.domain import tickets
+from flows.domain.errors import ActionError, NotAllowed
 from flows.services.base import Actor, Result, require_compound, require_staff
 
 

@@ -15,7 +15,7 @@ from bot.desk.accounts import add_account
 from data.db import transaction, unit_of_work
 from data.models import ChannelAccount, Resident, Ticket
 from data.store import Store
-from flows.tickets import NewTicket, open_ticket
+from flows.domain.tickets import NewTicket, open_ticket
 from tests.e2e.conftest import RunningClock
 
 PASSWORD = "correct horse 42"

@@ -20,7 +20,7 @@ import pytest
 
 from data.db import transaction
 from data.store import Store
-from flows.tickets import NewTicket, open_ticket
+from flows.domain.tickets import NewTicket, open_ticket
 from tests.e2e.conftest import Propbot
 from tests.e2e.desk_support import PASSWORD, add_login, bind, open_repair, ticket_state
 

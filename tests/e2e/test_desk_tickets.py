@@ -15,7 +15,7 @@ from bot.desk.qr import qr_png
 from data.db import transaction
 from data.models import OutboxMessage
 from data.store import Store
-from flows.tickets import NewTicket, open_ticket
+from flows.domain.tickets import NewTicket, open_ticket
 from tests.e2e.conftest import STAFF_CHAT, Propbot
 from tests.e2e.desk_support import DeskClient, add_login, bind, open_repair, ticket_state
 

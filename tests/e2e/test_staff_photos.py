@@ -20,7 +20,7 @@ from bot.channels.wecom import WeComRobotSender
 from bot.dispatcher import Dispatcher
 from data.clock import FixedClock
 from data.models import OutboxMessage
-from flows.tickets import STAFF_BUTTONS
+from flows.domain.tickets import STAFF_BUTTONS
 from tests.e2e.conftest import (
     STAFF_CHAT,
     WANG,
@@ -73,7 +73,7 @@ async def staff(app: App, fake_telegram: FakeTelegram, fake_wechat: FakeWeChat) 
 
 
 def card(app: App, photos: list[str]) -> int:
-    """A new-ticket card naming ``photos``, as ``flows.tickets.notify_staff`` writes it."""
+    """A new-ticket card naming ``photos``, as ``flows.domain.tickets.notify_staff`` writes it."""
     payload = {"ticket": NUMBER, "buttons": STAFF_BUTTONS, "photos": photos}
     [row] = enqueue(app, 1, "staff", "staff", "new_ticket", payload=payload)
     return row

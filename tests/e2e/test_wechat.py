@@ -21,7 +21,7 @@ from bot.channels.wechat_token import DbTokenStorage, SharedTokenClient
 from bot.outbound import OutboundMessage, PermanentFailure
 from data.db import transaction
 from data.models import CallbackNonce, ChannelAccount, Ticket
-from flows.turn import Button, Reply
+from flows.dialog.turn import Button, Reply
 from tests.e2e.conftest import Propbot, server_log, start_propbot
 from tests.fakes import wechat_api
 from tests.fakes.telegram_api import FakeTelegram

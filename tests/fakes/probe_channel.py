@@ -14,7 +14,7 @@ from starlette.routing import Route
 from bot.channels.base import STAFF, Outlet, Wiring
 from bot.intake import Intake
 from bot.outbound import OutboundMessage
-from flows.turn import Inbound
+from flows.dialog.turn import Inbound
 
 CHANNEL = "probe"
 FAIL_START = False  # tests flip it: start() raises while it is set

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.app import App
 from bot.channels.console import BOT, ConsoleChat
-from flows.engine import APOLOGY
+from flows.dialog.engine import APOLOGY
 from tests.fuzz.conftest import FUZZ, Logs
 from tests.fuzz.invariants import Baseline, store_problems
 from tests.fuzz.nasty import corpus_files, corpus_texts, nasty_text, words

@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.channels.telegram import SECRET_HEADER
-from flows.engine import APOLOGY
+from flows.dialog.engine import APOLOGY
 from tests.e2e.conftest import LEAD, SECRET, STAFF_CHAT, WANG, Propbot
 from tests.fakes.telegram_api import BOT_USER
 from tests.fuzz.conftest import FUZZ, Logs

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.engine import APOLOGY
+from flows.dialog.engine import APOLOGY
 from tests.e2e.conftest import Propbot
 from tests.fakes.wechat_api import ACCOUNT, Callbacks
 from tests.fuzz.conftest import FUZZ, Logs

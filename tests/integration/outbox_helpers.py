@@ -93,7 +93,7 @@ def make_ticket(
     unit: tuple[int, int, str] | None = None,
 ) -> str:
     """A ticket made through the lifecycle functions, as the front desk and staff would."""
-    from flows.tickets import NewTicket, assign, mark_done, open_ticket
+    from flows.domain.tickets import NewTicket, assign, mark_done, open_ticket
 
     with transaction(app.sessions) as session:
         store = Store(session)
@@ -121,14 +121,14 @@ def make_ticket(
 
 
 def run_sweeps(app: App, *jobs: str) -> list[Any]:
-    from flows import sweeps
+    from flows.jobs import sweeps
 
     with transaction(app.sessions) as session:
         return sweeps.run(Store(session), app.clock.now(), list(jobs) or None)
 
 
 def due_now(app: App, *jobs: str) -> list[Any]:
-    from flows import sweeps
+    from flows.jobs import sweeps
 
     with app.sessions() as session:
         return sweeps.due(Store(session), app.clock.now(), list(jobs) or None)

@@ -17,8 +17,8 @@ from data.clock import FixedClock, local
 from data.db import transaction
 from data.models import BindingCode
 from data.store import Store
-from flows import binding_codes
-from flows.binding_codes import ALPHABET, LENGTH, CodeError
+from flows.domain import binding_codes
+from flows.domain.binding_codes import ALPHABET, LENGTH, CodeError
 from tests.conftest import Chat
 
 

@@ -13,7 +13,7 @@ from data.clock import SHANGHAI, FixedClock
 from data.db import transaction
 from data.models import Ticket
 from data.store import Store
-from flows.broadcasts import NoticeError, NoticeRequest, UnitRange, cancel_notice, create_notice
+from flows.jobs.broadcasts import NoticeError, NoticeRequest, UnitRange, cancel_notice, create_notice
 from tests.conftest import NOW, Chat
 from tests.integration.outbox_helpers import outbox, run_sweeps
 

@@ -14,7 +14,7 @@ from data.clock import FixedClock
 from data.db import transaction
 from data.scheduling import Callback
 from data.store import Store
-from flows import callbacks
+from flows.jobs import callbacks
 from nlu.types import Parse
 from tests.conftest import NOW, Chat
 from tests.integration.outbox_helpers import due_now, make_ticket, outbox, run_sweeps, staff_texts

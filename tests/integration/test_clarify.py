@@ -1,5 +1,5 @@
 """When the NLU is unsure the bot asks one question with buttons, and the chosen request starts
-with the resident's first message (flows/clarify.py), on SQLite and PostgreSQL.
+with the resident's first message (flows/dialog/clarify.py), on SQLite and PostgreSQL.
 
 The NLU is the real embedded model with a few messages scripted to the uncertain parses under test,
 so each test shows one band of confidence whatever the model of the day thinks of the wording."""
@@ -18,7 +18,7 @@ from data.models import OutboxMessage, Ticket
 from nlu.types import NLUBackend, Parse
 from tests.conftest import Chat
 
-# One breath, no pause: said with a pause, the two clauses are two requests (flows/split.py).
+# One breath, no pause: said with a pause, the two clauses are two requests (flows/dialog/split.py).
 STORY = "上个月开始楼上每天半夜都有咚咚的声音我家卫生间顶上也有一块湿的"
 DANGER = "楼道里有股怪怪的味道 不知道是什么"
 # (intent, confidence, ranking) the scripted NLU answers for these messages.

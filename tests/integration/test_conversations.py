@@ -11,7 +11,7 @@ from bot.app import App
 from data.db import transaction
 from data.models import ChannelAccount, Conversation, OutboxMessage, Ticket
 from data.store import Store
-from flows.tickets import NewTicket, open_ticket
+from flows.domain.tickets import NewTicket, open_ticket
 from tests.conftest import NOW, Chat
 
 

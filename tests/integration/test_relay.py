@@ -15,9 +15,9 @@ from data.clock import FixedClock
 from data.db import transaction
 from data.models import ChannelAccount, Conversation, OutboxMessage, Ticket
 from data.store import Store
-from flows.relay import MASK, relay_to_resident
-from flows.tickets import NewTicket, open_ticket
-from flows.turn import Inbound
+from flows.dialog.turn import Inbound
+from flows.domain.relay import MASK, relay_to_resident
+from flows.domain.tickets import NewTicket, open_ticket
 from tests.conftest import Chat
 
 FIRST, SECOND = "BX-20261123-0001", "BX-20261123-0002"

@@ -16,7 +16,7 @@ from data.models import Bill
 from data.scheduling import PaymentReminder
 from data.settings import CompoundSettings
 from data.store import Store
-from flows.reminders import FORBIDDEN, snooze_date
+from flows.jobs.reminders import FORBIDDEN, snooze_date
 from tests.conftest import NOW, Chat
 from tests.integration.outbox_helpers import FakeSender, dispatcher, due_now, outbox, run_sweeps, staff_texts
 

@@ -96,7 +96,7 @@ def test_due_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_backlog_is_worked_off_over_several_short_runs(app: App, clock: FixedClock) -> None:
     from data.db import transaction
     from data.store import Store
-    from flows import sweeps
+    from flows.jobs import sweeps
 
     for index in range(5):
         make_ticket(app, assignee="张师傅", description=f"灯{index}")

@@ -19,10 +19,10 @@ from data.models import Bill, Compound, OutboxMessage, Staff, Ticket
 from data.scheduling import Callback, Notice, PaymentReminder
 from data.store import Store
 from flows import services
-from flows.broadcasts import NoticeRequest
-from flows.errors import ActionError, NotAllowed, NotFound
+from flows.domain.errors import ActionError, NotAllowed, NotFound
+from flows.domain.tickets import NewTicket, TicketError, open_ticket
+from flows.jobs.broadcasts import NoticeRequest
 from flows.services import OFFICE, SCHEDULER, Actor, Rating
-from flows.tickets import NewTicket, TicketError, open_ticket
 
 
 @pytest.fixture

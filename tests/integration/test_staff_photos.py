@@ -16,7 +16,7 @@ from data.clock import FixedClock
 from data.db import transaction
 from data.models import OutboxMessage, Staff, Ticket
 from data.store import Store
-from flows.relay import relay_to_resident
+from flows.domain.relay import relay_to_resident
 from tests.conftest import Chat
 from tests.integration.outbox_helpers import FakeSender, dispatcher, enqueue, outbox
 

@@ -1,6 +1,6 @@
 """``propbot tickets``: the front desk works tickets from the terminal, on SQLite and PostgreSQL.
 
-Tickets are opened through ``flows.tickets.open_ticket`` at the fixture's time; the commands run
+Tickets are opened through ``flows.domain.tickets.open_ticket`` at the fixture's time; the commands run
 through ``bot.cli.main`` against the same database (``DATABASE_URL``), as the office would run them.
 """
 
@@ -21,7 +21,7 @@ from data.clock import FixedClock
 from data.db import transaction
 from data.models import OutboxMessage, Staff, Ticket
 from data.store import Store
-from flows.tickets import NewTicket, open_ticket
+from flows.domain.tickets import NewTicket, open_ticket
 
 REPAIR = "BX-20261123-0001"
 COMPLAINT = "TS-20261123-0001"

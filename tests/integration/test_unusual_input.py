@@ -16,9 +16,9 @@ from bot.channels.console import ConsoleChat
 from data.db import transaction
 from data.models import ChannelAccount, Staff
 from data.store import Store, storable_text
-from flows import staff_commands
-from flows.engine import APOLOGY
-from flows.tickets import NewTicket, open_ticket
+from flows.dialog.engine import APOLOGY
+from flows.domain.tickets import NewTicket, open_ticket
+from flows.services import staff_commands
 from tests.conftest import NOW
 
 

@@ -9,8 +9,8 @@ import pytest
 from bot.channels.telegram import command_text, keyboard
 from bot.channels.wechat import MAX_REPLY_BYTES, cut, pack, shorten
 from bot.intake import ChatLocks
-from flows.relay import MASK, mask_contacts
-from flows.turn import Button, Reply
+from flows.dialog.turn import Button, Reply
+from flows.domain.relay import MASK, mask_contacts
 
 
 async def test_messages_of_one_chat_are_handled_in_arrival_order() -> None:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from flows.binding import code_in
-from flows.fee_query import is_payment_dispute
-from flows.slots import find_place
-from flows.split import split
+from flows.dialog.slots import find_place
+from flows.dialog.split import split
+from flows.intents.binding import code_in
+from flows.intents.fee_query import is_payment_dispute
 from nlu.types import Parse
 
 PLACES = [

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nlu
-from flows import answers
+from flows.intents import answers
 from nlu import embedded
 from nlu.embedded import EmbeddedNLU, IntentModel, features_text, fit_estimators, load_model
 from nlu.emergency import everyday_fault, find_cues, is_emergency

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from data.clock import SHANGHAI
-from flows.slots import names_a_date, whole_days
+from flows.dialog.slots import names_a_date, whole_days
 from nlu.entities import extract
 from nlu.types import TimeSpan
 

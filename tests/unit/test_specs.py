@@ -4,8 +4,8 @@ ticket has its own number prefix and is filed by one intent, and stored values r
 from __future__ import annotations
 
 from data.kinds import OPEN_STATUSES, EventKind, TicketKind, TicketStatus
-from flows import registry
-from flows.spec import Aside, FlowSpec
+from flows.dialog import registry
+from flows.dialog.spec import Aside, FlowSpec
 from nlu.types import INTENTS
 
 

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 
 from data.clock import SHANGHAI
-from flows.broadcasts import UnitRange
-from flows.contact import PhoneError, check_phone
-from flows.staff_commands import Command, CommandError, parse_callback, parse_command, parse_notice
+from flows.intents.contact import PhoneError, check_phone
+from flows.jobs.broadcasts import UnitRange
+from flows.services.staff_commands import Command, CommandError, parse_callback, parse_command, parse_notice
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # Monday
 NUMBER = "BX-20261123-0001"

@@ -1,0 +1,3 @@
+"""One module per intent: what it asks or answers, and its FlowSpec (read through
+flows.dialog.registry).
+"""
