@@ -147,6 +147,7 @@ def test_postponed_rows_are_not_due_before_their_time(box: Box) -> None:
     sent = box.row("chat-2", status="sent", sent_at=NOW)
     assert box.outbox.postpone([row.id, sent.id], LATER) == 1
     assert box.outbox.postpone([row.id], NOW) == 0  # never earlier
+    assert box.outbox.postpone([row.id], LATER) == 0  # due then already
     box.settle()
     assert row.due_at == LATER
     assert box.claimable(NOW) == []
@@ -204,9 +205,12 @@ def test_a_row_waiting_for_a_retry_holds_back_all_but_urgent_rows_of_its_chat(bo
     urgent = box.row("chat-1", urgent=True)
     fresh_first = box.row("chat-2")
     fresh_second = box.row("chat-2")  # an older row never tried does not hold it back
-    assert box.claimable() == [urgent.id, fresh_first.id, fresh_second.id]
-    assert box.claimable(LATER) == [urgent.id, retry.id, fresh_first.id, fresh_second.id]
-    assert plain.id not in box.claimable(LATER)
+    before_a_retry = box.row("chat-3")
+    urgent_retry = box.row("chat-3", attempts=1, due_at=LATER, urgent=True)  # newer: never in the way
+    assert box.claimable() == [urgent.id, fresh_first.id, fresh_second.id, before_a_retry.id]
+    wanted_later = [urgent.id, urgent_retry.id, retry.id, fresh_first.id, fresh_second.id, before_a_retry.id]
+    assert box.claimable(LATER) == wanted_later  # the plain row still waits behind the retry
+    assert plain.id not in box.claimable(LATER + timedelta(hours=1))
 
 
 def test_staff_rows_keep_no_chat_order(box: Box) -> None:
