@@ -24,8 +24,9 @@ class DuplicateRow(ValueError):
 
 
 def insert(rows: dict[Key, Row], row: Row) -> Row:
-    """``row`` kept in ``rows`` (by primary key) as an INSERT keeps it: a new integer id when it has
-    none, the defaults of the columns it leaves unset filled in; DuplicateRow if a key is taken."""
+    """``row`` kept in ``rows`` (by its one-column primary key) as an INSERT keeps it: a new integer
+    id when it has none, the defaults of the columns it leaves unset filled in; DuplicateRow if a
+    key is taken."""
     mapper: Mapper[Row] = inspect(type(row))
     _fill_defaults(row, mapper)
     (primary,) = mapper.primary_key
