@@ -39,6 +39,17 @@ class MemoryOutbox:
             lambda row: row.status == "pending" and row.channel in channels and row.due_at <= now
         )[:limit]
 
+    def staff_cards(self, ticket_id: int, channel: str) -> Sequence[OutboxMessage]:
+        found = self._where(
+            lambda row: (
+                row.channel == channel
+                and row.ticket_id == ticket_id
+                and row.status == "sent"
+                and row.sent_ref is not None
+            )
+        )
+        return found[::-1]
+
     def claimable(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxMessage]:
         found = self._where(lambda row: row.channel in channels and self._claimable(row, now))
         return sorted(found, key=lambda row: not row.urgent)[:limit]  # stable: oldest first within

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from data.clock import SHANGHAI
 from data.db import make_engine, migrate
-from data.models import OutboxMessage
+from data.models import Compound, OutboxMessage, Ticket
 from data.repositories.memory_outbox import MemoryOutbox
 from data.repositories.memory_rows import DuplicateRow
 from data.repositories.outbox import IN_LINE, OutboxRepository, SqlOutbox, outbox_row
@@ -33,6 +33,7 @@ LATER = NOW + timedelta(minutes=1)
 class Box:
     outbox: OutboxRepository
     settle: Callable[[], None]  # write what is pending and read rows afresh (SQL); nothing (memory)
+    other_rows: Callable[[object], None] = lambda _row: None  # rows of other tables the SQL side needs
 
     def row(self, recipient: str = "chat-1", channel: str = "telegram", **fields: Any) -> OutboxMessage:
         """A row added at NOW (pending, due now unless ``due_at``); other ``fields`` set after
@@ -76,7 +77,7 @@ def box(request: pytest.FixtureRequest) -> Iterator[Box]:
             session.flush()
             session.expire_all()
 
-        yield Box(SqlOutbox(session), settle)
+        yield Box(SqlOutbox(session), settle, session.add)
         session.rollback()  # the next test starts from the empty schema again
 
 
@@ -128,6 +129,23 @@ def test_pending_rows_of_the_channels_due_by_now_oldest_first(box: Box) -> None:
     found = box.outbox.pending(["telegram", "staff"], NOW)
     assert [r.id for r in found] == [first.id, staff.id, last.id]
     assert [r.id for r in box.outbox.pending(["telegram"], NOW, limit=1)] == [first.id]
+
+
+def test_staff_cards_are_the_tickets_sent_and_named_rows_of_the_channel_newest_first(box: Box) -> None:
+    box.other_rows(Compound(id=1, code="c", name="花园", duty_phone="1", office_phone="2", settings={}))
+    for ident in (7, 8):  # the rows' tickets (the SQL side's foreign key)
+        number = f"BX-20261123-000{ident}"
+        box.other_rows(
+            Ticket(id=ident, number=number, compound_id=1, kind="repair", created_at=NOW, updated_at=NOW)
+        )
+    box.settle()
+    older = box.row("staff", channel="staff", ticket_id=7, status="sent", sent_ref="101")
+    newer = box.row("staff", channel="staff", ticket_id=7, status="sent", sent_ref="102")
+    box.row("staff", channel="staff", ticket_id=7, status="sent")  # sent, but no message id kept
+    box.row("staff", channel="staff", ticket_id=7)  # not sent yet
+    box.row("staff", channel="staff", ticket_id=8, status="sent", sent_ref="103")  # another ticket
+    box.row("staff", channel="wecom_app", ticket_id=7, status="sent", sent_ref="104")  # another channel
+    assert [r.id for r in box.outbox.staff_cards(7, "staff")] == [newer.id, older.id]
 
 
 def test_claimable_rows_are_urgent_first_then_oldest_within_the_limit(box: Box) -> None:
